@@ -1,0 +1,44 @@
+"""HES Core: a head-end system for smart electricity meters."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from config import Config
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | dict | None = None) -> Flask:
+    """Build the web application; nothing is registered at import time."""
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    cfg = config if config is not None else Config()
+    app.config.update(cfg.as_dict() if isinstance(cfg, Config) else cfg)
+
+    from app import cli, extensions
+    from app.realtime import init_realtime
+    from app.views import register_all
+
+    extensions.db.init_app(app)
+    extensions.csrf.init_app(app)  # before AppBuilder so API blueprints get exempted
+    extensions.migrate.init_app(app, extensions.db, directory=str(Path(__file__).parent.parent / "migrations"))
+    app.config.setdefault("FAB_CREATE_DB", False)  # tables come from Alembic migrations only
+    init_realtime(app)
+    with app.app_context():
+        extensions.appbuilder.init_app(app, extensions.db.session)
+        register_all(extensions.appbuilder)
+    cli.register(app)
+    _security_headers(app)
+    return app
+
+
+def _security_headers(app: Flask) -> None:
+    @app.after_request
+    def add_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response

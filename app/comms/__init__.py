@@ -1,0 +1,1 @@
+"""DLMS/COSEM communication: framing, sessions, heartbeats, pushes and COSEM helpers."""

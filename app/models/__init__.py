@@ -1,0 +1,30 @@
+"""All HES models, imported here so Alembic and the app see every table."""
+
+from app.models.audit import AuditLog, Setting, UserPreference
+from app.models.commands import Command, CommandJob, CommandState
+from app.models.events import Alert, AlertState, Event, Severity
+from app.models.fleet import (
+    Area,
+    AreaKind,
+    AuthLevel,
+    CommMode,
+    Customer,
+    Interface,
+    Meter,
+    MeterBrand,
+    MeterSecret,
+    MeterStatus,
+    ObisPoint,
+    RelayState,
+    Sim,
+    SimStatus,
+)
+from app.models.readings import Channel, Quality, Reading, ReadingRevision, Source
+
+__all__ = [
+    "Alert", "AlertState", "Area", "AreaKind", "AuditLog", "AuthLevel", "Channel", "Command",
+    "CommandJob", "CommandState", "CommMode", "Customer", "Event", "Interface", "Meter",
+    "MeterBrand", "MeterSecret", "MeterStatus", "ObisPoint", "Quality", "Reading",
+    "ReadingRevision", "RelayState", "Setting", "Severity", "Sim", "SimStatus", "Source",
+    "UserPreference",
+]

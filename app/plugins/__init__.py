@@ -1,0 +1,1 @@
+"""Plugin support: the hook specifications and the plugin manager."""

@@ -1,0 +1,95 @@
+"""Roles defined in code, synced into FAB's tables, and the security manager."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from flask_appbuilder.security.sqla.manager import SecurityManager
+
+ADMIN = "Admin"
+OPERATOR = "Operator"
+CUSTOMER = "Customer"
+
+# Views (FAB "view menus") that only an Admin may touch: users, roles, permissions, settings.
+ADMIN_ONLY_VIEWS = re.compile(
+    r"^(UserDBModelView|RoleModelView|PermissionModelView|ViewMenuModelView|PermissionViewModelView"
+    r"|GroupModelView|UserGroupModelView|ResetPasswordView|ApiKeyModelView|UserStatsChartView|RegisterUserModelView|List Users|List Roles"
+    r"|List Groups|Security|Base Permissions|Views/Menus|Permission on Views/Menus|User's Statistics"
+    r"|User Registrations|API Keys|User|Role|Group|Permission|ViewMenu|PermissionViewMenu|ApiKey"
+    r"|SettingsView|Settings|AuditLogView|Audit Log)$"
+)
+# What every signed-in user may do to their own profile.
+SELF_SERVICE = [
+    (r"^can_userinfo$", r"^UserDBModelView$"),
+    (r"^(can_this_form_get|can_this_form_post)$", r"^(ResetMyPasswordView|UserInfoEditView)$"),
+    (r"^can_theme$", r"^PreferencesView$"),
+]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A role as regular expressions over (permission, view menu) names."""
+
+    allow: list[tuple[str, str]]
+    deny_views: re.Pattern | None = None
+    allow_despite_deny: list[tuple[str, str]] = field(default_factory=list)
+
+    def grants(self, permission: str, view: str) -> bool:
+        """True when this role should hold ``permission`` on ``view``."""
+        if any(re.match(p, permission) and re.match(v, view) for p, v in self.allow_despite_deny):
+            return True
+        if self.deny_views is not None and self.deny_views.match(view):
+            return False
+        return any(re.match(p, permission) and re.match(v, view) for p, v in self.allow)
+
+
+ROLES: dict[str, RoleSpec] = {
+    ADMIN: RoleSpec(allow=[(r".*", r".*")]),
+    OPERATOR: RoleSpec(allow=[(r".*", r".*")], deny_views=ADMIN_ONLY_VIEWS, allow_despite_deny=SELF_SERVICE),
+    # Read-only on their own meters (the row-level filter does the "own"), plus token entry.
+    CUSTOMER: RoleSpec(
+        allow=SELF_SERVICE
+        + [
+            (r"^(can_get|can_info)$", r"^(Meter|Reading|Event|Alert|Customer)Api$"),
+            (r"^(can_list|can_show)$", r"^(MyMetersView)$"),
+            (r"^(can_my_meters|can_submit_token|can_consumption)$", r"^MyMetersView$"),
+            (r"^menu_access$", r"^(My Meters)$"),
+            (r"^can_submit_token$", r"^CommandApi$"),
+        ]
+    ),
+}
+
+
+def sync_roles(sm: SecurityManager) -> dict[str, int]:
+    """Create the code-defined roles and set each one's permissions; returns counts per role."""
+    session = sm.session
+    for name in ROLES:
+        if sm.find_role(name) is None:
+            sm.add_role(name)
+    sm.appbuilder.add_permissions(update_perms=True)
+    pvms = session.query(sm.permissionview_model).all()
+    counts = {}
+    for name, spec in ROLES.items():
+        role = sm.find_role(name)
+        role.permissions = [
+            pvm for pvm in pvms if spec.grants(pvm.permission.name, pvm.view_menu.name)
+        ]
+        counts[name] = len(role.permissions)
+    session.commit()
+    return counts
+
+
+def role_names(user) -> set[str]:
+    """Names of a user's roles (empty for anonymous)."""
+    return {r.name for r in getattr(user, "roles", None) or []}
+
+
+def is_customer_only(user) -> bool:
+    """True when the user's data must be limited to their own customer record."""
+    names = role_names(user)
+    return CUSTOMER in names and not names & {ADMIN, OPERATOR}
+
+
+class HesSecurityManager(SecurityManager):
+    """FAB's security manager with HES defaults (rate-limited login, code-defined roles)."""

@@ -1,0 +1,26 @@
+"""Business logic shared by every edge (views, REST API, tasks, CLI)."""
+
+
+class ServiceError(Exception):
+    """A domain error that every edge turns into its own kind of answer."""
+
+    status = 400
+
+    def __init__(self, message: str, *, errors: list | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+        if status is not None:
+            self.status = status
+
+
+class NotFound(ServiceError):
+    """The object asked for does not exist (or is not visible to this user)."""
+
+    status = 404
+
+
+class Forbidden(ServiceError):
+    """The user may not do this."""
+
+    status = 403

@@ -1,0 +1,151 @@
+"""Reading the CSV files that spreadsheets really export, and writing CSV back.
+
+Accepts UTF-8 with or without BOM (falling back to Windows-1252), ``,`` ``;`` or tab
+delimiters, header names in any case and spacing, and blank lines anywhere. Every problem
+is reported by line number, column and reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+MAX_ERRORS = 1000
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an import format."""
+
+    name: str
+    required: bool = True
+    aliases: tuple[str, ...] = ()
+    check: Callable[[str], str | None] | None = None  # returns an error reason or None
+
+
+@dataclass
+class RowError:
+    """A problem in a file, at a line and column."""
+
+    line: int
+    column: str | None
+    reason: str
+    value: str | None = None
+
+    def as_dict(self) -> dict:
+        """JSON-friendly form."""
+        return {"line": self.line, "column": self.column, "reason": self.reason, "value": self.value}
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", column '{self.column}'" if self.column else "")
+        return f"{where}: {self.reason}" + (f" ({self.value!r})" if self.value else "")
+
+
+@dataclass
+class ParsedFile:
+    """Rows of a CSV file keyed by canonical column names, with their line numbers."""
+
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    def error(self, line: int, column: str | None, reason: str, value: str | None = None) -> None:
+        """Record a problem (the list is capped so a broken 1 GB file can't exhaust memory)."""
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(RowError(line, column, reason, value))
+
+
+def normalise_header(name: str) -> str:
+    """``' Meter_No. '`` → ``'meter no'``: the form headers are compared in."""
+    name = name.replace("\ufeff", "").strip().lower()
+    name = re.sub(r"[\s_\-\.]+", " ", name)
+    return name.strip()
+
+
+def decode(data: bytes) -> str:
+    """Bytes of an uploaded file as text (UTF-8 with or without BOM, else Windows-1252)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter that splits the header line best."""
+    counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
+    """Parse a whole file against a column spec; header errors stop before any row is read."""
+    text = decode(data) if isinstance(data, bytes) else data.lstrip("\ufeff")
+    result = ParsedFile()
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        result.error(1, None, "the file is empty")
+        return result
+    delimiter = sniff_delimiter(lines[first])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: list[str] | None = None
+    index: dict[str, int] = {}
+    for raw in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in raw):
+            continue
+        if header is None:
+            header = raw
+            index = _map_header(raw, columns, line, result)
+            if result.errors:
+                return result
+            continue
+        if len(raw) > len(header) and any(c.strip() for c in raw[len(header):]):
+            result.error(line, None, f"{len(raw)} fields but the header has {len(header)}")
+            continue
+        row = {}
+        for col in columns:
+            pos = index.get(col.name)
+            value = raw[pos].strip() if pos is not None and pos < len(raw) else ""
+            if not value:
+                if col.required:
+                    result.error(line, col.name, "is required")
+                row[col.name] = ""
+                continue
+            reason = col.check(value) if col.check else None
+            if reason:
+                result.error(line, col.name, reason, value)
+            row[col.name] = value
+        result.rows.append((line, row))
+    if header is None:
+        result.error(1, None, "the file has no header line")
+    return result
+
+
+def _map_header(raw: list[str], columns: list[Column], line: int, result: ParsedFile) -> dict[str, int]:
+    positions = {normalise_header(h): i for i, h in enumerate(raw) if h.strip()}
+    index = {}
+    for col in columns:
+        names = [normalise_header(n) for n in (col.name, *col.aliases)]
+        pos = next((positions[n] for n in names if n in positions), None)
+        if pos is not None:
+            index[col.name] = pos
+        elif col.required:
+            result.error(line, col.name, "column is missing from the header")
+    return index
+
+
+def write_rows(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
+    """Stream CSV text chunk by chunk (header first), for downloads of any size."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    for i, row in enumerate(rows, 1):
+        writer.writerow(["" if v is None else v for v in row])
+        if i % 2000 == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()

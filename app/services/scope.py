@@ -1,0 +1,118 @@
+"""Row-level visibility: customers see only their own meters; everyone can narrow by area."""
+
+from __future__ import annotations
+
+from flask import g, has_request_context, request, session
+from flask_appbuilder.models.filters import BaseFilter
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Area, Meter
+from app.security import is_customer_only
+
+NOBODY = -1
+
+
+def restricted_customer_id() -> int | None:
+    """The customer id the current user is limited to, ``NOBODY`` if none is linked, else None."""
+    if not has_request_context():
+        return None
+    user = g.user if getattr(g, "user", None) is not None else current_user
+    if not getattr(user, "is_authenticated", False) or not is_customer_only(user):
+        return None
+    from app.models import Customer
+
+    cid = db.session.execute(select(Customer.id).where(Customer.user_id == user.id)).scalar()
+    return cid if cid is not None else NOBODY
+
+
+def area_ids_subquery(area_id: int):
+    """SELECT of the ids of an area and all its descendants."""
+    path = db.session.execute(select(Area.path).where(Area.id == area_id)).scalar()
+    if path is None:
+        return select(Area.id).where(Area.id == NOBODY)
+    return select(Area.id).where(Area.path.startswith(path, autoescape=True))
+
+
+def meter_ids_in_area(area_id: int):
+    """SELECT of the ids of meters in an area or below it."""
+    return select(Meter.id).where(Meter.area_id.in_(area_ids_subquery(area_id)))
+
+
+def customer_meter_ids(customer_id: int):
+    """SELECT of the ids of a customer's meters."""
+    return select(Meter.id).where(Meter.customer_id == customer_id)
+
+
+def scope_clause(model, column_name: str, customer_id: int):
+    """The WHERE clause limiting ``model`` to one customer's rows, by the column that links it."""
+    column = getattr(model, column_name)
+    if column_name == "customer_id":
+        return column == customer_id
+    if model.__tablename__ == "customer":
+        return model.id == customer_id
+    return column.in_(customer_meter_ids(customer_id))
+
+
+def area_clause(model, column_name: str, area_id: int):
+    """The WHERE clause limiting ``model`` to an area and its descendants."""
+    column = getattr(model, column_name)
+    if column_name == "area_id":
+        return column.in_(area_ids_subquery(area_id))
+    if model.__tablename__ == "customer":
+        return model.id.in_(select(Meter.customer_id).where(Meter.area_id.in_(area_ids_subquery(area_id))))
+    return column.in_(meter_ids_in_area(area_id))
+
+
+def selected_area_id() -> int | None:
+    """The area chosen in the top bar (``?area=`` or the session), if any."""
+    if not has_request_context():
+        return None
+    raw = request.args.get("area")
+    if raw is not None:
+        session["area_id"] = int(raw) if raw.isdigit() else None
+    return session.get("area_id")
+
+
+class CustomerScopeFilter(BaseFilter):
+    """Base filter: a Customer-role user only ever sees rows of their own meters."""
+
+    name = "Customer scope"
+
+    def apply(self, query, value):
+        customer_id = restricted_customer_id()
+        if customer_id is None:
+            return query
+        return query.filter(scope_clause(self.model, self.column_name, customer_id))
+
+
+class SelectedAreaFilter(BaseFilter):
+    """Base filter: narrow every list to the area picked in the top bar (and its sub-areas)."""
+
+    name = "Selected area"
+
+    def apply(self, query, value):
+        area_id = selected_area_id() if not request.path.startswith("/api/") else None
+        if area_id is None:
+            return query
+        return query.filter(area_clause(self.model, self.column_name, area_id))
+
+
+class AreaTreeFilter(BaseFilter):
+    """Search filter "in area (with sub-areas)"; REST: ``(col:area_id,opr:in_area,value:ID)``."""
+
+    name = "In area (with sub-areas)"
+    arg_name = "in_area"
+
+    def apply(self, query, value):
+        try:
+            area_id = int(value)
+        except (TypeError, ValueError):
+            return query.filter(self.model.id == NOBODY)
+        return query.filter(area_clause(self.model, self.column_name, area_id))
+
+
+def scoped_base_filters(customer_column: str, area_column: str | None = None) -> list:
+    """The base filters every meter-related list and API applies (customer scope, chosen area)."""
+    return [[customer_column, CustomerScopeFilter, None], [area_column or customer_column, SelectedAreaFilter, None]]

@@ -1,0 +1,15 @@
+"""Web views and REST APIs; each module exposes ``register(appbuilder)``, called here in order."""
+
+from __future__ import annotations
+
+from flask_appbuilder import AppBuilder
+
+
+def register_all(appbuilder: AppBuilder) -> None:
+    """Register every view, API and menu entry (menu order follows the customer's page tree)."""
+    from app.services.audit import install_audit_listener
+    from app.views import brands, fleet, fleet_api, home, imports, settings
+
+    install_audit_listener()
+    for module in (home, fleet, imports, brands, settings, fleet_api):
+        module.register(appbuilder)

@@ -1,0 +1,74 @@
+"""Import pages: upload a CSV of meters, SIM cards or customers; export them back."""
+
+from __future__ import annotations
+
+from flask import abort, request, url_for
+from flask_appbuilder import AppBuilder, BaseView, expose, has_access
+from flask_appbuilder.security.decorators import permission_name
+from flask_babel import lazy_gettext as _
+
+from app.extensions import db
+from app.models import Customer, Meter, Sim
+from app.services import ServiceError
+from app.services.fleet_import import CUSTOMER_COLUMNS, EXPORTERS, IMPORTERS, METER_COLUMNS, SIM_COLUMNS
+from app.services.scope import CustomerScopeFilter, SelectedAreaFilter
+from app.views.common import csv_response
+
+KINDS = {
+    "meter": (_("Import Meters"), METER_COLUMNS, "MeterView.list", Meter, "area_id"),
+    "sim": (_("Import SIM Cards"), SIM_COLUMNS, "SimView.list", Sim, None),
+    "customer": (_("Import Customers"), CUSTOMER_COLUMNS, "CustomerView.list", Customer, "id"),
+}
+
+
+class ImportView(BaseView):
+    """Upload and download the fleet CSV files."""
+
+    route_base = "/import"
+    default_view = "form"
+
+    @expose("/<kind>/", methods=["GET", "POST"])
+    @has_access
+    @permission_name("import")
+    def form(self, kind: str):
+        if kind not in KINDS:
+            abort(404)
+        title, columns, list_endpoint, *_rest = KINDS[kind]
+        context = {"title": title, "columns": columns, "list_url": url_for(list_endpoint),
+                   "export_url": url_for("ImportView.export", kind=kind)}
+        if request.method == "POST":
+            upload = request.files.get("file")
+            try:
+                if upload is None or not upload.filename:
+                    raise ServiceError(str(_("Choose a CSV file to import.")))
+                context["result"] = IMPORTERS[kind](upload.read())
+            except ServiceError as exc:
+                db.session.rollback()
+                context.update(message=exc.message, errors=exc.errors or [{"line": "", "reason": exc.message}])
+        return self.render_template("hes/import.html", **context)
+
+    @expose("/<kind>/export")
+    @has_access
+    @permission_name("export")
+    def export(self, kind: str):
+        if kind not in KINDS:
+            abort(404)
+        _title, _cols, _endpoint, model, scope_column = KINDS[kind]
+        query = db.select(model)
+        if scope_column:
+            from flask_appbuilder.models.sqla.interface import SQLAInterface
+
+            datamodel = SQLAInterface(model)
+            for flt in (CustomerScopeFilter(scope_column if kind != "meter" else "customer_id", datamodel),
+                        SelectedAreaFilter(scope_column, datamodel)):
+                query = flt.apply(query, None)
+        return csv_response(EXPORTERS[kind](query), f"{kind}s.csv")
+
+
+def register(appbuilder: AppBuilder) -> None:
+    """Add the import pages (reached from the list pages' buttons and the menu)."""
+    appbuilder.add_view_no_menu(ImportView)
+    appbuilder.add_link("Import Meters", href="/import/meter/", icon="fa-upload", category="Meter Management",
+                        label=_("Import Meters"))
+    appbuilder.add_link("Import Customers CSV", href="/import/customer/", icon="fa-upload",
+                        category="Customer Management", label=_("Import from CSV"))
