@@ -106,9 +106,20 @@ def encode_value(value: Any) -> bytes:
 
 class _Association:
     __slots__ = (
-        "client", "level", "authenticated", "ciphered", "client_title", "stoc", "max_pdu",
-        "password", "block_key", "auth_key", "pending_blocks", "block_number", "ctos",
+        "auth_key",
+        "authenticated",
+        "block_key",
+        "block_number",
+        "ciphered",
+        "client",
+        "client_title",
         "conformance",
+        "ctos",
+        "level",
+        "max_pdu",
+        "password",
+        "pending_blocks",
+        "stoc",
     )
 
     def __init__(self, client: int) -> None:
@@ -149,9 +160,20 @@ def _ber(tag: int, value: bytes) -> bytes:
 class DlmsServerConnection:
     """One client connection to one meter: feed it frames, get reply frames back."""
 
-    __slots__ = ("device", "interface", "assoc", "hdlc_connected", "recv_seq", "send_seq",
-                 "max_info_tx", "rx_segments", "tx_segments", "server_address", "server_addr_size",
-                 "client_addr")
+    __slots__ = (
+        "assoc",
+        "client_addr",
+        "device",
+        "hdlc_connected",
+        "interface",
+        "max_info_tx",
+        "recv_seq",
+        "rx_segments",
+        "send_seq",
+        "server_addr_size",
+        "server_address",
+        "tx_segments",
+    )
 
     def __init__(self, device: CosemDevice, interface: str) -> None:
         """Start an idle connection for device over interface ('wrapper' or 'hdlc')."""
@@ -487,7 +509,19 @@ def data_notification(invoke_id: int, when: bytes | None, body: Any) -> bytes:
 
 
 __all__ = [
-    "AUTH_HIGH_GMAC", "AUTH_LEVELS", "AUTH_LOW", "AUTH_NONE", "ClientContext", "CosemDevice",
-    "CosemError", "DlmsServerConnection", "HDLC", "MANAGEMENT_CLIENT", "PUBLIC_CLIENT", "RawData",
-    "WRAPPER", "data_notification", "encode_value",
+    "AUTH_HIGH_GMAC",
+    "AUTH_LEVELS",
+    "AUTH_LOW",
+    "AUTH_NONE",
+    "HDLC",
+    "MANAGEMENT_CLIENT",
+    "PUBLIC_CLIENT",
+    "WRAPPER",
+    "ClientContext",
+    "CosemDevice",
+    "CosemError",
+    "DlmsServerConnection",
+    "RawData",
+    "data_notification",
+    "encode_value",
 ]

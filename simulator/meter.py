@@ -5,8 +5,9 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from app.comms import axdr
 from app.comms.axdr import Typed, structure
@@ -81,12 +82,35 @@ class Meter:
     """A simulated meter. Values come from model.py and a few mutable fields; no history is stored."""
 
     __slots__ = (
-        "serial", "index", "seed", "cfg", "clock_offset", "drift_per_day", "drift_ref",
-        "relay_connected", "control_state", "segments", "faults", "events", "credit_cents",
-        "credit_import_wh", "tokens_used", "last_token", "token_status", "token_time", "image",
-        "firmware", "password", "last_client_invocation_counter", "server_invocation_counter",
-        "limiter_threshold", "demand_period", "low_credit_raised", "push_destination", "link",
+        "cfg",
+        "clock_offset",
+        "control_state",
+        "credit_cents",
+        "credit_import_wh",
+        "demand_period",
+        "drift_per_day",
+        "drift_ref",
+        "events",
+        "faults",
+        "firmware",
+        "image",
+        "index",
+        "last_client_invocation_counter",
+        "last_token",
+        "limiter_threshold",
+        "link",
+        "low_credit_raised",
+        "password",
+        "push_destination",
+        "relay_connected",
+        "seed",
+        "segments",
+        "serial",
+        "server_invocation_counter",
         "system_title",
+        "token_status",
+        "token_time",
+        "tokens_used",
     )
 
     def __init__(self, serial: str, index: int, seed: int, cfg: FleetConfig) -> None:
@@ -578,9 +602,8 @@ class Meter:
                 self._image_verify()
             else:
                 self._image_activate(now)
-        elif ln == o.PUSH_SETUP:
-            if self.cfg.push_sink is not None:
-                self.cfg.push_sink(self)
+        elif ln == o.PUSH_SETUP and self.cfg.push_sink is not None:
+            self.cfg.push_sink(self)
         return None
 
     # ----- per-class getters -----------------------------------------------------------------

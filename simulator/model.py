@@ -16,7 +16,7 @@ from functools import lru_cache
 SLOT_SECONDS = 900
 SLOTS_PER_DAY = 96
 DAY = 86400
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # Relative load per hour of the local day: low night, morning and evening peaks.
 _HOURLY_SHAPE = (
@@ -92,7 +92,7 @@ def _slot_cum(seed: int, first_day: int, ms: int, utc_offset_minutes: int) -> in
 
 
 def _cum_from_epoch_day(seed: int, start: float, t: float, utc_offset_minutes: int) -> int:
-    start_ms, t_ms = int(round(start * 1000)), int(round(t * 1000))
+    start_ms, t_ms = round(start * 1000), round(t * 1000)
     first_day = start_ms // (DAY * 1000)
     return _slot_cum(seed, first_day, t_ms, utc_offset_minutes) - _slot_cum(
         seed, first_day, start_ms, utc_offset_minutes

@@ -9,7 +9,7 @@ from typing import Any
 
 from gurux_dlms.enums import ObjectType
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 _OBIS_DOTTED = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\.(\d{1,3}))?$")
 _OBIS_IEC = re.compile(r"^(\d{1,3})-(\d{1,3}):(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:[.*&](\d{1,3}))?$")
@@ -23,7 +23,8 @@ def parse_obis(text: str | bytes) -> tuple[int, int, int, int, int, int]:
             raise ValueError(f"OBIS octet string must be 6 bytes, got {len(text)}")
         return tuple(text)  # type: ignore[return-value]
     if not isinstance(text, str):
-        raise ValueError(f"OBIS code must be text, got {type(text).__name__}")
+        # ValueError, not TypeError: callers treat every unusable OBIS input alike.
+        raise ValueError(f"OBIS code must be text, got {type(text).__name__}")  # noqa: TRY004
     code = text.strip()
     if not code:
         raise ValueError("OBIS code is empty")
