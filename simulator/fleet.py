@@ -44,6 +44,11 @@ WRONG_PASSWORD = b"changed!"
 MAX_BACKOFF = 60.0
 
 
+def meter_seed(fleet_seed: int, number: int) -> int:
+    """Load-model seed of meter `number` in a fleet seeded with fleet_seed (tests recompute values)."""
+    return model._hash_int("meter", fleet_seed, number)
+
+
 def parse_hostport(text: str) -> tuple[str, int]:
     """'host:port' -> (host, port)."""
     host, _, port = text.rpartition(":")
@@ -85,7 +90,7 @@ class Fleet:
         self.cfg.event_sink = self._on_event
         self.cfg.push_sink = lambda meter: self.push(meter, 0)
         self.meters = [
-            Meter(f"{prefix}{first_serial + i:08d}", i, model._hash_int("meter", seed, first_serial + i), self.cfg)
+            Meter(f"{prefix}{first_serial + i:08d}", i, meter_seed(seed, first_serial + i), self.cfg)
             for i in range(count)
         ]
         self.by_serial = {m.serial: m for m in self.meters}
@@ -132,11 +137,12 @@ class Fleet:
     def stop(self) -> None:
         """Stop everything and close every socket."""
         self.running = False
+        # Closing the meters' sockets first lets every handler return before the servers wait on them.
+        for meter in self.meters:
+            self._close(meter)
         for server in self._servers:
             server.stop(timeout=1)
         gevent.killall(self._greenlets, timeout=2)
-        for meter in self.meters:
-            self._close(meter)
         self._servers, self._greenlets = [], []
 
     def serve_forever(self) -> None:

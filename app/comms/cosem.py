@@ -154,7 +154,7 @@ def to_python(value: Any) -> Any:
     if isinstance(value, GXDateTime):
         return gx_datetime_to_utc(value)
     if isinstance(value, GXBitString):
-        return str(value.value)
+        return str(value)
     if isinstance(value, enum.Enum):
         return int(value.value)
     if isinstance(value, int):
