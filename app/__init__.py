@@ -28,8 +28,9 @@ def create_app(config: Config | dict | None = None) -> Flask:
     app.config.setdefault("FAB_CREATE_DB", False)  # tables come from Alembic migrations only
     init_realtime(app)
     with app.app_context():
-        extensions.appbuilder.init_app(app, extensions.db.session)
-        register_all(extensions.appbuilder)
+        appbuilder = extensions.new_appbuilder()
+        appbuilder.init_app(app, extensions.db.session)
+        register_all(appbuilder)
     cli.register(app)
     _security_headers(app)
     return app

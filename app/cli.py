@@ -38,7 +38,8 @@ def ensure_admin(username: str, password: str | None, email: str | None = None) 
 
 
 @hes.command("create-admin")
-@click.option("--username", default=lambda: os.environ.get("HES_ADMIN_USER", "admin"), show_default="HES_ADMIN_USER or admin")
+@click.option("--username", default=lambda: os.environ.get("HES_ADMIN_USER", "admin"),
+              show_default="HES_ADMIN_USER or admin")
 @click.option("--email", default=None)
 @click.option("--generate", is_flag=True, help="Generate a strong password and print it once.")
 def create_admin(username: str, email: str | None, generate: bool) -> None:

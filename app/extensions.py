@@ -10,6 +10,12 @@ from flask_wtf.csrf import CSRFProtect
 
 db = get_sqla_class()()
 csrf = CSRFProtect()
-appbuilder = AppBuilder(update_perms=False)
 migrate = Migrate()
 socketio = SocketIO()
+
+
+def new_appbuilder() -> AppBuilder:
+    """An AppBuilder for one app: FAB keeps its view registry on the instance, so each app
+    (tests build several) gets its own; code reaches it as ``current_app.appbuilder``.
+    Permissions are synced by ``flask hes sync-roles``, not on every start."""
+    return AppBuilder(update_perms=False)

@@ -46,7 +46,9 @@ class RoleSpec:
 
 ROLES: dict[str, RoleSpec] = {
     ADMIN: RoleSpec(allow=[(r".*", r".*")]),
-    OPERATOR: RoleSpec(allow=[(r".*", r".*")], deny_views=ADMIN_ONLY_VIEWS, allow_despite_deny=SELF_SERVICE),
+    OPERATOR: RoleSpec(
+        allow=[(r".*", r".*")], deny_views=ADMIN_ONLY_VIEWS, allow_despite_deny=SELF_SERVICE
+    ),
     # Read-only on their own meters (the row-level filter does the "own"), plus token entry.
     CUSTOMER: RoleSpec(
         allow=SELF_SERVICE

@@ -13,18 +13,18 @@ from app.models.fleet import _enum
 from app.models.types import UTCDateTime, utcnow
 
 
-class CommandState(str, enum.Enum):
+class CommandState(enum.StrEnum):
     """queued → sent → succeeded | failed | expired | cancelled."""
 
-    QUEUED = "queued"
-    SENT = "sent"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
+    queued = "queued"
+    sent = "sent"
+    succeeded = "succeeded"
+    failed = "failed"
+    expired = "expired"
+    cancelled = "cancelled"
 
 
-FINAL_STATES = {CommandState.SUCCEEDED, CommandState.FAILED, CommandState.EXPIRED, CommandState.CANCELLED}
+FINAL_STATES = {CommandState.succeeded, CommandState.failed, CommandState.expired, CommandState.cancelled}
 
 
 class CommandJob(Model):
@@ -54,7 +54,7 @@ class Command(Model):
     meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id", ondelete="CASCADE"), nullable=False)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("command_job.id", ondelete="SET NULL"), index=True)
     params: Mapped[dict | None] = mapped_column(JSON)
-    state: Mapped[CommandState] = mapped_column(_enum(CommandState, "command_state"), default=CommandState.QUEUED)
+    state: Mapped[CommandState] = mapped_column(_enum(CommandState, "command_state"), default=CommandState.queued)
     reason: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

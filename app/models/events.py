@@ -6,27 +6,36 @@ import datetime as dt
 import enum
 
 from flask_appbuilder import Model
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.fleet import _enum
 from app.models.types import UTCDateTime, utcnow
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """How urgent an event or alert is."""
 
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
+    info = "info"
+    warning = "warning"
+    critical = "critical"
 
 
-class AlertState(str, enum.Enum):
+class AlertState(enum.StrEnum):
     """Alert life cycle: active → acknowledged → resolved."""
 
-    ACTIVE = "active"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
+    active = "active"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
 
 
 class Event(Model):
@@ -45,7 +54,7 @@ class Event(Model):
     ts: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     event_type: Mapped[str] = mapped_column(String(40), nullable=False)
     code: Mapped[int] = mapped_column(Integer, default=0)
-    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), default=Severity.INFO)
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), default=Severity.info)
     source: Mapped[str] = mapped_column(String(16), default="log")  # log | push | hes | rule
     log: Mapped[str | None] = mapped_column(String(32))
     details: Mapped[dict | None] = mapped_column(JSON)
@@ -65,8 +74,8 @@ class Alert(Model):
     area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(24), default="event")  # event | investigation | loss
     alert_type: Mapped[str] = mapped_column(String(40), nullable=False)
-    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), default=Severity.WARNING)
-    state: Mapped[AlertState] = mapped_column(_enum(AlertState, "alert_state"), default=AlertState.ACTIVE)
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), default=Severity.warning)
+    state: Mapped[AlertState] = mapped_column(_enum(AlertState, "alert_state"), default=AlertState.active)
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     details: Mapped[dict | None] = mapped_column(JSON)
     count: Mapped[int] = mapped_column(Integer, default=1)

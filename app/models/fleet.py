@@ -18,6 +18,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    func,
+    select,
+    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,68 +29,68 @@ from app.models.types import UTCDateTime, utcnow
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    # Store the readable value, not the Python member name, and keep it portable (no native enum).
-    return Enum(cls, name=name, native_enum=False, length=24,
-                values_callable=lambda e: [m.value for m in e], validate_strings=True)
+    # Member names equal their values (FAB's form fields look members up by name), stored as
+    # portable VARCHARs rather than native enums so adding a member needs no type migration.
+    return Enum(cls, name=name, native_enum=False, length=24, validate_strings=True)
 
 
-class AreaKind(str, enum.Enum):
+class AreaKind(enum.StrEnum):
     """The level of a node in the area tree."""
 
-    REGION = "region"
-    DISTRICT = "district"
-    AREA = "area"
-    FEEDER = "feeder"
-    TRANSFORMER = "transformer"
+    region = "region"
+    district = "district"
+    area = "area"
+    feeder = "feeder"
+    transformer = "transformer"
 
 
-class MeterStatus(str, enum.Enum):
+class MeterStatus(enum.StrEnum):
     """Where a meter is in its life."""
 
-    WAREHOUSE = "warehouse"
-    INSTALLED = "installed"
-    ACTIVE = "active"
-    DECOMMISSIONED = "decommissioned"
+    warehouse = "warehouse"
+    installed = "installed"
+    active = "active"
+    decommissioned = "decommissioned"
 
 
-class CommMode(str, enum.Enum):
+class CommMode(enum.StrEnum):
     """Who opens the TCP connection."""
 
-    DIAL_IN = "dial_in"
-    DIAL_OUT = "dial_out"
+    dial_in = "dial_in"
+    dial_out = "dial_out"
 
 
-class AuthLevel(str, enum.Enum):
+class AuthLevel(enum.StrEnum):
     """DLMS association security."""
 
-    NONE = "none"
-    LOW = "low"
-    HIGH_GMAC = "high_gmac"
+    none = "none"
+    low = "low"
+    high_gmac = "high_gmac"
 
 
-class Interface(str, enum.Enum):
+class Interface(enum.StrEnum):
     """DLMS transport framing over TCP."""
 
-    WRAPPER = "wrapper"
-    HDLC = "hdlc"
+    wrapper = "wrapper"
+    hdlc = "hdlc"
 
 
-class RelayState(str, enum.Enum):
+class RelayState(enum.StrEnum):
     """Disconnect-control output as last read from the meter."""
 
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
-    READY = "ready_for_reconnection"
-    UNKNOWN = "unknown"
+    connected = "connected"
+    disconnected = "disconnected"
+    ready_for_reconnection = "ready_for_reconnection"
+    unknown = "unknown"
 
 
-class SimStatus(str, enum.Enum):
+class SimStatus(enum.StrEnum):
     """Life of a SIM card."""
 
-    WAREHOUSE = "warehouse"
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    TERMINATED = "terminated"
+    warehouse = "warehouse"
+    active = "active"
+    suspended = "suspended"
+    terminated = "terminated"
 
 
 class Area(Model):
@@ -102,7 +106,7 @@ class Area(Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
     code: Mapped[str | None] = mapped_column(String(40), unique=True)
-    kind: Mapped[AreaKind] = mapped_column(_enum(AreaKind, "area_kind"), default=AreaKind.AREA)
+    kind: Mapped[AreaKind] = mapped_column(_enum(AreaKind, "area_kind"), default=AreaKind.area)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"))
     path: Mapped[str] = mapped_column(String(255), default="/", index=True)
     description: Mapped[str | None] = mapped_column(Text)
@@ -129,6 +133,52 @@ class Area(Model):
         return " › ".join(reversed(names))
 
 
+class AreaTreeError(ValueError):
+    """A move that would break the area tree (a cycle)."""
+
+
+# The materialised path is an invariant of the table, so it is kept by mapper events and holds
+# whichever edge (form, REST API, import, service) inserted or moved the area.
+def _path_for(connection, area: Area) -> str:
+    if area.parent_id is None:
+        return f"/{area.id}/"
+    parent_path = connection.execute(select(Area.path).where(Area.id == area.parent_id)).scalar()
+    return f"{parent_path}{area.id}/"
+
+
+@event.listens_for(Area, "after_insert")
+def _set_path_on_insert(mapper, connection, area: Area) -> None:
+    area.path = _path_for(connection, area)
+    connection.execute(update(Area).where(Area.id == area.id).values(path=area.path))
+
+
+@event.listens_for(Area, "before_update")
+def _check_move(mapper, connection, area: Area) -> None:
+    if area.parent_id is None:
+        return
+    if area.parent_id == area.id:
+        raise AreaTreeError("An area cannot be its own parent.")
+    parent_path = connection.execute(select(Area.path).where(Area.id == area.parent_id)).scalar() or ""
+    if f"/{area.id}/" in parent_path:
+        raise AreaTreeError("An area cannot be moved under one of its own sub-areas.")
+
+
+@event.listens_for(Area, "after_update")
+def _move_subtree(mapper, connection, area: Area) -> None:
+    old_path = connection.execute(select(Area.path).where(Area.id == area.id)).scalar()
+    new_path = _path_for(connection, area)
+    if old_path == new_path:
+        return
+    # Rewrite the prefix of this node and every descendant in one statement.
+    connection.execute(
+        update(Area)
+        .where(Area.path.startswith(old_path, autoescape=True))
+        .values(path=func.replace(Area.path, old_path, new_path))
+    )
+    area.path = new_path
+
+
+
 class MeterBrand(Model):
     """A meter brand/type: its DLMS defaults and its OBIS points (from plugins or the UI)."""
 
@@ -139,10 +189,10 @@ class MeterBrand(Model):
     title: Mapped[str] = mapped_column(String(120), nullable=False)
     manufacturer: Mapped[str | None] = mapped_column(String(120))
     source: Mapped[str] = mapped_column(String(16), default="ui")  # plugin | ui
-    interface: Mapped[Interface] = mapped_column(_enum(Interface, "interface"), default=Interface.WRAPPER)
+    interface: Mapped[Interface] = mapped_column(_enum(Interface, "interface"), default=Interface.wrapper)
     client_address: Mapped[int] = mapped_column(Integer, default=1)
     server_address: Mapped[int] = mapped_column(Integer, default=1)
-    auth_level: Mapped[AuthLevel] = mapped_column(_enum(AuthLevel, "auth_level"), default=AuthLevel.LOW)
+    auth_level: Mapped[AuthLevel] = mapped_column(_enum(AuthLevel, "auth_level"), default=AuthLevel.low)
     profile_period_minutes: Mapped[int] = mapped_column(Integer, default=15)
     # Objects and maps that are not single points: profiles, event logs, relay, token gateway ...
     objects: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -221,7 +271,7 @@ class Sim(Model):
     ip_address: Mapped[str | None] = mapped_column(String(45))
     port: Mapped[int | None] = mapped_column(Integer)
     apn: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[SimStatus] = mapped_column(_enum(SimStatus, "sim_status"), default=SimStatus.ACTIVE)
+    status: Mapped[SimStatus] = mapped_column(_enum(SimStatus, "sim_status"), default=SimStatus.active)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     meter: Mapped[Meter | None] = relationship(back_populates="sim", uselist=False)
@@ -267,8 +317,8 @@ class Meter(Model):
     area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="SET NULL"), index=True)
     sim_id: Mapped[int | None] = mapped_column(ForeignKey("sim.id", ondelete="SET NULL"), unique=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
-    status: Mapped[MeterStatus] = mapped_column(_enum(MeterStatus, "meter_status"), default=MeterStatus.WAREHOUSE)
-    comm_mode: Mapped[CommMode] = mapped_column(_enum(CommMode, "comm_mode"), default=CommMode.DIAL_IN)
+    status: Mapped[MeterStatus] = mapped_column(_enum(MeterStatus, "meter_status"), default=MeterStatus.warehouse)
+    comm_mode: Mapped[CommMode] = mapped_column(_enum(CommMode, "comm_mode"), default=CommMode.dial_in)
     # Per-meter overrides of the brand's DLMS defaults (NULL = use the brand's).
     interface: Mapped[Interface | None] = mapped_column(_enum(Interface, "interface"))
     client_address: Mapped[int | None] = mapped_column(Integer)
@@ -280,7 +330,7 @@ class Meter(Model):
     last_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     first_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     node_id: Mapped[str | None] = mapped_column(String(64))
-    relay_state: Mapped[RelayState] = mapped_column(_enum(RelayState, "relay_state"), default=RelayState.UNKNOWN)
+    relay_state: Mapped[RelayState] = mapped_column(_enum(RelayState, "relay_state"), default=RelayState.unknown)
     firmware_version: Mapped[str | None] = mapped_column(String(64))
     credit_balance: Mapped[float | None] = mapped_column()
     clock_drift_seconds: Mapped[float | None] = mapped_column()

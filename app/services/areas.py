@@ -2,50 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Area, Meter
 from app.services import ServiceError
-
-
-def _path_for(connection, area: Area) -> str:
-    if area.parent_id is None:
-        return f"/{area.id}/"
-    parent_path = connection.execute(select(Area.path).where(Area.id == area.parent_id)).scalar()
-    return f"{parent_path}{area.id}/"
-
-
-@event.listens_for(Area, "after_insert")
-def _set_path_on_insert(mapper, connection, area: Area) -> None:
-    area.path = _path_for(connection, area)
-    connection.execute(update(Area).where(Area.id == area.id).values(path=area.path))
-
-
-@event.listens_for(Area, "before_update")
-def _check_move(mapper, connection, area: Area) -> None:
-    if area.parent_id is None:
-        return
-    if area.parent_id == area.id:
-        raise ServiceError("An area cannot be its own parent.", status=422)
-    parent_path = connection.execute(select(Area.path).where(Area.id == area.parent_id)).scalar() or ""
-    if f"/{area.id}/" in parent_path:
-        raise ServiceError("An area cannot be moved under one of its own sub-areas.", status=422)
-
-
-@event.listens_for(Area, "after_update")
-def _move_subtree(mapper, connection, area: Area) -> None:
-    old_path = connection.execute(select(Area.path).where(Area.id == area.id)).scalar()
-    new_path = _path_for(connection, area)
-    if old_path == new_path:
-        return
-    # Rewrite the prefix of this node and every descendant in one statement.
-    connection.execute(
-        update(Area)
-        .where(Area.path.startswith(old_path, autoescape=True))
-        .values(path=func.replace(Area.path, old_path, new_path))
-    )
-    area.path = new_path
 
 
 def descendant_ids(area_id: int) -> list[int]:

@@ -163,8 +163,8 @@ def save_brand(data: dict, *, source: str = "ui", points: list[PointSpec] | None
     brand.manufacturer = data.get("manufacturer") or brand.manufacturer
     brand.source = source
     try:
-        brand.interface = Interface(defaults.get("interface", (brand.interface or Interface.WRAPPER).value))
-        brand.auth_level = AuthLevel(defaults.get("auth", (brand.auth_level or AuthLevel.LOW).value))
+        brand.interface = Interface(defaults.get("interface", (brand.interface or Interface.wrapper).value))
+        brand.auth_level = AuthLevel(defaults.get("auth", (brand.auth_level or AuthLevel.low).value))
     except ValueError as exc:
         raise ServiceError(f"Brand '{name}': {exc}", status=422) from exc
     brand.client_address = int(defaults.get("client_address", brand.client_address or 1))

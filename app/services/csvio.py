@@ -50,6 +50,7 @@ class ParsedFile:
 
     rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    unreadable: bool = False  # no usable header: row checks would only add noise
 
     def error(self, line: int, column: str | None, reason: str, value: str | None = None) -> None:
         """Record a problem (the list is capped so a broken 1 GB file can't exhaust memory)."""
@@ -87,6 +88,7 @@ def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         result.error(1, None, "the file is empty")
+        result.unreadable = True
         return result
     delimiter = sniff_delimiter(lines[first])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -100,6 +102,7 @@ def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
             header = raw
             index = _map_header(raw, columns, line, result)
             if result.errors:
+                result.unreadable = True
                 return result
             continue
         if len(raw) > len(header) and any(c.strip() for c in raw[len(header):]):
@@ -121,6 +124,7 @@ def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
         result.rows.append((line, row))
     if header is None:
         result.error(1, None, "the file has no header line")
+        result.unreadable = True
     return result
 
 

@@ -36,5 +36,5 @@ def prepare_customer(customer: Customer) -> None:
     if not customer.account_number:
         raise ServiceError("A customer needs an account number or at least one meter.", status=422)
     for meter in customer.meters:
-        if meter.status == MeterStatus.WAREHOUSE:
-            meter.status = MeterStatus.INSTALLED
+        if meter.status == MeterStatus.warehouse:
+            meter.status = MeterStatus.installed

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from app.extensions import db
 from app.models import Area, Customer, Meter, MeterBrand, MeterStatus, Sim
@@ -96,8 +96,8 @@ class ImportRejected(ServiceError):
     status = 422
 
 
-def _reject(parsed: ParsedFile, what: str) -> None:
-    if parsed.errors:
+def _reject(parsed: ParsedFile, what: str, *, only_if_unreadable: bool = False) -> None:
+    if parsed.errors and (parsed.unreadable or not only_if_unreadable):
         parsed.errors.sort(key=lambda e: e.line)
         raise ImportRejected(
             f"{what} file rejected: {len(parsed.errors)} problem(s); nothing was imported.",
@@ -149,7 +149,7 @@ def _area_index() -> dict[str, int | None]:
 def import_meters(data: bytes | str) -> ImportResult:
     """Validate and upsert meters (key: Meter Number)."""
     parsed = parse(data, METER_COLUMNS)
-    _reject(parsed, "Meter")
+    _reject(parsed, "Meter", only_if_unreadable=True)
     _duplicates(parsed, "Meter Number")
     _duplicates(parsed, "SIM Number")
     brands, areas = _brand_index(), _area_index()
@@ -185,7 +185,7 @@ def import_meters(data: bytes | str) -> ImportResult:
             values["sim_id"] = sim_id
         meter_id = existing.get(number.lower())
         if meter_id is None:
-            new_rows.append({"area_id": None, "sim_id": None} | values | {"status": MeterStatus.WAREHOUSE})
+            new_rows.append({"area_id": None, "sim_id": None} | values | {"status": MeterStatus.warehouse})
         else:
             changed.append(values | {"id": meter_id})
     _reject(parsed, "Meter")
@@ -199,7 +199,7 @@ def import_meters(data: bytes | str) -> ImportResult:
 def import_sims(data: bytes | str) -> ImportResult:
     """Validate and upsert SIM cards (key: Sim Number)."""
     parsed = parse(data, SIM_COLUMNS)
-    _reject(parsed, "SIM")
+    _reject(parsed, "SIM", only_if_unreadable=True)
     _duplicates(parsed, "Sim Number")
     existing = _lookup(select(Sim.number, Sim.id))
     endpoints = {(ip, port): number for number, ip, port in
@@ -240,7 +240,7 @@ def import_customers(data: bytes | str) -> ImportResult:
     new account ``ACC-<meter number>``. One customer may span several rows (several meters).
     """
     parsed = parse(data, CUSTOMER_COLUMNS)
-    _reject(parsed, "Customer")
+    _reject(parsed, "Customer", only_if_unreadable=True)
     _duplicates(parsed, "Meter Number")
     _duplicates(parsed, "Sim Number")
     accounts = _lookup(select(Customer.account_number, Customer.id))
@@ -252,10 +252,11 @@ def import_customers(data: bytes | str) -> ImportResult:
     for line, row in parsed.rows:
         meter = meters.get(row["Meter Number"].lower())
         if meter is None:
-            parsed.error(line, "Meter Number", "unknown meter (add it under Meter Management first)", row["Meter Number"])
+            parsed.error(line, "Meter Number", "unknown meter (add it under Meter Management first)",
+                         row["Meter Number"])
             continue
         meter_id, holder_id, _, status = meter
-        if status == MeterStatus.DECOMMISSIONED:
+        if status == MeterStatus.decommissioned:
             parsed.error(line, "Meter Number", "meter is decommissioned", row["Meter Number"])
         account = row["Account Number"]
         customer_id = accounts.get(account.lower()) if account else holder_id
@@ -274,6 +275,8 @@ def import_customers(data: bytes | str) -> ImportResult:
         values = {"name": row["Customer Name"], "address": row["Address"], "phone": row["Phone No"]}
         if row["Email"]:
             values["email"] = row["Email"]
+        if customer_id is None and row["Account Number"]:
+            customer_id = accounts.get(row["Account Number"].lower())  # created by an earlier row
         if customer_id is None:
             account = row["Account Number"] or f"ACC-{row['Meter Number']}"
             customer = Customer(account_number=account, **values)
@@ -284,7 +287,7 @@ def import_customers(data: bytes | str) -> ImportResult:
         else:
             db.session.execute(update(Customer).where(Customer.id == customer_id).values(**values))
             updated += 1
-        new_status = MeterStatus.INSTALLED if status == MeterStatus.WAREHOUSE else status
+        new_status = MeterStatus.installed if status == MeterStatus.warehouse else status
         db.session.execute(update(Meter).where(Meter.id == meter_id)
                            .values(customer_id=customer_id, sim_id=sim_id, status=new_status))
     result = ImportResult(created=created, updated=updated)
@@ -294,31 +297,49 @@ def import_customers(data: bytes | str) -> ImportResult:
     return result
 
 
+def _visible_ids(model, query):
+    """The ids a (possibly scoped) select of ``model`` lets through."""
+    return (query if query is not None else select(model)).with_only_columns(model.id).scalar_subquery()
+
+
+def _stream(stmt) -> Iterator[tuple]:
+    """Rows of ``stmt`` from a connection of its own, so a download streams (server-side cursor on
+    PostgreSQL) independently of the request's session, which ends before the body is sent."""
+    with db.engine.connect() as conn:
+        yield from conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
+
+
 def export_meters(query=None) -> Iterator[str]:
     """The meter list in the import format (round-trips through ``import_meters``)."""
-    stmt = query if query is not None else select(Meter)
-    stmt = stmt.order_by(Meter.number).execution_options(yield_per=2000)
-    rows = ((m.number, m.concentrator_id, m.brand.name, m.area.code or m.area.full_name if m.area else None,
-             m.sim.number if m.sim else None) for m in db.session.execute(stmt).scalars())
-    return write_rows([c.name for c in METER_COLUMNS], rows)
+    stmt = (
+        select(Meter.number, Meter.concentrator_id, MeterBrand.name, func.coalesce(Area.code, Area.name), Sim.number)
+        .join(MeterBrand, Meter.brand_id == MeterBrand.id)
+        .outerjoin(Area, Meter.area_id == Area.id)
+        .outerjoin(Sim, Meter.sim_id == Sim.id)
+        .where(Meter.id.in_(_visible_ids(Meter, query)))
+        .order_by(Meter.number)
+    )
+    return write_rows([c.name for c in METER_COLUMNS], _stream(stmt))
 
 
 def export_sims(query=None) -> Iterator[str]:
     """The SIM list in the import format."""
-    stmt = (query if query is not None else select(Sim)).order_by(Sim.number)
-    rows = ((s.number, s.ip_address, s.port, s.apn) for s in db.session.execute(stmt).scalars())
-    return write_rows([c.name for c in SIM_COLUMNS], rows)
+    stmt = (select(Sim.number, Sim.ip_address, Sim.port, Sim.apn)
+            .where(Sim.id.in_(_visible_ids(Sim, query))).order_by(Sim.number))
+    return write_rows([c.name for c in SIM_COLUMNS], _stream(stmt))
 
 
 def export_customers(query=None) -> Iterator[str]:
     """One row per (customer, meter) in the import format."""
-    stmt = select(Customer, Meter).join(Meter, Meter.customer_id == Customer.id)
-    if query is not None:
-        stmt = stmt.where(Customer.id.in_(query.with_only_columns(Customer.id)))
-    stmt = stmt.order_by(Customer.account_number, Meter.number)
-    rows = ((c.name, c.address, c.phone, m.number, m.sim.number if m.sim else None, c.account_number, c.email)
-            for c, m in db.session.execute(stmt).all())
-    return write_rows([c.name for c in CUSTOMER_COLUMNS], rows)
+    stmt = (
+        select(Customer.name, Customer.address, Customer.phone, Meter.number, Sim.number, Customer.account_number,
+               Customer.email)
+        .join(Meter, Meter.customer_id == Customer.id)
+        .outerjoin(Sim, Meter.sim_id == Sim.id)
+        .where(Customer.id.in_(_visible_ids(Customer, query)))
+        .order_by(Customer.account_number, Meter.number)
+    )
+    return write_rows([c.name for c in CUSTOMER_COLUMNS], _stream(stmt))
 
 
 IMPORTERS = {"meter": import_meters, "sim": import_sims, "customer": import_customers}

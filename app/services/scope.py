@@ -6,6 +6,7 @@ from flask import g, has_request_context, request, session
 from flask_appbuilder.models.filters import BaseFilter
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.models import Area, Meter
@@ -28,21 +29,24 @@ def restricted_customer_id() -> int | None:
 
 
 def area_ids_subquery(area_id: int):
-    """SELECT of the ids of an area and all its descendants."""
+    """SELECT of the ids of an area and all its descendants (never correlated to an outer query)."""
     path = db.session.execute(select(Area.path).where(Area.id == area_id)).scalar()
+    tree = aliased(Area, name="scope_area")
     if path is None:
-        return select(Area.id).where(Area.id == NOBODY)
-    return select(Area.id).where(Area.path.startswith(path, autoescape=True))
+        return select(tree.id).where(tree.id == NOBODY).correlate(None)
+    return select(tree.id).where(tree.path.startswith(path, autoescape=True)).correlate(None)
 
 
 def meter_ids_in_area(area_id: int):
     """SELECT of the ids of meters in an area or below it."""
-    return select(Meter.id).where(Meter.area_id.in_(area_ids_subquery(area_id)))
+    scoped = aliased(Meter, name="scope_meter")
+    return select(scoped.id).where(scoped.area_id.in_(area_ids_subquery(area_id))).correlate(None)
 
 
 def customer_meter_ids(customer_id: int):
     """SELECT of the ids of a customer's meters."""
-    return select(Meter.id).where(Meter.customer_id == customer_id)
+    scoped = aliased(Meter, name="scope_meter")
+    return select(scoped.id).where(scoped.customer_id == customer_id).correlate(None)
 
 
 def scope_clause(model, column_name: str, customer_id: int):
@@ -61,7 +65,10 @@ def area_clause(model, column_name: str, area_id: int):
     if column_name == "area_id":
         return column.in_(area_ids_subquery(area_id))
     if model.__tablename__ == "customer":
-        return model.id.in_(select(Meter.customer_id).where(Meter.area_id.in_(area_ids_subquery(area_id))))
+        scoped = aliased(Meter, name="scope_meter")
+        return model.id.in_(
+            select(scoped.customer_id).where(scoped.area_id.in_(area_ids_subquery(area_id))).correlate(None)
+        )
     return column.in_(meter_ids_in_area(area_id))
 
 

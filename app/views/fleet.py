@@ -106,7 +106,7 @@ class CustomerView(HesModelView):
     show_columns = ["account_number", "name", "address", "phone", "email", "meters", "user", "created_at"]
     order_columns = ["account_number", "name"]
     # Meters are picked from the archive: warehouse meters not yet assigned to anyone.
-    add_form_query_rel_fields = {"meters": [["status", FilterEqual, MeterStatus.WAREHOUSE]]}
+    add_form_query_rel_fields = {"meters": [["status", FilterEqual, MeterStatus.warehouse]]}
     base_order = ("name", "asc")
     list_template = "hes/fleet_list.html"
     extra_args = {"import_kind": "customer"}

@@ -23,6 +23,15 @@ class HesModelRestApi(ModelRestApi):
     page_size = 50
     max_page_size = 500
 
+    def _init_model_schemas(self):
+        super()._init_model_schemas()
+        # FAB marks every NOT NULL column required; a column with a default is not required on create.
+        columns = self.datamodel.obj.__table__.columns
+        for name, schema_field in self.add_model_schema.fields.items():
+            column = columns.get(name)
+            if column is not None and (column.default is not None or column.server_default is not None):
+                schema_field.required = False
+
     def post_headless(self):
         try:
             return super().post_headless()

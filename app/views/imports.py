@@ -10,7 +10,13 @@ from flask_babel import lazy_gettext as _
 from app.extensions import db
 from app.models import Customer, Meter, Sim
 from app.services import ServiceError
-from app.services.fleet_import import CUSTOMER_COLUMNS, EXPORTERS, IMPORTERS, METER_COLUMNS, SIM_COLUMNS
+from app.services.fleet_import import (
+    CUSTOMER_COLUMNS,
+    EXPORTERS,
+    IMPORTERS,
+    METER_COLUMNS,
+    SIM_COLUMNS,
+)
 from app.services.scope import CustomerScopeFilter, SelectedAreaFilter
 from app.views.common import csv_response
 

@@ -7,7 +7,13 @@ from flask_appbuilder import AppBuilder, BaseView, expose, has_access
 from flask_babel import lazy_gettext as _
 from flask_login import current_user
 
-from app.services.settings import THEMES, get_setting, meter_endpoint, set_setting, set_user_theme
+from app.services.settings import (
+    THEMES,
+    get_setting,
+    meter_endpoint,
+    set_setting,
+    set_user_theme,
+)
 
 
 class SettingsView(BaseView):
