@@ -555,8 +555,6 @@ class Meter:
             if when is None:
                 raise CosemError(TYPE_UNMATCHED)
             self.set_clock(when.timestamp(), now)
-        elif ln == o.CLOCK and attr == 3:
-            raise CosemError(READ_WRITE_DENIED)
         elif ln == o.DEMAND_PERIOD:
             self.demand_period = _want_int(value, 60, 86400)
         elif ln == o.LIMITER:
@@ -571,9 +569,10 @@ class Meter:
             if not (isinstance(value, list) and len(value) == 3 and isinstance(value[1], bytes)):
                 raise CosemError(TYPE_UNMATCHED)
             self.push_destination = value[1].decode("ascii", "replace")
-        elif ln == o.IMAGE_TRANSFER or ln == o.CREDIT:
-            if ln == o.CREDIT:
-                _want_int(value, -(2**31), 2**31 - 1)
+        elif ln == o.CREDIT:
+            _want_int(value, -(2**31), 2**31 - 1)
+        elif ln == o.IMAGE_TRANSFER:
+            _want_bool(value)
         else:
             raise CosemError(READ_WRITE_DENIED)
 
@@ -692,9 +691,10 @@ class Meter:
             return Typed(axdr.ENUM, 2)
         items = []
         for class_id, obj_ln, version, readable, writable, methods in o.OBJECTS:
-            attrs = [structure(Typed(axdr.INT8, a),
-                               Typed(axdr.ENUM, (1 if a in readable else 0) | (2 if a in writable and ctx.can_write else 0)),
-                               None) for a in sorted(set(readable) | set(writable))]
+            attrs = []
+            for a in sorted(set(readable) | set(writable)):
+                mode = (1 if a in readable else 0) | (2 if a in writable and ctx.can_write else 0)
+                attrs.append(structure(Typed(axdr.INT8, a), Typed(axdr.ENUM, mode), None))
             meths = [structure(Typed(axdr.INT8, m), Typed(axdr.ENUM, 1 if ctx.can_write else 0)) for m in methods]
             items.append(structure(Typed(axdr.UINT16, class_id), Typed(axdr.UINT8, version), _octets(obj_ln),
                                    structure(axdr.array(attrs), axdr.array(meths))))
@@ -818,6 +818,12 @@ class Meter:
 
 def _want_int(value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise CosemError(TYPE_UNMATCHED)
+    return value
+
+
+def _want_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
         raise CosemError(TYPE_UNMATCHED)
     return value
 

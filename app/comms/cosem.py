@@ -34,7 +34,7 @@ def parse_obis(text: str | bytes) -> tuple[int, int, int, int, int, int]:
     if not match:
         raise ValueError(f"'{code}' is not an OBIS code (expected e.g. 1.0.1.8.0.255 or 1-0:1.8.0)")
     groups = [int(g) if g is not None else 255 for g in match.groups()]
-    for name, value in zip("ABCDEF", groups):
+    for name, value in zip("ABCDEF", groups, strict=True):
         if value > 255:
             raise ValueError(f"OBIS group {name} of '{code}' is {value}, above 255")
     return tuple(groups)  # type: ignore[return-value]

@@ -262,7 +262,7 @@ class SocketStream:
         self.sock.settimeout(min(self.timeout, remaining))
         try:
             chunk = self.sock.recv(65536)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise FrameTimeout(
                 "read timeout inside a frame" if started_frame else "read timeout waiting for a frame"
             ) from exc
@@ -284,7 +284,7 @@ class SocketStream:
                 # The total-frame deadline starts with the first byte, so a slowloris peer
                 # that trickles bytes cannot keep a reader busy forever.
                 frame_deadline = time.monotonic() + self.frame_deadline
-                deadline = min(max(deadline, time.monotonic() + self.timeout), frame_deadline)
+                deadline = frame_deadline
             self._recv_more(deadline, bool(self._buffer))
 
     def recv_initial(self, timeout: float | None = None, max_bytes: int = INITIAL_MAX_BYTES,

@@ -92,7 +92,7 @@ def decode_data_notification(apdu: bytes, push_objects: list[tuple[int, str, int
     if push_objects:
         if len(push_objects) != len(values):
             raise PushError(f"push carries {len(values)} values but the object list has {len(push_objects)}")
-        for (class_id, obis, attribute), value in zip(push_objects, values):
+        for (class_id, obis, attribute), value in zip(push_objects, values, strict=True):
             if class_id == 8 and attribute == 2 and isinstance(value, bytes):
                 value = decode_datetime(value)
             objects.append({"class_id": int(class_id), "obis": normalise_obis(obis),

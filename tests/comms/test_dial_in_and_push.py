@@ -103,9 +103,8 @@ def test_slow_and_half_frame_meters_time_out(sim_factory):
     sim = sim_factory(meters=2)
     sim.post(f"/meters/{sim.serial(0)}/fault", {"kind": "slow", "seconds": 3})
     started = time.monotonic()
-    with pytest.raises(ResponseTimeout):
-        with sim.session(0, response_timeout=1.0):
-            pass
+    with pytest.raises(ResponseTimeout), sim.session(0, response_timeout=1.0):
+        pass
     assert time.monotonic() - started < 2.5
     with sim.session(1) as session:
         sim.post(f"/meters/{sim.serial(1)}/fault", {"kind": "half_frame"})
@@ -123,9 +122,8 @@ def test_wrong_password_fault_and_garbage(sim_factory):
 
     sim = sim_factory(meters=2)
     sim.post(f"/meters/{sim.serial(0)}/fault", {"kind": "wrong_password"})
-    with pytest.raises(AuthenticationError):
-        with sim.session(0):
-            pass
+    with pytest.raises(AuthenticationError), sim.session(0):
+        pass
     sim.post(f"/meters/{sim.serial(0)}/fault", {"kind": "wrong_password", "active": False})
     with sim.session(0) as session:
         assert session.read_clock()

@@ -41,7 +41,7 @@ def test_clock_register_and_profile_match_the_model(sim_wrapper_lls):
         assert row[2] == expected.export_wh(stamp)
         assert row[3:] == list(expected.slot_average(model.slot_of(stamp) - 1))
     # Interval deltas add up to the register difference between the first and last capture.
-    deltas = sum(b[1] - a[1] for a, b in zip(rows, rows[1:]))
+    deltas = sum(b[1] - a[1] for a, b in zip(rows, rows[1:], strict=False))
     assert deltas == expected.import_wh(rows[-1][0].timestamp()) - expected.import_wh(rows[0][0].timestamp())
 
 
