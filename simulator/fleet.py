@@ -17,7 +17,6 @@ from gevent.server import StreamServer
 from app.comms import axdr, security
 from app.comms.cosem import encode_datetime
 from app.comms.framing import (
-    HDLC,
     WRAPPER,
     ConnectionClosed,
     FrameError,
@@ -410,4 +409,4 @@ def rss_kb() -> int:
     return 0
 
 
-__all__ = ["FAULTS", "HDLC", "Fleet", "FleetConfig", "parse_hostport", "parse_port_range", "rss_kb"]
+__all__ = ["FAULTS", "Fleet", "FleetConfig", "meter_seed", "parse_hostport", "parse_port_range", "rss_kb"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -835,4 +834,4 @@ _GETTERS: dict[int, Callable[..., Any]] = {
     40: Meter._get_push,
 }
 
-__all__ = ["FleetConfig", "Meter", "dt"]
+__all__ = ["FleetConfig", "Meter"]
