@@ -64,6 +64,7 @@ class Config:
         self.HES_TIMEZONE = os.environ.get("HES_TIMEZONE", "UTC")
         self.HES_NODE_ID = os.environ.get("HES_NODE_ID", "node-1")
         self.HES_DEMO_METERS = int(os.environ.get("HES_DEMO_METERS", "50"))
+        self.HES_COMMS = os.environ.get("HES_COMMS", "on")
         self.HES_MISSED_HEARTBEATS = int(os.environ.get("HES_MISSED_HEARTBEATS", "3"))
         self.HES_HEARTBEAT_SECONDS = int(os.environ.get("HES_HEARTBEAT_SECONDS", "60"))
 

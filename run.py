@@ -38,6 +38,7 @@ def main() -> None:
     """Prepare the database and run every part of the HES until interrupted."""
     logging.basicConfig(level=os.environ.get("HES_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)  # per-request access lines
     app = create_app()
     prepare_database(app)
     bootstrap_admin(app)

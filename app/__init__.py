@@ -23,6 +23,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     from app.views import register_all
 
     extensions.db.init_app(app)
+    _tune_sqlite(app)
     extensions.csrf.init_app(app)  # before AppBuilder so API blueprints get exempted
     extensions.migrate.init_app(app, extensions.db, directory=str(Path(__file__).parent.parent / "migrations"))
     app.config.setdefault("FAB_CREATE_DB", False)  # tables come from Alembic migrations only
@@ -34,6 +35,27 @@ def create_app(config: Config | dict | None = None) -> Flask:
     cli.register(app)
     _security_headers(app)
     return app
+
+
+def _tune_sqlite(app: Flask) -> None:
+    """WAL and a busy timeout let the web, comms and task greenlets share one SQLite file."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
 
 def _security_headers(app: Flask) -> None:

@@ -14,7 +14,8 @@ CUSTOMER = "Customer"
 # Views (FAB "view menus") that only an Admin may touch: users, roles, permissions, settings.
 ADMIN_ONLY_VIEWS = re.compile(
     r"^(UserDBModelView|RoleModelView|PermissionModelView|ViewMenuModelView|PermissionViewModelView"
-    r"|GroupModelView|UserGroupModelView|ResetPasswordView|ApiKeyModelView|UserStatsChartView|RegisterUserModelView|List Users|List Roles"
+    r"|GroupModelView|UserGroupModelView|ResetPasswordView|ApiKeyModelView|UserStatsChartView"
+    r"|RegisterUserModelView|List Users|List Roles"
     r"|List Groups|Security|Base Permissions|Views/Menus|Permission on Views/Menus|User's Statistics"
     r"|User Registrations|API Keys|User|Role|Group|Permission|ViewMenu|PermissionViewMenu|ApiKey"
     r"|SettingsView|Settings|AuditLogView|Audit Log)$"

@@ -11,7 +11,8 @@ from flask_appbuilder.security.sqla import models as _fab_security_models  # noq
 import app.models  # noqa: F401  (registers every HES table on Model.metadata)
 
 config = context.config
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+if not logging.getLogger().handlers:  # keep the host process's logging when it already set one up
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 target_metadata = Model.metadata
 

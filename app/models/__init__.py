@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditLog, Setting, UserPreference
 from app.models.commands import Command, CommandJob, CommandState
+from app.models.comms import CommsNode, UnregisteredConnection
 from app.models.events import Alert, AlertState, Event, Severity
 from app.models.fleet import (
     Area,
@@ -22,6 +23,8 @@ from app.models.fleet import (
 from app.models.readings import Channel, Quality, Reading, ReadingRevision, Source
 
 __all__ = [
+    "CommsNode",
+    "UnregisteredConnection",
     "Alert",
     "AlertState",
     "Area",

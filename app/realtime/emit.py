@@ -3,7 +3,8 @@
 Event names (the browser islands listen for these):
 ``meter_status_changed`` {meter_id, number, online, last_seen, node_id}
 ``unregistered_connection`` {identity, remote, seen_at}
-``alert_raised`` / ``alert_acknowledged`` / ``alert_resolved`` {id, meter_id, number, alert_type, severity, title, count}
+``alert_raised`` / ``alert_acknowledged`` / ``alert_resolved``
+    {id, meter_id, number, alert_type, severity, title, count}
 ``reading_stored`` {meters: n, values: n} (batched)
 ``job_progress`` {job_id, done, failed, total, meter_id, state, result}
 ``command_updated`` {id, meter_id, kind, state, reason, result}

@@ -8,8 +8,8 @@ from flask_appbuilder import AppBuilder
 def register_all(appbuilder: AppBuilder) -> None:
     """Register every view, API and menu entry (menu order follows the customer's page tree)."""
     from app.services.audit import install_audit_listener
-    from app.views import brands, fleet, fleet_api, home, imports, settings
+    from app.views import brands, comms, dashboard, fleet, fleet_api, home, imports, monitoring, online_rate, settings
 
     install_audit_listener()
-    for module in (home, fleet, imports, brands, settings, fleet_api):
+    for module in (home, dashboard, fleet, imports, comms, brands, settings, fleet_api, monitoring, online_rate):
         module.register(appbuilder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, ModelView, expose, has_access
+from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.api import protect, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
@@ -11,10 +12,12 @@ from flask_babel import lazy_gettext as _
 
 from app.extensions import db
 from app.models import MeterBrand, ObisPoint
-from app.services import ServiceError
+from app.services import ServiceError, audit
 from app.services.brands import GROUPS, POINT_COLUMNS, points_from_csv, save_brand
+from app.services.secrets import describe, store_credentials
 from app.views.common import error_json
 from app.views.fleet_api import HesModelRestApi
+from app.views.meter_ops_api import CREDENTIAL_FIELDS
 
 
 class ObisPointView(ModelView):
@@ -112,6 +115,35 @@ class BrandApi(HesModelRestApi):
         if brand is None:
             return self.response_404()
         return self._save(brand)
+
+    @api_expose("/<int:pk>/credentials", methods=["PUT"])
+    @protect()
+    @safe
+    @permission_name("credentials")
+    def credentials(self, pk: int):
+        """Set the brand's default DLMS secrets, used by meters without their own (write-only).
+        ---
+        put:
+          summary: Set the default LLS password and/or HLS keys (hex) of a brand
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          responses:
+            200: {description: which secrets are set}
+        """
+        brand = db.session.get(MeterBrand, pk)
+        if brand is None:
+            return self.response_404()
+        body = request.get_json(silent=True) or {}
+        fields = {k: body[k] for k in CREDENTIAL_FIELDS if k in body}
+        try:
+            brand.default_secret = store_credentials(brand.default_secret, **fields)
+            audit.record("credentials", "brand", brand.id, f"default credentials set for {brand.name}",
+                         details={"fields": sorted(fields)})
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            return error_json(exc)
+        return self.response(200, **describe(brand.default_secret))
 
     def _save(self, brand):
         data = request.get_json(silent=True)

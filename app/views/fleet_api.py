@@ -14,6 +14,7 @@ from app.services import ServiceError
 from app.services.fleet_import import EXPORTERS, IMPORTERS
 from app.services.scope import AreaTreeFilter, scoped_base_filters
 from app.views.common import csv_response, error_json
+from app.views.meter_ops_api import MeterOperationsMixin
 
 
 class HesModelRestApi(ModelRestApi):
@@ -122,7 +123,7 @@ class AreaApi(HesModelRestApi):
     order_columns = ["name", "code", "path"]
 
 
-class MeterApi(ImportExportMixin, HesModelRestApi):
+class MeterApi(MeterOperationsMixin, ImportExportMixin, HesModelRestApi):
     """Meters: identity, place, comms settings and live state."""
 
     resource_name = "meter"

@@ -10,7 +10,7 @@ from app.comms.framing import SocketStream, parse_wrapper
 from app.comms.heartbeat import parse_heartbeat
 from app.comms.push import PushError, decode_push
 from app.comms.session import DlmsSession, ResponseTimeout
-from tests.comms.conftest import AUTH_KEY, BLOCK_KEY
+from tests.support.simulator import AUTH_KEY, BLOCK_KEY
 
 PUSH_OBJECTS = [(1, "0.0.96.1.0.255", 2), (8, "0.0.1.0.0.255", 2), (1, "0.0.96.11.0.255", 2), (3, "1.0.1.8.0.255", 2)]
 

@@ -1,0 +1,119 @@
+"""Talking to one meter: open an associated DLMS session wherever its socket is, and run an
+operation on the node that owns it (dial-in sockets live in exactly one comms node)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import current_app
+
+from app.comms.connection import ConnectionGone
+from app.comms.dialer import DialError, dial
+from app.comms.framing import ConnectionClosed, FrameError, FrameTimeout
+from app.comms.node import get_node
+from app.comms.session import AuthenticationError, DlmsError, DlmsSession
+from app.extensions import db
+from app.models import CommMode, Meter
+from app.services import NotFound, ServiceError
+from app.services.secrets import advance_invocation_counter, session_params
+
+log = logging.getLogger(__name__)
+OPERATIONS: dict[str, Callable[..., Any]] = {}
+
+
+class MeterUnreachable(ServiceError):
+    """The meter is offline, did not answer, or refused the association."""
+
+    status = 503
+
+
+def operation(name: str):
+    """Register a function ``f(session, meter, **kwargs) -> JSON-able`` as a meter operation."""
+
+    def register(func):
+        OPERATIONS[name] = func
+        return func
+
+    return register
+
+
+@contextmanager
+def open_session(meter: Meter, *, response_timeout: float | None = None) -> Iterator[DlmsSession]:
+    """An associated session with the meter (dial-in socket on this node, or dial-out)."""
+    timeout = response_timeout or float(current_app.config.get("HES_RESPONSE_TIMEOUT", 30))
+    params, secret_id = session_params(meter, response_timeout=timeout)
+    app = current_app._get_current_object()
+
+    def persist_counter(value: int) -> None:
+        if secret_id is not None:
+            with app.app_context():
+                advance_invocation_counter(secret_id, value)
+
+    try:
+        if meter.comm_mode == CommMode.dial_in:
+            node = get_node()
+            conn = node.connection(meter.id) if node is not None else None
+            if conn is None:
+                raise MeterUnreachable(f"Meter {meter.number} is offline (no dial-in connection on this node).")
+            with conn.session(params, persist_counter, lock_timeout=timeout * 4) as session:
+                yield session
+        else:
+            if meter.sim is None or not meter.sim.ip_address or not meter.sim.port:
+                raise MeterUnreachable(f"Meter {meter.number} dials out but has no SIM with an IP and port.")
+            stream = dial(meter.sim.ip_address, meter.sim.port, params.interface,
+                          connect_timeout=min(10.0, timeout), response_timeout=timeout,
+                          attempts=int(current_app.config.get("HES_DIAL_ATTEMPTS", 3)))
+            try:
+                session = DlmsSession(stream, params, on_invocation_counter=persist_counter)
+                session.associate()
+                try:
+                    yield session
+                finally:
+                    try:
+                        session.release()
+                    except Exception as exc:  # meters that drop instead of releasing are common
+                        log.debug("release %s: %s", meter.number, exc)
+            finally:
+                stream.close()
+    except AuthenticationError as exc:
+        raise MeterUnreachable(f"Meter {meter.number} refused the association: {exc}") from exc
+    except (DialError, FrameTimeout, ConnectionGone, ConnectionClosed, FrameError, TimeoutError, OSError) as exc:
+        raise MeterUnreachable(f"Meter {meter.number}: {exc}") from exc
+
+
+def execute_local(meter_id: int, name: str, **kwargs) -> Any:
+    """Run a registered operation against a meter from this process."""
+    meter = db.session.get(Meter, meter_id)
+    if meter is None:
+        raise NotFound(f"Meter {meter_id} not found.")
+    from app.services import meter_ops  # noqa: F401  (registers the operations)
+
+    func = OPERATIONS[name]
+    try:
+        with open_session(meter) as session:
+            result = func(session, meter, **kwargs)
+    except DlmsError as exc:
+        raise ServiceError(f"Meter {meter.number} answered: {exc}", status=502) from exc
+    if meter.comm_mode == CommMode.dial_out:
+        from app.services.meter_status import set_online
+
+        set_online(meter.id, True)
+    return result
+
+
+def run_on_meter(meter_id: int, name: str, *, timeout: float | None = None, **kwargs) -> Any:
+    """Run an operation where the meter's socket is: here, or on its owning node via its queue."""
+    meter = db.session.get(Meter, meter_id)
+    if meter is None:
+        raise NotFound(f"Meter {meter_id} not found.")
+    node = get_node()
+    here = node.node_id if node is not None else None
+    owner = meter.node_id if meter.comm_mode == CommMode.dial_in else None
+    if owner is None or owner == here:
+        return execute_local(meter_id, name, **kwargs)
+    from app.tasks.routing import execute_on_node
+
+    return execute_on_node(owner, meter_id, name, kwargs, timeout=timeout)

@@ -1,0 +1,65 @@
+"""Operations run against one meter inside an associated session (registered by name so they can
+be routed to the node that owns the meter's socket)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from app.comms.cosem import to_jsonable
+from app.comms.session import DlmsError, DlmsSession
+from app.models import Meter, ObisPoint
+from app.models.types import UTC
+from app.services import ServiceError
+from app.services.brands import point_by_ref
+from app.services.meter_access import operation
+
+MAX_PROFILE_ROWS = 20_000
+
+
+def resolve_points(meter: Meter, refs: list[str]) -> list[ObisPoint]:
+    """The brand points named by key or OBIS code; unknown ones are a 422 listing them."""
+    points, unknown = [], []
+    for ref in refs:
+        point = point_by_ref(meter.brand, str(ref))
+        (points if point is not None else unknown).append(point if point is not None else ref)
+    if unknown:
+        raise ServiceError(f"Unknown parameter(s) for brand {meter.brand.name}: {', '.join(map(str, unknown))}",
+                           errors=[{"column": "points", "reason": "unknown parameter", "value": u} for u in unknown],
+                           status=422)
+    return points
+
+
+def _read_point(session: DlmsSession, point: ObisPoint, start: dt.datetime | None,
+                end: dt.datetime | None) -> dict[str, Any]:
+    if point.access == "x":
+        raise ServiceError(f"{point.key} is a method (execute it, it cannot be read)", status=422)
+    if point.class_id in (3, 4) and point.attribute == 2:
+        value, unit = session.read_register(point.obis, point.class_id)
+        return {"value": value, "unit": unit or point.unit}
+    if point.class_id == 8 and point.attribute == 2:
+        return {"value": session.read_clock().isoformat(), "unit": None}
+    if point.class_id == 7 and point.attribute == 2:
+        columns, rows = session.read_profile(point.obis, start, end)
+        return {"columns": to_jsonable(columns), "rows": to_jsonable(rows[-MAX_PROFILE_ROWS:]),
+                "value": f"{len(rows)} rows", "unit": None}
+    return {"value": to_jsonable(session.get(point.obis, point.class_id, point.attribute)), "unit": point.unit}
+
+
+@operation("read_points")
+def read_points(session: DlmsSession, meter: Meter, refs: list[str], start: str | None = None,
+                end: str | None = None) -> list[dict[str, Any]]:
+    """Read brand points; each result has its value, unit and read time, or the meter's error."""
+    start_dt = dt.datetime.fromisoformat(start) if start else None
+    end_dt = dt.datetime.fromisoformat(end) if end else None
+    results = []
+    for point in resolve_points(meter, refs):
+        item = {"key": point.key, "name": point.name, "obis": point.obis, "class_id": point.class_id,
+                "attribute": point.attribute, "group": point.group}
+        try:
+            item.update(_read_point(session, point, start_dt, end_dt))
+        except DlmsError as exc:
+            item.update(value=None, unit=point.unit, error=str(exc))
+        item["read_at"] = dt.datetime.now(UTC).isoformat()
+        results.append(item)
+    return results

@@ -1,0 +1,100 @@
+"""Meter endpoints that talk to the meter or its secrets: on-demand read and write-only credentials."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_appbuilder.api import expose, protect, safe
+from flask_appbuilder.security.decorators import permission_name
+
+from app.extensions import db
+from app.models import Meter
+from app.services import ServiceError, audit
+from app.services.reads import read_now
+from app.services.secrets import describe, store_credentials
+from app.views.common import error_json
+
+CREDENTIAL_FIELDS = ("password", "block_cipher_key", "authentication_key", "system_title", "invocation_counter")
+
+
+class MeterOperationsMixin:
+    """Mixed into MeterApi: ``/api/v1/meter/<id>/read`` and ``/api/v1/meter/<id>/credentials``."""
+
+    def _visible_meter(self, pk: int) -> Meter | None:
+        query = db.select(Meter).where(Meter.id == pk)
+        for flt, value in self._base_filters.get_filters_values():
+            query = flt.apply(query, value)
+        return db.session.execute(query).scalar()
+
+    @expose("/<int:pk>/read", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("read")
+    def read(self, pk: int):
+        """Read parameters from the meter now.
+        ---
+        post:
+          summary: Read OBIS parameters (by key or OBIS code) from the meter
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          requestBody:
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    points: {type: array, items: {type: string}, example: [energy_import, "0.0.1.0.0.255"]}
+                    from: {type: string, format: date-time, description: profile range start}
+                    to: {type: string, format: date-time, description: profile range end}
+          responses:
+            200: {description: "values with units and read times"}
+            404: {description: meter not found}
+            422: {description: unknown parameter}
+            503: {description: meter offline or not answering}
+        """
+        if self._visible_meter(pk) is None:
+            return self.response_404()
+        body = request.get_json(silent=True) or {}
+        try:
+            return self.response(200, **read_now(pk, body.get("points"), body.get("from"), body.get("to")))
+        except ServiceError as exc:
+            db.session.rollback()
+            return error_json(exc)
+
+    @expose("/<int:pk>/credentials", methods=["PUT"])
+    @protect()
+    @safe
+    @permission_name("credentials")
+    def credentials(self, pk: int):
+        """Set the meter's DLMS secrets (write-only; the answer says what is set, never the values).
+        ---
+        put:
+          summary: Set LLS password and/or HLS keys (hex) of the meter
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          requestBody:
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    password: {type: string}
+                    block_cipher_key: {type: string, description: 32 hex digits}
+                    authentication_key: {type: string, description: 32 hex digits}
+                    system_title: {type: string, description: 16 hex digits}
+          responses:
+            200: {description: which secrets are set}
+            422: {description: malformed key}
+        """
+        meter = self._visible_meter(pk)
+        if meter is None:
+            return self.response_404()
+        body = request.get_json(silent=True) or {}
+        try:
+            meter.secret = store_credentials(meter.secret, **{k: body[k] for k in CREDENTIAL_FIELDS if k in body})
+            audit.record("credentials", "meter", meter.id, f"credentials set for {meter.number}",
+                         details={"fields": sorted(k for k in CREDENTIAL_FIELDS if k in body)})
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            return error_json(exc)
+        return self.response(200, **describe(meter.secret))

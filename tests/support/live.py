@@ -1,0 +1,106 @@
+"""A real HES process (``python run.py``) on free 127.0.0.1 ports, driven over HTTP like a client."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_USER = "admin"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveHes:
+    """``run.py`` in a subprocess with its own data dir, plus an authenticated API client."""
+
+    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, password: str = "Live-Test-Pw-1"):
+        self.data_dir = data_dir
+        self.password = password
+        self.web_port = free_port()
+        self.meter_port = free_port()
+        self.url = f"http://127.0.0.1:{self.web_port}"
+        self.env = dict(os.environ, HES_DATA_DIR=str(data_dir), HES_WEB_HOST="127.0.0.1",
+                        HES_WEB_PORT=str(self.web_port), HES_METER_LISTEN=f"127.0.0.1:{self.meter_port}",
+                        HES_ADMIN_USER=ADMIN_USER, HES_ADMIN_PASSWORD=password, HES_DEMO_METERS="0",
+                        HES_RATELIMIT_ENABLED="false", PYTHONPATH=str(ROOT), **(env or {}))
+        self.proc: subprocess.Popen | None = None
+        self.http = requests.Session()
+        self.log_path = data_dir / "hes.log"
+
+    @property
+    def meter_address(self) -> str:
+        """host:port the simulated meters dial."""
+        return f"127.0.0.1:{self.meter_port}"
+
+    def start(self, timeout: float = 60.0) -> LiveHes:
+        """Start the process and wait until the API answers; log in as admin."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115  (closed with the process)
+        self.proc = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=self.env, stdout=log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"HES exited early:\n{self.tail()}")
+            try:
+                if self.login():
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"HES did not start in {timeout:.0f} s:\n{self.tail()}")
+
+    def login(self, username: str = ADMIN_USER, password: str | None = None) -> bool:
+        """Get a JWT for the API client."""
+        resp = self.http.post(f"{self.url}/api/v1/security/login", timeout=10, json={
+            "username": username, "password": password or self.password, "provider": "db"})
+        if resp.status_code != 200:
+            return False
+        self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
+        return True
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Call the REST API (path below /api/v1)."""
+        kwargs.setdefault("timeout", 60)
+        return self.http.request(method, f"{self.url}/api/v1{path}", **kwargs)
+
+    def wait_for(self, predicate, timeout: float = 20.0, interval: float = 0.25, what: str = "condition"):
+        """Poll until predicate() is truthy; return its value."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the process log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Terminate the process (SIGTERM, then SIGKILL)."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
