@@ -19,8 +19,12 @@ from app.services.secrets import store_credentials
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_AREAS = [("Demo Region", "DEMO", None, AreaKind.region), ("Central District", "DEMO-C", "DEMO", AreaKind.district),
-              ("Market Ward", "DEMO-C-MKT", "DEMO-C", AreaKind.area), ("River Ward", "DEMO-C-RIV", "DEMO-C", AreaKind.area)]
+DEMO_AREAS = [
+    ("Demo Region", "DEMO", None, AreaKind.region),
+    ("Central District", "DEMO-C", "DEMO", AreaKind.district),
+    ("Market Ward", "DEMO-C-MKT", "DEMO-C", AreaKind.area),
+    ("River Ward", "DEMO-C-RIV", "DEMO-C", AreaKind.area),
+]
 
 
 def demo_meter_number(index: int) -> str:
