@@ -102,6 +102,12 @@ class Config:
         self.BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
         self.LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
 
+        # Every other HES_* variable (tuning knobs such as HES_TASK_WORKERS, HES_RESPONSE_TIMEOUT,
+        # HES_ON_TIME_HOURS) passes through as a string; the code that reads it converts it.
+        for key, value in os.environ.items():
+            if key.startswith("HES_") and not hasattr(self, key):
+                setattr(self, key, value)
+
     @property
     def meter_listen(self) -> tuple[str, int]:
         """The (host, port) the meter listener binds."""

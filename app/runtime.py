@@ -14,7 +14,7 @@ Stopper = Callable[[], None]
 def start_background_services(app: Flask) -> Stopper:
     """Start the comms node, the task consumer and the demo fleet; return a function that stops them."""
     stoppers: list[Stopper] = []
-    for starter in (start_comms_node, start_demo_fleet):
+    for starter in (start_comms_node, start_task_consumers, start_demo_fleet):
         stop = starter(app)
         if stop is not None:
             stoppers.append(stop)
@@ -37,6 +37,50 @@ def start_comms_node(app: Flask) -> Stopper | None:
 
     node = CommsNode(app).start()
     return node.stop
+
+
+def start_task_consumers(app: Flask) -> Stopper | None:
+    """Run Huey consumers in this process with greenlet workers: the shared queue (with the periodic
+    scheduler when HES_SCHEDULER is on) and, in multi-node mode, this node's own queue."""
+    if str(app.config.get("HES_TASKS", "on")).lower() == "off":
+        return None
+    import os
+    import signal
+
+    from app.tasks import huey
+    from app.tasks.context import set_task_app
+
+    set_task_app(app)
+    import app.tasks.jobs  # noqa: F401  (registers the task functions)
+
+    workers = int(app.config.get("HES_TASK_WORKERS", 16))
+    queues = [(huey, str(app.config.get("HES_SCHEDULER", "on")).lower() != "off")]
+    if os.environ.get("HES_REDIS_URL"):
+        from app.comms.node import get_node
+        from app.tasks.routing import node_queue
+
+        node = get_node()
+        if node is not None:
+            queues.append((node_queue(node.node_id)[0], False))
+    consumers = []
+    for queue, periodic in queues:
+        consumer = queue.create_consumer(workers=workers, worker_type="greenlet", periodic=periodic,
+                                         check_worker_health=False, initial_delay=0.05, max_delay=1.0)
+        consumer.start()
+        consumers.append(consumer)
+    # Huey installs signal handlers meant for its own main loop; this process keeps its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+
+    def stop() -> None:
+        for consumer in consumers:
+            consumer.stop(graceful=True)
+
+    return stop
+
+
+def _terminate(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def start_demo_fleet(app: Flask) -> Stopper | None:

@@ -15,7 +15,8 @@ from config import Config
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("HES_TEST_DATABASE_URL") else [])
 # Emptied after every test, in an order that respects foreign keys.
 CLEANUP_SQL = [
-    "DELETE FROM audit_log", "DELETE FROM reading_revision", "DELETE FROM reading", "DELETE FROM event",
+    "DELETE FROM audit_log", "DELETE FROM consumption_hourly", "DELETE FROM consumption_daily",
+    "DELETE FROM unregistered_connection", "DELETE FROM reading_revision", "DELETE FROM reading", "DELETE FROM event",
     "DELETE FROM alert", "DELETE FROM command", "DELETE FROM command_job", "DELETE FROM hes_user_preference",
     "DELETE FROM hes_setting", "UPDATE area SET supply_meter_id = NULL, parent_id = NULL",
     "DELETE FROM meter", "DELETE FROM customer", "DELETE FROM sim", "DELETE FROM area", "DELETE FROM channel",
@@ -89,6 +90,9 @@ def _clean_tables(request):
         db.session.rollback()
         for statement in CLEANUP_SQL:
             db.session.execute(text(statement))
+        from app.services.ingest import forget_channel_cache
+
+        forget_channel_cache()
         sm = application.appbuilder.sm
         for user in sm.get_all_users():
             if user.username.startswith("t_"):

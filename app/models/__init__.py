@@ -21,8 +21,11 @@ from app.models.fleet import (
     SimStatus,
 )
 from app.models.readings import Channel, Quality, Reading, ReadingRevision, Source
+from app.models.rollups import ConsumptionDaily, ConsumptionHourly
 
 __all__ = [
+    "ConsumptionDaily",
+    "ConsumptionHourly",
     "CommsNode",
     "UnregisteredConnection",
     "Alert",

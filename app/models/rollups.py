@@ -1,0 +1,42 @@
+"""Pre-aggregated consumption, kept up to date as readings land (reports never scan raw readings).
+
+Buckets are in the utility's zone (HES_TIMEZONE) and stored as the UTC instant the local hour or
+day starts, so daily totals are right in zones with half-hour offsets and across DST changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_appbuilder import Model
+from sqlalchemy import Float, ForeignKey, Index, Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.types import UTCDateTime
+
+
+class ConsumptionHourly(Model):
+    """Energy of one meter in one local hour (Wh), from its cumulative registers."""
+
+    __tablename__ = "consumption_hourly"
+    __table_args__ = (Index("ix_consumption_hourly_bucket", "bucket"),)
+
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id", ondelete="CASCADE"), primary_key=True)
+    bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    import_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    export_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    intervals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsumptionDaily(Model):
+    """Energy of one meter on one local day (Wh) and how many profile intervals were received."""
+
+    __tablename__ = "consumption_daily"
+    __table_args__ = (Index("ix_consumption_daily_bucket", "bucket"),)
+
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id", ondelete="CASCADE"), primary_key=True)
+    bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    import_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    export_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    intervals: Mapped[int] = mapped_column(Integer, default=0)
+    on_time: Mapped[int] = mapped_column(Integer, default=0)

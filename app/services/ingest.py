@@ -1,0 +1,185 @@
+"""Exactly-once storage of readings: bulk idempotent upserts keyed (meter, channel, timestamp).
+
+A value that arrives twice is stored once; a changed value for the same key is kept as a
+revision (old value, new value, both sources) and then updated, never silently overwritten.
+Consumption rollups are maintained in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, text
+
+from app.comms.cosem import normalise_obis, parse_obis
+from app.extensions import db
+from app.models import Channel, Quality, Source
+from app.models.types import UTC
+
+log = logging.getLogger(__name__)
+SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
+_channel_ids: dict[tuple[str, str], int] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """One reading to store."""
+
+    meter_id: int
+    obis: str
+    ts: dt.datetime
+    value: float
+    quality: int = Quality.MEASURED
+    source: int = Source.SCHEDULE
+
+
+@dataclass
+class StoreResult:
+    """What a store call did."""
+
+    inserted: int = 0
+    unchanged: int = 0
+    revised: int = 0
+
+    @property
+    def total(self) -> int:
+        """Values handled."""
+        return self.inserted + self.unchanged + self.revised
+
+
+def is_cumulative(obis: str) -> bool:
+    """Energy registers (OBIS D = 8, time integral) grow monotonically; consumption is their delta."""
+    _a, _b, c, d, _e, _f = parse_obis(obis)
+    return d == 8 and c in {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16}
+
+
+def channel_id(obis: str, *, key: str | None = None, name: str | None = None, unit: str | None = None) -> int:
+    """The id of a channel, created on first use (cached per process and database)."""
+    obis = normalise_obis(obis)
+    cache_key = (str(db.engine.url), obis)
+    cached = _channel_ids.get(cache_key)
+    if cached is not None:
+        return cached
+    found = db.session.execute(select(Channel.id).where(Channel.obis == obis)).scalar()
+    if found is None:
+        dialect = db.engine.dialect.name
+        values = {"obis": obis, "key": key, "name": name, "unit": unit, "cumulative": is_cumulative(obis)}
+        if dialect in ("sqlite", "postgresql"):
+            stmt = _dialect_insert(Channel).values(**values).on_conflict_do_nothing(index_elements=["obis"])
+        else:
+            stmt = insert(Channel).values(**values)
+        db.session.execute(stmt)
+        found = db.session.execute(select(Channel.id).where(Channel.obis == obis)).scalar_one()
+    _channel_ids[cache_key] = found
+    return found
+
+
+def forget_channel_cache() -> None:
+    """Drop cached channel ids (tests that empty the channel table)."""
+    _channel_ids.clear()
+
+
+def _dialect_insert(model):
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model)
+
+
+def store_readings(values: Iterable[Value], *, commit: bool = True) -> StoreResult:
+    """Store values exactly once; returns counts. Safe to call again with the same values."""
+    rows = list(values)
+    if not rows:
+        return StoreResult()
+    now = dt.datetime.now(UTC)
+    keyed: dict[tuple[int, int, dt.datetime], tuple] = {}
+    for v in rows:
+        ts = v.ts.astimezone(UTC)
+        cid = channel_id(v.obis)
+        keyed[(v.meter_id, cid, ts)] = (float(v.value), int(v.quality), int(v.source))
+    if db.engine.dialect.name == "postgresql":
+        result = _store_postgresql(keyed, now)
+    else:
+        result = _store_sqlite(keyed, now)
+    from app.services.rollups import refresh_rollups
+
+    refresh_rollups(keyed)
+    if commit:
+        db.session.commit()
+    return result
+
+
+def _store_sqlite(keyed: dict, now: dt.datetime) -> StoreResult:
+    conn = db.session.connection()
+    received = now.replace(tzinfo=None).strftime(SQLITE_TS)
+    params = [(m, c, ts.replace(tzinfo=None).strftime(SQLITE_TS), val, q, s, received)
+              for (m, c, ts), (val, q, s) in keyed.items()]
+    cursor = conn.exec_driver_sql(
+        "INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, channel_id, ts) DO NOTHING", params)
+    inserted = cursor.rowcount if cursor.rowcount is not None and cursor.rowcount >= 0 else len(params)
+    if inserted == len(params):
+        return StoreResult(inserted=inserted)
+    # Some keys existed already: compare their stored values with what arrived now.
+    conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS incoming_reading "
+                         "(meter_id INTEGER, channel_id INTEGER, ts TEXT, value REAL, quality INTEGER, source INTEGER)")
+    conn.exec_driver_sql("DELETE FROM incoming_reading")
+    conn.exec_driver_sql("INSERT INTO incoming_reading VALUES (?, ?, ?, ?, ?, ?)", [p[:6] for p in params])
+    revised = _revise(conn, "incoming_reading", received)
+    return StoreResult(inserted=inserted, revised=revised, unchanged=len(params) - inserted - revised)
+
+
+def _store_postgresql(keyed: dict, now: dt.datetime) -> StoreResult:
+    conn = db.session.connection()
+    raw = conn.connection.driver_connection
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming_reading (meter_id integer, channel_id integer, "
+        "ts timestamptz, value double precision, quality smallint, source smallint) ON COMMIT DELETE ROWS")
+    conn.exec_driver_sql("TRUNCATE incoming_reading")
+    with raw.cursor() as cur, cur.copy(
+        "COPY incoming_reading (meter_id, channel_id, ts, value, quality, source) FROM STDIN"
+    ) as copy:
+        for (m, c, ts), (val, q, s) in keyed.items():
+            copy.write_row((m, c, ts, val, q, s))
+    inserted = conn.exec_driver_sql(
+        "INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+        "SELECT meter_id, channel_id, ts, value, quality, source, %(now)s FROM incoming_reading "
+        "ON CONFLICT (meter_id, channel_id, ts) DO NOTHING", {"now": now}).rowcount
+    if inserted == len(keyed):
+        return StoreResult(inserted=inserted)
+    revised = _revise(conn, "incoming_reading", now)
+    return StoreResult(inserted=inserted, revised=revised, unchanged=len(keyed) - inserted - revised)
+
+
+def _revise(conn, incoming: str, received) -> int:
+    """Keep the old value of every key whose value changed as a revision, then update it."""
+    changed = (f"FROM {incoming} i JOIN reading r ON r.meter_id = i.meter_id AND r.channel_id = i.channel_id "
+               "AND r.ts = i.ts WHERE r.value <> i.value")
+    revised = conn.execute(text(
+        "INSERT INTO reading_revision (meter_id, channel_id, ts, old_value, new_value, old_source, new_source, "
+        f"revised_at) SELECT r.meter_id, r.channel_id, r.ts, r.value, i.value, r.source, i.source, :at {changed}"
+    ), {"at": received}).rowcount
+    if revised:
+        conn.execute(text(
+            "UPDATE reading SET value = (SELECT i.value FROM " + incoming + " i WHERE i.meter_id = reading.meter_id "
+            "AND i.channel_id = reading.channel_id AND i.ts = reading.ts), source = (SELECT i.source FROM "
+            + incoming + " i WHERE i.meter_id = reading.meter_id AND i.channel_id = reading.channel_id "
+            "AND i.ts = reading.ts), received_at = :at WHERE EXISTS (SELECT 1 FROM " + incoming + " i "
+            "WHERE i.meter_id = reading.meter_id AND i.channel_id = reading.channel_id AND i.ts = reading.ts "
+            "AND i.value <> reading.value)"), {"at": received})
+    return revised
+
+
+def group_by_meter(values: Iterable[Value]) -> dict[int, list[Value]]:
+    """Values grouped per meter."""
+    out: dict[int, list[Value]] = defaultdict(list)
+    for v in values:
+        out[v.meter_id].append(v)
+    return out

@@ -1,0 +1,114 @@
+"""Exactly-once storage and rollups, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import ConsumptionDaily, ConsumptionHourly, Reading, ReadingRevision, Source
+from app.services.ingest import Value, store_readings
+
+UTC = dt.timezone.utc
+IMPORT = "1.0.1.8.0.255"
+EXPORT = "1.0.2.8.0.255"
+
+
+def profile(meter_id: int, start: dt.datetime, count: int, wh_per_interval: float = 250.0, base: float = 10_000.0,
+            source: int = Source.SCHEDULE) -> list[Value]:
+    """A 15-minute cumulative import profile."""
+    return [Value(meter_id, IMPORT, start + dt.timedelta(minutes=15 * i), base + wh_per_interval * i, source=source)
+            for i in range(count)]
+
+
+def count_rows(model) -> int:
+    return db.session.execute(select(func.count()).select_from(model)).scalar()
+
+
+def test_same_values_twice_are_stored_once(app, meter_id):
+    start = dt.datetime(2026, 3, 1, tzinfo=UTC)
+    with app.app_context():
+        first = store_readings(profile(meter_id, start, 96))
+        again = store_readings(profile(meter_id, start, 96))
+        assert (first.inserted, again.inserted, again.unchanged, again.revised) == (96, 0, 96, 0)
+        assert count_rows(Reading) == 96 and count_rows(ReadingRevision) == 0
+
+
+def test_changed_value_is_kept_as_a_revision(app, meter_id):
+    start = dt.datetime(2026, 3, 1, tzinfo=UTC)
+    with app.app_context():
+        store_readings(profile(meter_id, start, 4))
+        changed = profile(meter_id, start, 4)
+        changed[2] = Value(meter_id, IMPORT, changed[2].ts, 99_999.0, source=Source.BACKFILL)
+        result = store_readings(changed)
+        assert (result.inserted, result.unchanged, result.revised) == (0, 3, 1)
+        revision = db.session.execute(select(ReadingRevision)).scalar_one()
+        assert (revision.old_value, revision.new_value) == (10_500.0, 99_999.0)
+        assert (revision.old_source, revision.new_source) == (Source.SCHEDULE, Source.BACKFILL)
+        stored = db.session.execute(select(Reading.value, Reading.source).where(Reading.ts == changed[2].ts)).one()
+        assert tuple(stored) == (99_999.0, Source.BACKFILL)
+
+
+def test_rollups_follow_late_and_backfilled_data(app, meter_id):
+    start = dt.datetime(2026, 3, 2, tzinfo=UTC)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        values = profile(meter_id, start, 97)  # a full day plus the closing reading at midnight
+        store_readings(values[:40] + values[60:])  # a gap of 20 intervals
+        daily = db.session.execute(select(ConsumptionDaily)).scalars().all()
+        assert [(d.bucket, d.import_wh, d.intervals) for d in daily] == [(start, 96 * 250.0, 76)]
+        store_readings(values[40:60])  # the gap is backfilled later
+        daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
+        assert (daily.import_wh, daily.intervals) == (96 * 250.0, 96)
+        hours = db.session.execute(select(ConsumptionHourly).order_by(ConsumptionHourly.bucket)).scalars().all()
+        assert len(hours) == 24 and {h.import_wh for h in hours} == {1000.0} and {h.intervals for h in hours} == {4}
+
+
+@pytest.mark.parametrize(("zone", "expected_days"), [
+    # Lagos (UTC+1): the UTC day 2026-03-02 00:00-24:00 spans two local days: 23 h and 1 h.
+    ("Africa/Lagos", {dt.datetime(2026, 3, 1, 23, tzinfo=UTC): 23 * 1000.0,
+                      dt.datetime(2026, 3, 2, 23, tzinfo=UTC): 1000.0}),
+    # Kolkata (UTC+05:30): local midnight is 18:30 UTC.
+    ("Asia/Kolkata", {dt.datetime(2026, 3, 1, 18, 30, tzinfo=UTC): 18.5 * 1000.0,
+                      dt.datetime(2026, 3, 2, 18, 30, tzinfo=UTC): 5.5 * 1000.0}),
+])
+def test_daily_buckets_are_local_days(app, meter_id, zone, expected_days):
+    start = dt.datetime(2026, 3, 2, tzinfo=UTC)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = zone
+        try:
+            store_readings(profile(meter_id, start, 97))
+            daily = {d.bucket: d.import_wh for d in db.session.execute(select(ConsumptionDaily)).scalars()}
+        finally:
+            app.config["HES_TIMEZONE"] = "UTC"
+    assert daily == expected_days
+
+
+def test_dst_day_has_23_hours(app, meter_id):
+    # Europe/Berlin springs forward on 2026-03-29: the local day is 23 hours long.
+    start = dt.datetime(2026, 3, 28, 23, tzinfo=UTC)  # local midnight (UTC+1)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "Europe/Berlin"
+        try:
+            store_readings(profile(meter_id, start, 24 * 4 + 1))
+            rows = db.session.execute(select(ConsumptionDaily).order_by(ConsumptionDaily.bucket)).scalars().all()
+            hours = count_rows(ConsumptionHourly)
+        finally:
+            app.config["HES_TIMEZONE"] = "UTC"
+    first = rows[0]
+    assert first.bucket == start and first.import_wh == 23 * 1000.0 and first.intervals == 92
+    assert rows[1].bucket == dt.datetime(2026, 3, 29, 22, tzinfo=UTC)  # next local midnight is UTC+2
+    assert hours == 24
+
+
+def test_export_and_reset_do_not_count_negative(app, meter_id):
+    start = dt.datetime(2026, 3, 2, tzinfo=UTC)
+    with app.app_context():
+        values = profile(meter_id, start, 5)
+        values += [Value(meter_id, EXPORT, start + dt.timedelta(minutes=15 * i), 100.0 + 10 * i) for i in range(5)]
+        values.append(Value(meter_id, IMPORT, start + dt.timedelta(minutes=75), 5.0))  # register reset
+        store_readings(values)
+        day = db.session.execute(select(ConsumptionDaily)).scalar_one()
+        assert (day.import_wh, day.export_wh) == (1000.0, 40.0)
