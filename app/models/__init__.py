@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditLog, Setting, UserPreference
 from app.models.commands import Command, CommandJob, CommandState
+from app.models.collection import SCHEDULE_KINDS, Delivery, Schedule, Subscription
 from app.models.comms import CommsNode, UnregisteredConnection
 from app.models.events import Alert, AlertState, Event, Severity
 from app.models.fleet import (
@@ -24,6 +25,10 @@ from app.models.readings import Channel, Quality, Reading, ReadingRevision, Sour
 from app.models.rollups import ConsumptionDaily, ConsumptionHourly
 
 __all__ = [
+    "SCHEDULE_KINDS",
+    "Delivery",
+    "Schedule",
+    "Subscription",
     "ConsumptionDaily",
     "ConsumptionHourly",
     "CommsNode",

@@ -1,0 +1,79 @@
+"""Collection schedules and the outbox of the data pusher (webhook / MQTT subscriptions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_appbuilder import Model
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.types import UTCDateTime, utcnow
+
+SCHEDULE_KINDS = ("load_profile", "daily_snapshot", "billing", "events", "clock_sync", "health_check")
+
+
+class Schedule(Model):
+    """When to collect what from which meters (a brand and/or an area subtree; empty = all)."""
+
+    __tablename__ = "schedule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    brand_id: Mapped[int | None] = mapped_column(ForeignKey("meter_brand.id", ondelete="CASCADE"))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="CASCADE"))
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    offset_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    spread_seconds: Mapped[int] = mapped_column(Integer, default=120)
+    params: Mapped[dict | None] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_meters: Mapped[int | None] = mapped_column(Integer)
+
+    brand = relationship("MeterBrand")
+    area = relationship("Area")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Subscription(Model):
+    """A customer system that receives readings and/or events as JSON (webhook or MQTT)."""
+
+    __tablename__ = "subscription"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), default="webhook")  # webhook | mqtt
+    url: Mapped[str] = mapped_column(String(500), nullable=False)  # https://... or mqtt://host:port/topic
+    secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    readings: Mapped[bool] = mapped_column(Boolean, default=True)
+    events: Mapped[bool] = mapped_column(Boolean, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Delivery(Model):
+    """One message for one subscription: written with the data it carries, sent at least once."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id", ondelete="CASCADE"), index=True)
+    topic: Mapped[str] = mapped_column(String(24))  # readings | events
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    subscription = relationship("Subscription")
