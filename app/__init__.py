@@ -33,8 +33,17 @@ def create_app(config: Config | dict | None = None) -> Flask:
         appbuilder.init_app(app, extensions.db.session)
         register_all(appbuilder)
     cli.register(app)
+    _subscribe_status_listeners()
     _security_headers(app)
     return app
+
+
+def _subscribe_status_listeners() -> None:
+    """Online/offline transitions become comm lost/restored events (and alerts)."""
+    from app.services import status_hooks
+    from app.services.events import on_status_change
+
+    status_hooks.subscribe(on_status_change)
 
 
 def _tune_sqlite(app: Flask) -> None:

@@ -35,8 +35,20 @@ def start_comms_node(app: Flask) -> Stopper | None:
         return None
     from app.comms.node import CommsNode
 
-    node = CommsNode(app).start()
+    node = CommsNode(app)
+    node.push_handler = _push_handler(app)
+    node.start()
     return node.stop
+
+
+def _push_handler(app: Flask):
+    from app.services.push_ingest import handle_push
+
+    def handle(meter_id: int, frame: bytes) -> None:
+        with app.app_context():
+            handle_push(meter_id, frame)
+
+    return handle
 
 
 def start_task_consumers(app: Flask) -> Stopper | None:
@@ -51,7 +63,7 @@ def start_task_consumers(app: Flask) -> Stopper | None:
     from app.tasks.context import set_task_app
 
     set_task_app(app)
-    import app.tasks.jobs  # noqa: F401  (registers the task functions)
+    from app.tasks import jobs  # noqa: F401  (registers the task functions)
 
     workers = int(app.config.get("HES_TASK_WORKERS", 16))
     queues = [(huey, str(app.config.get("HES_SCHEDULER", "on")).lower() != "off")]

@@ -15,8 +15,10 @@ from config import Config
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("HES_TEST_DATABASE_URL") else [])
 # Emptied after every test, in an order that respects foreign keys.
 CLEANUP_SQL = [
+    "DELETE FROM rule_finding", "DELETE FROM investigation_note", "DELETE FROM investigation",
     "DELETE FROM audit_log", "DELETE FROM consumption_hourly", "DELETE FROM consumption_daily",
-    "DELETE FROM unregistered_connection", "DELETE FROM reading_revision", "DELETE FROM reading", "DELETE FROM event",
+    "DELETE FROM unregistered_connection", "DELETE FROM delivery", "DELETE FROM subscription",
+    "DELETE FROM schedule WHERE area_id IS NOT NULL OR brand_id IS NOT NULL", "DELETE FROM reading_revision", "DELETE FROM reading", "DELETE FROM event",
     "DELETE FROM alert", "DELETE FROM command", "DELETE FROM command_job", "DELETE FROM hes_user_preference",
     "DELETE FROM hes_setting", "UPDATE area SET supply_meter_id = NULL, parent_id = NULL",
     "DELETE FROM meter", "DELETE FROM customer", "DELETE FROM sim", "DELETE FROM area", "DELETE FROM channel",

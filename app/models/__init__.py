@@ -1,8 +1,15 @@
 """All HES models, imported here so Alembic and the app see every table."""
 
+from app.models.analytics import (
+    Investigation,
+    InvestigationNote,
+    InvestigationOutcome,
+    InvestigationState,
+    RuleFinding,
+)
 from app.models.audit import AuditLog, Setting, UserPreference
-from app.models.commands import Command, CommandJob, CommandState
 from app.models.collection import SCHEDULE_KINDS, Delivery, Schedule, Subscription
+from app.models.commands import Command, CommandJob, CommandState
 from app.models.comms import CommsNode, UnregisteredConnection
 from app.models.events import Alert, AlertState, Event, Severity
 from app.models.fleet import (
@@ -25,6 +32,11 @@ from app.models.readings import Channel, Quality, Reading, ReadingRevision, Sour
 from app.models.rollups import ConsumptionDaily, ConsumptionHourly
 
 __all__ = [
+    "Investigation",
+    "InvestigationNote",
+    "InvestigationOutcome",
+    "InvestigationState",
+    "RuleFinding",
     "SCHEDULE_KINDS",
     "Delivery",
     "Schedule",

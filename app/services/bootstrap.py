@@ -11,8 +11,10 @@ def prepare_database(app: Flask) -> None:
 
     from app.security import sync_roles
     from app.services.brands import sync_plugin_brands
+    from app.services.schedules import ensure_default_schedules
 
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
         sync_roles(app.appbuilder.sm)
         sync_plugin_brands()
+        ensure_default_schedules()

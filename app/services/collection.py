@@ -1,0 +1,199 @@
+"""Scheduled and on-demand collection: profiles (with automatic gap backfill), event logs, clock
+sync and the health check. Each ``@operation`` runs on the node that holds the meter's socket."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.comms.cosem import normalise_obis
+from app.comms.session import DlmsError, DlmsSession, scale
+from app.extensions import db
+from app.models import Channel, CommMode, Event, Meter, Reading, Source
+from app.models.types import UTC
+from app.services.ingest import Value, store_readings
+from app.services.meter_access import operation
+
+log = logging.getLogger(__name__)
+CLOCK_OBIS = "0.0.1.0.0.255"
+IMPORT_OBIS = "1.0.1.8.0.255"
+
+
+def _config_number(name: str, default: float) -> float:
+    return float(current_app.config.get(name, default))
+
+
+def last_stored(meter_id: int, obis: str) -> dt.datetime | None:
+    """The newest stored timestamp of a meter's channel."""
+    return db.session.execute(select(func.max(Reading.ts)).join(Channel, Reading.channel_id == Channel.id).where(
+        Reading.meter_id == meter_id, Channel.obis == obis)).scalar()
+
+
+def profile_values(session: DlmsSession, meter: Meter, columns: list[dict], rows: list[list],
+                   source_for: Any) -> list[Value]:
+    """Turn profile rows into values: the clock column gives the time, registers are scaled."""
+    clock_index = next((i for i, c in enumerate(columns) if c["class_id"] == 8), None)
+    if clock_index is None:
+        raise DlmsError(250, "profile has no clock column; cannot time-stamp its rows")
+    scalers = {}
+    for i, column in enumerate(columns):
+        if i != clock_index and column["class_id"] in (3, 4) and column["attribute"] == 2:
+            scalers[i] = session.scaler_unit(column["obis"], column["class_id"])[0]
+    values = []
+    for row in rows:
+        ts = row[clock_index]
+        if not isinstance(ts, dt.datetime):
+            continue  # a row without a valid time cannot be placed
+        source = source_for(ts)
+        for i, column in enumerate(columns):
+            if i == clock_index or i >= len(row) or isinstance(row[i], bool) or not isinstance(row[i], int | float):
+                continue
+            raw = row[i]
+            value = scale(raw, scalers[i]) if i in scalers else raw
+            values.append(Value(meter.id, normalise_obis(column["obis"]), ts, float(value), source=source))
+    return values
+
+
+def _store_profile(session: DlmsSession, meter: Meter, profile_obis: str, default_days: float,
+                   topic: str) -> dict[str, Any]:
+    now = dt.datetime.now(UTC)
+    period = dt.timedelta(minutes=meter.brand.profile_period_minutes or 15)
+    # The profile's first captured register anchors "what we already have" for this profile.
+    anchor = next((c["obis"] for c in session.read_capture_objects(profile_obis) if c["class_id"] in (3, 4)), None)
+    last = last_stored(meter.id, normalise_obis(anchor)) if anchor else None
+    # Gap backfill: always ask from the last stored interval, so missed intervals come back by themselves.
+    start = last if last is not None else now - dt.timedelta(days=default_days)
+    columns, rows = session.read_profile(profile_obis, start, now)
+    values = profile_values(session, meter, columns, rows,
+                            lambda ts: Source.SCHEDULE if now - ts <= 2 * period else Source.BACKFILL)
+    result = store_readings(values)
+    if values:
+        from app.realtime.emit import emit_event
+        from app.services.outbox import enqueue_readings
+
+        if enqueue_readings(meter, values, topic):
+            db.session.commit()
+        emit_event("reading_stored", {"meter_id": meter.id, "number": meter.number, "values": result.inserted,
+                                      "topic": topic}, customer_id=meter.customer_id)
+    return {"from": start.isoformat(), "to": now.isoformat(), "rows": len(rows), "values": len(values),
+            "inserted": result.inserted, "revised": result.revised}
+
+
+def _profile_obis(meter: Meter, name: str) -> str | None:
+    return ((meter.brand.objects or {}).get("profiles") or {}).get(name)
+
+
+@operation("collect_load_profile")
+def collect_load_profile(session: DlmsSession, meter: Meter) -> dict[str, Any]:
+    """Read the load profile from the last stored interval to now and store it."""
+    obis = _profile_obis(meter, "load_profile")
+    if not obis:
+        return {"skipped": "brand has no load profile"}
+    return _store_profile(session, meter, obis, _config_number("HES_BACKFILL_DAYS", 7), "load_profile")
+
+
+@operation("collect_daily_snapshot")
+def collect_daily_snapshot(session: DlmsSession, meter: Meter) -> dict[str, Any]:
+    """Read the daily energy snapshots (midnight register values) not stored yet."""
+    obis = _profile_obis(meter, "daily")
+    if not obis:
+        return {"skipped": "brand has no daily profile"}
+    return _store_profile(session, meter, obis, _config_number("HES_BACKFILL_DAYS", 7), "daily")
+
+
+@operation("collect_billing")
+def collect_billing(session: DlmsSession, meter: Meter) -> dict[str, Any]:
+    """Read monthly billing rows not stored yet."""
+    obis = _profile_obis(meter, "billing")
+    if not obis:
+        return {"skipped": "brand has no billing profile"}
+    return _store_profile(session, meter, obis, 400, "billing")
+
+
+@operation("collect_events")
+def collect_events(session: DlmsSession, meter: Meter) -> dict[str, Any]:
+    """Read every event log from its newest stored event on; new events raise alerts."""
+    from app.services.events import RawEvent, store_events
+
+    logs = (meter.brand.objects or {}).get("event_logs") or {}
+    now = dt.datetime.now(UTC)
+    stored = 0
+    for name, obis in logs.items():
+        newest = db.session.execute(select(func.max(Event.ts)).where(Event.meter_id == meter.id,
+                                                                      Event.log == name)).scalar()
+        start = newest or now - dt.timedelta(days=_config_number("HES_BACKFILL_DAYS", 7))
+        columns, rows = session.read_profile(obis, start, now)
+        clock = next((i for i, c in enumerate(columns) if c["class_id"] == 8), 0)
+        code_col = next((i for i, c in enumerate(columns) if i != clock), None)
+        raw = [RawEvent(row[clock], int(row[code_col]), name)
+               for row in rows if code_col is not None and isinstance(row[clock], dt.datetime)
+               and isinstance(row[code_col], int)]
+        stored += len(store_events(meter, raw))
+    return {"logs": len(logs), "new_events": stored}
+
+
+@operation("sync_clock")
+def sync_clock(session: DlmsSession, meter: Meter, threshold_seconds: float | None = None) -> dict[str, Any]:
+    """Measure the meter's clock drift, record it, and set the clock when it exceeds the threshold."""
+    from app.services.events import RawEvent, store_events
+
+    threshold = threshold_seconds if threshold_seconds is not None else _config_number("HES_CLOCK_THRESHOLD", 10)
+    before = dt.datetime.now(UTC)
+    meter_time = session.read_clock()
+    after = dt.datetime.now(UTC)
+    drift = (meter_time - (before + (after - before) / 2)).total_seconds()
+    meter.clock_drift_seconds = round(drift, 3)
+    corrected = abs(drift) > threshold
+    if corrected:
+        session.set_clock(dt.datetime.now(UTC))
+        store_events(meter, [RawEvent(dt.datetime.now(UTC), 0, "hes", "hes", {"drift_seconds": round(drift, 3)})],
+                     mapped_types=["clock_set"])
+    db.session.commit()
+    return {"drift_seconds": round(drift, 3), "corrected": corrected}
+
+
+def missing_ranges(meter_id: int, start: dt.datetime, end: dt.datetime,
+                   period: dt.timedelta) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Intervals of the load profile with no stored value between start and end (use case 6)."""
+    stamps = list(db.session.execute(select(Reading.ts).join(Channel, Reading.channel_id == Channel.id).where(
+        Reading.meter_id == meter_id, Channel.obis == IMPORT_OBIS, Reading.ts >= start, Reading.ts <= end
+    ).order_by(Reading.ts)).scalars())
+    gaps, expected = [], _ceil(start, period)
+    for ts in stamps + [end + period]:
+        if ts > expected:
+            gaps.append((expected, min(ts - period, _floor(end, period))))
+        expected = max(expected, ts + period)
+    return [(a, b) for a, b in gaps if a <= b]
+
+
+def _floor(ts: dt.datetime, period: dt.timedelta) -> dt.datetime:
+    seconds = int(period.total_seconds())
+    return dt.datetime.fromtimestamp(int(ts.timestamp()) // seconds * seconds, UTC)
+
+
+def _ceil(ts: dt.datetime, period: dt.timedelta) -> dt.datetime:
+    floor = _floor(ts, period)
+    return floor if floor == ts else floor + period
+
+
+def health_check() -> dict[str, int]:
+    """Mark meters offline whose node died or that went silent past the allowed missed heartbeats."""
+    from app.models import CommsNode
+    from app.services.meter_status import set_online
+
+    now = dt.datetime.now(UTC)
+    heartbeat = _config_number("HES_HEARTBEAT_SECONDS", 60)
+    silent_after = now - dt.timedelta(seconds=heartbeat * _config_number("HES_MISSED_HEARTBEATS", 3) * 2)
+    dead_nodes = set(db.session.execute(select(CommsNode.node_id).where(
+        CommsNode.heartbeat_at < now - dt.timedelta(seconds=max(120.0, heartbeat * 3)))).scalars())
+    stale = db.session.execute(select(Meter.id, Meter.node_id).where(
+        Meter.online.is_(True), Meter.comm_mode == CommMode.dial_in,
+        (Meter.last_seen < silent_after) | Meter.node_id.in_(dead_nodes) if dead_nodes
+        else Meter.last_seen < silent_after)).all()
+    for meter_id, _node in stale:
+        set_online(meter_id, False)
+    return {"marked_offline": len(stale)}

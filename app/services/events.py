@@ -1,0 +1,122 @@
+"""Meter events: brand codes mapped to standard HES event types, stored once, alerts raised."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Event, Meter, MeterBrand, Severity
+from app.models.types import UTC
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventType:
+    """A standard HES event type: its severity and whether it opens an alert."""
+
+    title: str
+    severity: Severity
+    alert: bool
+
+
+EVENT_TYPES: dict[str, EventType] = {
+    "power_fail": EventType("Power failure", Severity.warning, False),
+    "power_restore": EventType("Power restored", Severity.info, False),
+    "cover_open": EventType("Meter cover opened", Severity.critical, True),
+    "magnetic_tamper": EventType("Magnetic tamper", Severity.critical, True),
+    "reverse_flow": EventType("Reverse energy flow", Severity.critical, True),
+    "neutral_missing": EventType("Neutral missing", Severity.critical, True),
+    "bypass": EventType("Current bypass suspected", Severity.critical, True),
+    "overload": EventType("Overload / load violation", Severity.warning, True),
+    "relay_disconnected": EventType("Relay disconnected", Severity.info, False),
+    "relay_connected": EventType("Relay connected", Severity.info, False),
+    "low_credit": EventType("Low credit", Severity.warning, True),
+    "firmware_activated": EventType("Firmware activated", Severity.info, False),
+    "clock_set": EventType("Clock set", Severity.info, False),
+    "comm_lost": EventType("Communication lost", Severity.warning, True),
+    "comm_restored": EventType("Communication restored", Severity.info, False),
+}
+TAMPER_TYPES = {"cover_open", "magnetic_tamper", "reverse_flow", "neutral_missing", "bypass"}
+
+
+def event_type(name: str) -> EventType:
+    """The catalogue entry of a type (unknown vendor codes are informational)."""
+    return EVENT_TYPES.get(name) or EventType(name.replace("_", " ").capitalize(), Severity.info, False)
+
+
+def map_event(brand: MeterBrand, log_name: str, code: int) -> str:
+    """A brand's event code as a standard type: the brand plugin first, then the brand's code table."""
+    from app.plugins.manager import hook
+
+    mapped = hook().hes_map_event(brand=brand.name, log=log_name, code=int(code))
+    if mapped:
+        return mapped
+    return (brand.event_codes or {}).get(str(int(code))) or f"code_{int(code)}"
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """An event as read from a meter log or push, before mapping."""
+
+    ts: dt.datetime
+    code: int
+    log: str
+    source: str = "log"
+    details: dict | None = None
+
+
+def store_events(meter: Meter, raw: list[RawEvent], *, mapped_types: list[str] | None = None) -> list[Event]:
+    """Store events not seen before (re-reading a log adds nothing) and raise alerts for new ones."""
+    from app.services.alerts import raise_alert
+
+    if not raw:
+        return []
+    types = mapped_types or [map_event(meter.brand, r.log, r.code) for r in raw]
+    lo, hi = min(r.ts for r in raw), max(r.ts for r in raw)
+    seen = set(db.session.execute(select(Event.ts, Event.event_type, Event.code).where(
+        Event.meter_id == meter.id, Event.ts >= lo, Event.ts <= hi)).tuples())
+    new = []
+    for r, name in zip(raw, types, strict=True):
+        ts = r.ts.astimezone(UTC)
+        key = (ts, name, int(r.code))
+        if key in seen:
+            continue
+        seen.add(key)
+        kind = event_type(name)
+        event = Event(meter_id=meter.id, ts=ts, event_type=name, code=int(r.code), severity=kind.severity,
+                      source=r.source, log=r.log, details=r.details)
+        db.session.add(event)
+        new.append(event)
+    db.session.commit()
+    for event in new:
+        kind = event_type(event.event_type)
+        if kind.alert:
+            raise_alert(meter.id, event.event_type, f"{kind.title} on meter {meter.number}",
+                        severity=kind.severity, at=event.ts, details={"event_id": event.id, "code": event.code})
+    if new:
+        from app.services.outbox import enqueue_events
+
+        enqueue_events(meter, new)
+    return new
+
+
+def record_hes_event(meter: Meter, name: str, at: dt.datetime | None = None, details: dict | None = None) -> None:
+    """An event the HES itself observed about a meter (communication lost/restored)."""
+    store_events(meter, [RawEvent(at or dt.datetime.now(UTC), 0, "hes", "hes", details)], mapped_types=[name])
+
+
+def on_status_change(meter: Meter, online: bool, at: dt.datetime) -> None:
+    """Status listener: record comm lost/restored; restoring closes the comm-lost alert."""
+    from app.services.alerts import resolve_automatically
+
+    if online:
+        if meter.first_seen is not None and meter.first_seen < at:
+            record_hes_event(meter, "comm_restored", at)
+        resolve_automatically(meter.id, "comm_lost", "communication restored")
+    else:
+        record_hes_event(meter, "comm_lost", at)

@@ -1,0 +1,80 @@
+"""Huey tasks: each wraps a service call in an app context. Priorities: on-demand > commands > schedules."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from huey import crontab
+
+from app.tasks import PRIORITY_SCHEDULE, huey
+from app.tasks.context import task_context
+
+log = logging.getLogger(__name__)
+RETRY_BASE_SECONDS = 60
+
+
+@huey.task(priority=PRIORITY_SCHEDULE)
+def collect(meter_id: int, kind: str, attempt: int = 0) -> dict | None:
+    """Run one collection operation on one meter; unreachable meters are retried with backoff."""
+    from app.services.meter_access import MeterUnreachable, run_on_meter
+    from app.services.schedules import OPERATION_OF
+
+    with task_context() as app:
+        try:
+            return run_on_meter(meter_id, OPERATION_OF[kind])
+        except MeterUnreachable as exc:
+            retries = int(app.config.get("HES_COLLECT_RETRIES", 3))
+            if attempt < retries:
+                delay = RETRY_BASE_SECONDS * 2 ** attempt * random.uniform(0.8, 1.2)
+                collect.schedule(args=(meter_id, kind, attempt + 1), delay=delay)
+            log.info("collect %s from meter %s: %s (attempt %d)", kind, meter_id, exc, attempt + 1)
+            return None
+
+
+def dispatch_due_schedules() -> dict:
+    """Enqueue the per-meter tasks of every due schedule, spread over its jitter window."""
+    from app.extensions import db
+    from app.services.collection import health_check
+    from app.services.schedules import due_schedules, mark_run, now_utc, target_meters
+
+    now = now_utc()
+    planned: dict[str, int] = {}
+    for schedule in due_schedules(now):
+        if schedule.kind == "health_check":
+            health_check()
+            mark_run(schedule, now, 0)
+            continue
+        meters = target_meters(schedule)
+        for meter_id in meters:
+            # Jitter: a fleet must not dial (or be asked) all in the same second.
+            collect.schedule(args=(meter_id, schedule.kind), delay=random.uniform(0, schedule.spread_seconds or 0))
+        mark_run(schedule, now, len(meters))
+        planned[schedule.kind] = planned.get(schedule.kind, 0) + len(meters)
+    db.session.commit()
+    return planned
+
+
+@huey.periodic_task(crontab(minute="*"), priority=PRIORITY_SCHEDULE)
+def dispatch_schedules() -> dict:
+    """Every minute: start what the schedules say is due."""
+    with task_context():
+        return dispatch_due_schedules()
+
+
+@huey.task()
+def deliver_outbox() -> dict:
+    """Send due data-pusher deliveries."""
+    from app.services.outbox import deliver_due
+
+    with task_context():
+        return deliver_due()
+
+
+@huey.periodic_task(crontab(minute="*"))
+def deliver_outbox_periodically() -> dict:
+    """Every minute: retry deliveries whose backoff has passed."""
+    from app.services.outbox import deliver_due
+
+    with task_context():
+        return deliver_due()
