@@ -1,0 +1,167 @@
+"""Dashboard figures: fleet counts, active alerts, energy of the past hour, today's data completeness
+and the latest events, all limited to a customer and/or an area (with its sub-areas).
+
+* **Energy of the past hour** needs quarter-hours, finer than the hourly rollup, so it is computed
+  from the ``reading`` table: the cumulative active-energy-import register (OBIS ``1.0.1.8.0.255``)
+  of every meter is differenced reading to reading (SQL ``LAG``), each positive difference belongs
+  to the quarter-hour its interval ends in (the rollups' convention), and the differences are
+  summed across meters for the four complete quarter-hours before now. Negative differences
+  (register reset or rollover) are ignored.
+* **Data completeness today** is the number of register intervals received since local midnight
+  (``HES_TIMEZONE``; from the daily rollup ``consumption_daily.intervals``) divided by the number
+  of profile intervals elapsed since then for every meter in the field (installed or active),
+  using each brand's profile period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from itertools import pairwise
+
+from sqlalchemy import and_, case, func, or_, select
+
+from app.extensions import db
+from app.models import Alert, AlertState, Channel, ConsumptionDaily, Event, Meter, MeterBrand, MeterStatus, Reading
+from app.models.types import utcnow
+from app.services.rollups import local_day_start, zone
+from app.services.scope import area_ids_subquery
+
+ENERGY_IMPORT_OBIS = "1.0.1.8.0.255"
+INTERVAL = dt.timedelta(minutes=15)
+BUCKETS = 4  # the past hour in quarter-hours
+UNIT_TO_KWH = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0}
+DEFAULT_UNIT = "Wh"  # registers are stored in Wh unless the channel says otherwise (as the rollups assume)
+FIELD_STATUSES = (MeterStatus.installed, MeterStatus.active)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose meters a figure covers: one customer's (``NOBODY`` = none) and/or one area's subtree."""
+
+    customer_id: int | None = None
+    area_id: int | None = None
+
+    def meter_clauses(self) -> list:
+        """WHERE clauses on ``Meter`` for this scope."""
+        clauses = []
+        if self.customer_id is not None:
+            clauses.append(Meter.customer_id == self.customer_id)
+        if self.area_id is not None:
+            clauses.append(Meter.area_id.in_(area_ids_subquery(self.area_id)))
+        return clauses
+
+    def meter_ids(self):
+        """SELECT of the ids of the meters in scope (None when the scope is the whole fleet)."""
+        clauses = self.meter_clauses()
+        return select(Meter.id).where(*clauses) if clauses else None
+
+
+def floor_interval(moment: dt.datetime, interval: dt.timedelta = INTERVAL) -> dt.datetime:
+    """The start of the interval (aligned to UTC midnight) that contains ``moment``."""
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + ((moment - midnight) // interval) * interval
+
+
+def fleet_counts(scope: Scope) -> dict:
+    """Meters in service (not decommissioned): total, online, offline, and how many are in the warehouse."""
+    row = db.session.execute(
+        select(
+            func.count(Meter.id),
+            func.coalesce(func.sum(case((Meter.online.is_(True), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Meter.status == MeterStatus.warehouse, 1), else_=0)), 0),
+        ).where(Meter.status != MeterStatus.decommissioned, *scope.meter_clauses())
+    ).one()
+    total, online, warehouse = (int(v) for v in row)
+    return {"total": total, "online": online, "offline": total - online, "warehouse": warehouse,
+            "online_percent": round(100.0 * online / total, 1) if total else None}
+
+
+def active_alert_count(scope: Scope) -> int:
+    """Alerts still waiting in the Active Alerts inbox, for the meters (or areas) in scope."""
+    stmt = select(func.count(Alert.id)).where(Alert.state == AlertState.active)
+    meter_ids = scope.meter_ids()
+    if scope.customer_id is not None:
+        stmt = stmt.where(Alert.meter_id.in_(meter_ids))
+    elif scope.area_id is not None:
+        stmt = stmt.where(or_(Alert.meter_id.in_(meter_ids),
+                              and_(Alert.meter_id.is_(None), Alert.area_id.in_(area_ids_subquery(scope.area_id)))))
+    return int(db.session.execute(stmt).scalar() or 0)
+
+
+def _energy_channel() -> Channel | None:
+    return db.session.execute(select(Channel).where(Channel.obis == ENERGY_IMPORT_OBIS)).scalar()
+
+
+def energy_last_hour(scope: Scope, now: dt.datetime | None = None) -> dict:
+    """kWh imported by all meters in scope per quarter-hour over the past hour, and the total."""
+    end = floor_interval(now or utcnow())
+    edges = [end - INTERVAL * (BUCKETS - i) for i in range(BUCKETS + 1)]
+    buckets = [{"start": a.isoformat(), "end": b.isoformat(), "kwh": 0.0} for a, b in pairwise(edges)]
+    channel = _energy_channel()
+    if channel is not None:
+        factor = UNIT_TO_KWH.get((channel.unit or DEFAULT_UNIT).strip().lower(), UNIT_TO_KWH["wh"])
+        delta = Reading.value - func.lag(Reading.value).over(partition_by=Reading.meter_id, order_by=Reading.ts)
+        lagged = select(Reading.ts.label("ts"), delta.label("delta")).where(
+            Reading.channel_id == channel.id, Reading.ts > edges[0] - INTERVAL * BUCKETS, Reading.ts <= end)
+        meter_ids = scope.meter_ids()
+        if meter_ids is not None:
+            lagged = lagged.where(Reading.meter_id.in_(meter_ids))
+        lagged = lagged.subquery()
+        sums = [func.coalesce(func.sum(case((and_(lagged.c.ts > a, lagged.c.ts <= b, lagged.c.delta >= 0),
+                                              lagged.c.delta), else_=0.0)), 0.0)
+                for a, b in pairwise(edges)]
+        for bucket, value in zip(buckets, db.session.execute(select(*sums)).one(), strict=True):
+            bucket["kwh"] = round(float(value) * factor, 3)
+    return {"unit": "kWh", "interval_minutes": int(INTERVAL.total_seconds() // 60), "buckets": buckets,
+            "total_kwh": round(sum(b["kwh"] for b in buckets), 3)}
+
+
+def completeness_today(scope: Scope, timezone: str = "UTC", now: dt.datetime | None = None) -> dict:
+    """Register intervals received today vs. profile intervals expected so far from meters in the field."""
+    now = now or utcnow()
+    since = local_day_start(now, zone(timezone))
+    elapsed_minutes = (now - since).total_seconds() / 60
+    per_period = db.session.execute(
+        select(MeterBrand.profile_period_minutes, func.count(Meter.id))
+        .join(MeterBrand, Meter.brand_id == MeterBrand.id)
+        .where(Meter.status.in_(FIELD_STATUSES), *scope.meter_clauses())
+        .group_by(MeterBrand.profile_period_minutes)
+    ).all()
+    meters = sum(count for _period, count in per_period)
+    expected = sum(count * int(elapsed_minutes // max(period or 15, 1)) for period, count in per_period)
+    field_meters = select(Meter.id).where(Meter.status.in_(FIELD_STATUSES), *scope.meter_clauses())
+    received = int(db.session.execute(
+        select(func.coalesce(func.sum(ConsumptionDaily.intervals), 0))
+        .where(ConsumptionDaily.bucket == since, ConsumptionDaily.meter_id.in_(field_meters))
+    ).scalar() or 0) if expected else 0
+    percent = round(min(100.0, 100.0 * received / expected), 1) if expected else None
+    return {"since": since.isoformat(), "meters": meters, "expected": expected, "received": min(received, expected),
+            "percent": percent}
+
+
+def latest_events(scope: Scope, limit: int = 10) -> list[dict]:
+    """The most recent meter events in scope, newest first."""
+    stmt = (select(Event.id, Event.ts, Event.event_type, Event.code, Event.severity, Event.source, Meter.id,
+                   Meter.number)
+            .join(Meter, Event.meter_id == Meter.id)
+            .where(*scope.meter_clauses())
+            .order_by(Event.ts.desc(), Event.id.desc())
+            .limit(limit))
+    return [{"id": eid, "ts": ts.isoformat(), "event_type": etype, "code": code, "severity": str(severity),
+             "source": source, "meter_id": meter_id, "meter_number": number}
+            for eid, ts, etype, code, severity, source, meter_id, number in db.session.execute(stmt)]
+
+
+def dashboard_summary(scope: Scope, timezone: str = "UTC", now: dt.datetime | None = None) -> dict:
+    """Every dashboard figure in one JSON-ready dict."""
+    now = now or utcnow()
+    return {
+        "generated_at": now.isoformat(),
+        "area_id": scope.area_id,
+        "meters": fleet_counts(scope),
+        "active_alerts": active_alert_count(scope),
+        "energy": energy_last_hour(scope, now),
+        "completeness": completeness_today(scope, timezone, now),
+        "events": latest_events(scope),
+    }

@@ -1,0 +1,117 @@
+"""Dashboard figures: counts per scope, energy of the past hour per quarter-hour, completeness, alerts, API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from app.extensions import db
+from app.models import Alert, AlertState, Event, Severity
+from app.services.dashboard import (
+    Scope,
+    active_alert_count,
+    completeness_today,
+    dashboard_summary,
+    energy_last_hour,
+    fleet_counts,
+    latest_events,
+)
+from app.services.ingest import Value, store_readings
+from tests.console.conftest import NOW
+
+END = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)  # the last complete quarter-hour before NOW
+ENERGY = "1.0.1.8.0.255"
+
+
+def q(minutes_before_end: int) -> dt.datetime:
+    return END - dt.timedelta(minutes=minutes_before_end)
+
+
+@pytest.fixture
+def readings(app, console_fleet):
+    """Register values (Wh): N1 every quarter-hour, S1 with a gap, N2 with a register reset."""
+    m = console_fleet.meters
+    series = {
+        m["N1"]: [(75, 0), (60, 1000), (45, 2000), (30, 3500), (15, 3500), (0, 7000)],
+        m["S1"]: [(30, 10000), (0, 12000)],
+        m["N2"]: [(45, 500), (30, 100)],
+    }
+    with app.app_context():
+        store_readings([Value(meter_id, ENERGY, q(minutes), value)
+                        for meter_id, points in series.items() for minutes, value in points])
+
+
+def test_fleet_counts_per_scope(app, console_fleet):
+    with app.app_context():
+        everything = fleet_counts(Scope())
+        counts = tuple(everything[k] for k in ("total", "online", "offline", "warehouse"))
+        assert counts == (5, 2, 3, 1)
+        assert everything["online_percent"] == 40.0
+        assert fleet_counts(Scope(area_id=console_fleet.areas["North"]))["total"] == 3  # with Kano below it
+        assert fleet_counts(Scope(area_id=console_fleet.areas["Kano"]))["online"] == 1
+        assert fleet_counts(Scope(customer_id=console_fleet.ada))["total"] == 2
+        assert fleet_counts(Scope(customer_id=-1))["total"] == 0
+
+
+def test_energy_of_the_past_hour_per_quarter_hour(app, console_fleet, readings):
+    with app.app_context():
+        energy = energy_last_hour(Scope(), now=NOW)
+        assert [b["kwh"] for b in energy["buckets"]] == [1.0, 1.5, 0.0, 5.5]  # S1's gap lands where it ends
+        assert energy["total_kwh"] == 8.0  # N2's reset (500 → 100 Wh) counts as nothing
+        assert energy["buckets"][-1]["end"] == END.isoformat()
+        north = energy_last_hour(Scope(area_id=console_fleet.areas["North"]), now=NOW)
+        assert [b["kwh"] for b in north["buckets"]] == [1.0, 1.5, 0.0, 3.5]
+
+
+def test_completeness_today_counts_received_against_expected_intervals(app, console_fleet, readings):
+    with app.app_context():
+        result = completeness_today(Scope(), "UTC", now=NOW)
+        # 4 meters in the field (N1, N2, S1 active; S2 installed) × 48 quarter-hours since midnight.
+        assert (result["meters"], result["expected"]) == (4, 4 * 48)
+        assert result["received"] == 5 + 1 + 1  # intervals: N1 five, N2 one, S1 one
+        assert result["percent"] == round(100 * 7 / 192, 1)
+        assert completeness_today(Scope(area_id=console_fleet.areas["South"]), "UTC", now=NOW)["received"] == 1
+
+
+def test_active_alerts_and_latest_events_follow_the_scope(app, console_fleet):
+    m, south = console_fleet.meters, console_fleet.areas["South"]
+    with app.app_context():
+        db.session.add_all([
+            Alert(meter_id=m["N1"], alert_type="tamper", title="Cover opened", severity=Severity.critical),
+            Alert(meter_id=m["S1"], alert_type="outage", title="Power down"),
+            Alert(meter_id=m["S2"], alert_type="outage", title="Power down", state=AlertState.acknowledged),
+            Alert(meter_id=None, area_id=south, alert_type="loss", title="Energy balance loss"),
+            Event(meter_id=m["N1"], ts=NOW - dt.timedelta(minutes=5), event_type="cover_open", code=40),
+            Event(meter_id=m["S1"], ts=NOW - dt.timedelta(minutes=1), event_type="power_down", code=1),
+        ])
+        db.session.commit()
+        assert active_alert_count(Scope()) == 3
+        assert active_alert_count(Scope(area_id=south)) == 2  # S1 and the area's own alert
+        assert active_alert_count(Scope(customer_id=console_fleet.ada)) == 1
+        assert [e["meter_number"] for e in latest_events(Scope())] == ["S1", "N1"]
+        assert [e["event_type"] for e in latest_events(Scope(customer_id=console_fleet.ada))] == ["cover_open"]
+
+
+def test_summary_api_for_staff_narrows_by_area_and_refuses_customers(app, client, console_fleet, make_user,
+                                                                   api_token, operator_headers):
+    resp = client.get("/api/v1/dashboard/summary", headers=operator_headers)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.json
+    assert body["meters"]["total"] == 5 and body["meters"]["online"] == 2 and body["active_alerts"] == 0
+    assert len(body["energy"]["buckets"]) == 4 and "percent" in body["completeness"]
+    south = client.get(f"/api/v1/dashboard/summary?area={console_fleet.areas['South']}", headers=operator_headers)
+    assert south.json["meters"]["total"] == 2 and south.json["area_id"] == console_fleet.areas["South"]
+    customer = api_token(make_user("Customer", customer_id=console_fleet.ada))
+    assert client.get("/api/v1/dashboard/summary", headers=customer).status_code == 403
+
+
+def test_dashboard_page_renders_the_figures(app, client, console_fleet, make_user):
+    username = make_user("Operator")
+    client.post("/login/", data={"username": username, "password": "pw-" + username})
+    page = client.get("/dashboard/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-field="total">5<' in html and 'data-field="online">2<' in html
+    with app.app_context():
+        assert dashboard_summary(Scope())["meters"]["offline"] == 3
