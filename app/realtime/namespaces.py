@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import g
 from flask_login import current_user
 from flask_socketio import join_room
 
@@ -16,12 +17,30 @@ def customer_room(customer_id: int) -> str:
     return f"customer:{customer_id}"
 
 
+def _user_from_token(auth) -> object | None:
+    """The user of a JWT passed as ``auth={"token": ...}`` (mobile apps and API clients)."""
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if not token:
+        return None
+    from flask import current_app
+    from flask_jwt_extended import decode_token
+
+    try:
+        identity = decode_token(token)["sub"]
+    except Exception:  # any invalid, expired or forged token is simply refused
+        return None
+    user = current_app.appbuilder.sm.load_user(identity)
+    return user if user is not None and user.is_active else None
+
+
 @socketio.on("connect")
 def on_connect(auth=None):
-    """Refuse anonymous sockets; put staff in the staff room and customers in their own."""
-    if not getattr(current_user, "is_authenticated", False):
+    """Refuse anonymous sockets; put staff in the staff room and customers in their own only."""
+    user = current_user if getattr(current_user, "is_authenticated", False) else _user_from_token(auth)
+    if user is None:
         return False
-    if is_customer_only(current_user):
+    g.user = user
+    if is_customer_only(user):
         from app.services.scope import restricted_customer_id
 
         join_room(customer_room(restricted_customer_id()))

@@ -126,7 +126,9 @@ def collect_events(session: DlmsSession, meter: Meter) -> dict[str, Any]:
         newest = db.session.execute(select(func.max(Event.ts)).where(Event.meter_id == meter.id,
                                                                       Event.log == name)).scalar()
         start = newest or now - dt.timedelta(days=_config_number("HES_BACKFILL_DAYS", 7))
-        columns, rows = session.read_profile(obis, start, now)
+        # The end bound is a little in the future: range bounds travel with whole-second (or coarser)
+        # precision, and an event logged this very second must not fall outside.
+        columns, rows = session.read_profile(obis, start, now + dt.timedelta(minutes=5))
         clock = next((i for i, c in enumerate(columns) if c["class_id"] == 8), 0)
         code_col = next((i for i, c in enumerate(columns) if i != clock), None)
         raw = [RawEvent(row[clock], int(row[code_col]), name)

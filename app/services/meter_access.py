@@ -3,6 +3,7 @@ operation on the node that owns it (dial-in sockets live in exactly one comms no
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from app.services.secrets import advance_invocation_counter, session_params
 
 log = logging.getLogger(__name__)
 OPERATIONS: dict[str, Callable[..., Any]] = {}
+# Modules whose @operation functions may be run on a meter (imported on first use).
+OPERATION_MODULES = ["app.services.meter_ops", "app.services.collection"]
 
 
 class MeterUnreachable(ServiceError):
@@ -89,9 +92,11 @@ def execute_local(meter_id: int, name: str, **kwargs) -> Any:
     meter = db.session.get(Meter, meter_id)
     if meter is None:
         raise NotFound(f"Meter {meter_id} not found.")
-    from app.services import meter_ops  # noqa: F401  (registers the operations)
-
-    func = OPERATIONS[name]
+    func = OPERATIONS.get(name)
+    if func is None:
+        for module in OPERATION_MODULES:
+            importlib.import_module(module)
+        func = OPERATIONS[name]
     try:
         with open_session(meter) as session:
             result = func(session, meter, **kwargs)

@@ -123,3 +123,15 @@ class AreaTreeFilter(BaseFilter):
 def scoped_base_filters(customer_column: str, area_column: str | None = None) -> list:
     """The base filters every meter-related list and API applies (customer scope, chosen area)."""
     return [[customer_column, CustomerScopeFilter, None], [area_column or customer_column, SelectedAreaFilter, None]]
+
+
+class MeterNumberFilter(BaseFilter):
+    """Search filter by meter number on a ``meter_id`` column; REST: ``(col:meter_id,opr:meter_number,value:X)``."""
+
+    name = "Meter number"
+    arg_name = "meter_number"
+
+    def apply(self, query, value):
+        scoped = aliased(Meter, name="number_meter")
+        ids = select(scoped.id).where(scoped.number == str(value).strip()).correlate(None)
+        return query.filter(getattr(self.model, self.column_name).in_(ids))

@@ -8,8 +8,24 @@ from flask_appbuilder import AppBuilder
 def register_all(appbuilder: AppBuilder) -> None:
     """Register every view, API and menu entry (menu order follows the customer's page tree)."""
     from app.services.audit import install_audit_listener
-    from app.views import brands, comms, dashboard, fleet, fleet_api, home, imports, monitoring, online_rate, settings
+    from app.views import (
+        alerts,
+        brands,
+        collection,
+        comms,
+        dashboard,
+        fleet,
+        fleet_api,
+        home,
+        imports,
+        monitoring,
+        online_rate,
+        reports,
+        revenue,
+        settings,
+    )
 
     install_audit_listener()
-    for module in (home, dashboard, fleet, imports, comms, brands, settings, fleet_api, monitoring, online_rate):
+    for module in (home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api, monitoring,
+                   online_rate, alerts, reports, revenue):
         module.register(appbuilder)

@@ -60,6 +60,82 @@ class MeterOperationsMixin:
             db.session.rollback()
             return error_json(exc)
 
+    @expose("/<int:pk>/collect", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("read")
+    def collect_now(self, pk: int):
+        """Collect from the meter now (load profile, daily snapshot, billing, events or clock sync).
+        ---
+        post:
+          summary: Run one collection on demand and return what was stored
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          requestBody:
+            content:
+              application/json:
+                schema: {type: object, properties: {kind: {type: string, example: load_profile}}}
+          responses:
+            200: {description: collection result}
+            503: {description: meter offline or not answering}
+        """
+        from app.services import collection  # noqa: F401  (registers the collection operations)
+        from app.services.meter_access import run_on_meter
+        from app.services.schedules import OPERATION_OF
+
+        if self._visible_meter(pk) is None:
+            return self.response_404()
+        kind = (request.get_json(silent=True) or {}).get("kind", "load_profile")
+        if kind not in OPERATION_OF:
+            return self.response_400(message=f"kind must be one of {', '.join(OPERATION_OF)}")
+        try:
+            result = run_on_meter(pk, OPERATION_OF[kind])
+            audit.record("collect", "meter", pk, f"on-demand {kind}")
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            return error_json(exc)
+        return self.response(200, kind=kind, result=result)
+
+    @expose("/<int:pk>/gaps", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def gaps(self, pk: int):
+        """Missing load-profile intervals of the meter (default: the last 7 days).
+        ---
+        get:
+          summary: Missing 15/30-minute intervals as [from, to] ranges
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          - {in: query, name: from, schema: {type: string, format: date-time}}
+          - {in: query, name: to, schema: {type: string, format: date-time}}
+          responses:
+            200: {description: missing ranges}
+        """
+        import datetime as dt
+
+        from app.models.types import UTC
+        from app.services.collection import missing_ranges
+
+        meter = self._visible_meter(pk)
+        if meter is None:
+            return self.response_404()
+        try:
+            end = dt.datetime.fromisoformat(request.args["to"]) if "to" in request.args else dt.datetime.now(UTC)
+            start = (dt.datetime.fromisoformat(request.args["from"]) if "from" in request.args
+                     else end - dt.timedelta(days=7))
+        except ValueError:
+            return self.response_400(message="from/to must be ISO 8601 date-times with an offset")
+        if start.tzinfo is None or end.tzinfo is None:
+            return self.response_400(message="from/to need a time zone offset")
+        period = dt.timedelta(minutes=meter.brand.profile_period_minutes or 15)
+        ranges = missing_ranges(pk, start, end, period)
+        missing = sum(int((b - a) / period) + 1 for a, b in ranges)
+        return self.response(200, meter_id=pk, period_minutes=int(period.total_seconds() // 60),
+                             missing_intervals=missing,
+                             ranges=[{"from": a.isoformat(), "to": b.isoformat()} for a, b in ranges])
+
     @expose("/<int:pk>/credentials", methods=["PUT"])
     @protect()
     @safe

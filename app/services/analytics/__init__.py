@@ -1,0 +1,2 @@
+"""Revenue protection analytics: theft rules (plugins), the learned anomaly model, detection runs,
+investigations and the technical-loss energy balance."""

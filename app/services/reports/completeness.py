@@ -1,0 +1,148 @@
+"""Data completeness: profile intervals expected against received (and received on time, within
+``HES_ON_TIME_HOURS``) per meter, area and local day, from the daily rollups."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Area, ConsumptionDaily, Meter, MeterBrand, MeterStatus
+from app.services.csvio import write_rows
+from app.services.reports.common import ReportScope, scope_names
+from app.services.reports.periods import check_range, local_days, utc_range
+
+FIELD_STATUSES = (MeterStatus.installed, MeterStatus.active)
+CSV_COLUMNS = ["Meter", "Area", "Date", "Expected", "Received", "On time", "Completeness (%)", "On time (%)"]
+AREA_COLUMNS = ["Area", "Meters", "Expected", "Received", "On time", "Completeness (%)", "On time (%)"]
+
+
+def expected_intervals(day: dt.date, tz: ZoneInfo, period_minutes: int) -> int:
+    """Profile intervals in a local day (fewer on a spring-forward day, more on a fall-back day)."""
+    lo, hi = utc_range(day, day, tz)
+    return int((hi - lo).total_seconds() // 60 // max(1, period_minutes))
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def _meters(scope: ReportScope):
+    return (select(Meter.id, Meter.number, Area.name, MeterBrand.profile_period_minutes)
+            .join(MeterBrand, MeterBrand.id == Meter.brand_id).outerjoin(Area, Area.id == Meter.area_id)
+            .where(Meter.status.in_(FIELD_STATUSES), *scope.meter_clauses()))
+
+
+def _received(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo, meter_ids=None):
+    lo, hi = utc_range(start, end, tz)
+    stmt = select(ConsumptionDaily.meter_id, ConsumptionDaily.bucket, ConsumptionDaily.intervals,
+                  ConsumptionDaily.on_time).where(ConsumptionDaily.bucket >= lo, ConsumptionDaily.bucket < hi)
+    return stmt.where(ConsumptionDaily.meter_id.in_(meter_ids if meter_ids is not None else _meters(scope)
+                                                    .with_only_columns(Meter.id)))
+
+
+def completeness(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo, worst: int = 50) -> dict:
+    """Totals per day and per area, the overall figures, and the ``worst`` meters by completeness."""
+    check_range(start, end)
+    days = local_days(start, end)
+    meters = db.session.execute(_meters(scope)).all()
+    per_meter: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    per_day: dict[dt.date, list[int]] = {d: [0, 0, 0] for d in days}
+    period_of = {m.id: m.profile_period_minutes for m in meters}
+    expected_cache: dict[tuple[dt.date, int], int] = {}
+
+    def expected(day: dt.date, period: int) -> int:
+        if (day, period) not in expected_cache:
+            expected_cache[(day, period)] = expected_intervals(day, tz, period)
+        return expected_cache[(day, period)]
+
+    for meter in meters:
+        for day in days:
+            exp = expected(day, meter.profile_period_minutes)
+            per_meter[meter.id][0] += exp
+            per_day[day][0] += exp
+    for meter_id, bucket, intervals, on_time in db.session.execute(_received(scope, start, end, tz)):
+        day = bucket.astimezone(tz).date()
+        if meter_id not in period_of or day not in per_day:
+            continue
+        for acc in (per_meter[meter_id], per_day[day]):
+            acc[1] += intervals
+            acc[2] += on_time
+    areas: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for meter in meters:
+        acc = areas[meter.name or "(no area)"]
+        acc[0] += 1
+        for i in range(3):
+            acc[i + 1] += per_meter[meter.id][i]
+    totals = [sum(v[i] for v in per_day.values()) for i in range(3)]
+    ranked = sorted(meters, key=lambda m: (per_meter[m.id][1] / per_meter[m.id][0] if per_meter[m.id][0] else 1,
+                                           m.number))
+    return {
+        "summary": {"meters": len(meters), "expected": totals[0], "received": totals[1], "on_time": totals[2],
+                    "completeness_pct": _pct(totals[1], totals[0]), "on_time_pct": _pct(totals[2], totals[0])},
+        "days": [{"date": d.isoformat(), "expected": v[0], "received": v[1], "on_time": v[2],
+                  "completeness_pct": _pct(v[1], v[0]), "on_time_pct": _pct(v[2], v[0])} for d, v in per_day.items()],
+        "areas": [{"area": name, "meters": v[0], "expected": v[1], "received": v[2], "on_time": v[3],
+                   "completeness_pct": _pct(v[2], v[1]), "on_time_pct": _pct(v[3], v[1])}
+                  for name, v in sorted(areas.items())],
+        "worst_meters": [{"meter": m.number, "area": m.name, "expected": per_meter[m.id][0],
+                          "received": per_meter[m.id][1], "on_time": per_meter[m.id][2],
+                          "completeness_pct": _pct(per_meter[m.id][1], per_meter[m.id][0])} for m in ranked[:worst]],
+    }
+
+
+def completeness_rows(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[list]:
+    """One row per meter and local day (days without data count as nothing received)."""
+    days = local_days(start, end)
+    meters = db.session.execute(_meters(scope).order_by(Meter.number)).all()
+    for offset in range(0, len(meters), 1000):
+        batch = meters[offset:offset + 1000]
+        received: dict[tuple[int, dt.date], tuple[int, int]] = {}
+        for meter_id, bucket, intervals, on_time in db.session.execute(
+                _received(scope, start, end, tz, [m.id for m in batch])):
+            received[(meter_id, bucket.astimezone(tz).date())] = (intervals, on_time)
+        for meter in batch:
+            for day in days:
+                exp = expected_intervals(day, tz, meter.profile_period_minutes)
+                got, on_time = received.get((meter.id, day), (0, 0))
+                yield [meter.number, meter.name or "", day.isoformat(), exp, got, on_time,
+                       _fmt(_pct(got, exp)), _fmt(_pct(on_time, exp))]
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def completeness_csv(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[str]:
+    """Per meter and day completeness as streamed CSV text."""
+    check_range(start, end)
+    return write_rows(CSV_COLUMNS, completeness_rows(scope, start, end, tz))
+
+
+def completeness_pdf(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo) -> bytes:
+    """The completeness report as PDF: summary, chart per day and the per-area table with totals."""
+    from app.services.reports.pdf import chart_png, render_pdf
+
+    data = completeness(scope, start, end, tz)
+    s = data["summary"]
+    rows = [[a["area"], a["meters"], a["expected"], a["received"], a["on_time"], _fmt(a["completeness_pct"]),
+             _fmt(a["on_time_pct"])] for a in data["areas"]]
+    chart = chart_png([d["date"] for d in data["days"]],
+                      [("Received %", [d["completeness_pct"] or 0 for d in data["days"]]),
+                       ("On time %", [d["on_time_pct"] or 0 for d in data["days"]])], ylabel="%")
+    return render_pdf(
+        "Data Completeness",
+        filters={**scope_names(scope), "From": start.isoformat(), "To": end.isoformat(), "Time zone": tz.key,
+                 "On time": f"within {current_app.config.get('HES_ON_TIME_HOURS', 4)} h"},
+        summary=[("Completeness", f"{_fmt(s['completeness_pct'])}%"), ("On time", f"{_fmt(s['on_time_pct'])}%"),
+                 ("Intervals expected", f"{s['expected']:,}"), ("Intervals received", f"{s['received']:,}"),
+                 ("Meters", s["meters"])],
+        columns=AREA_COLUMNS, rows=rows, chart=chart,
+        totals=["Total", s["meters"], s["expected"], s["received"], s["on_time"], _fmt(s["completeness_pct"]),
+                _fmt(s["on_time_pct"])])
+
