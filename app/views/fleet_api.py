@@ -171,9 +171,10 @@ class CustomerApi(ImportExportMixin, HesModelRestApi):
     import_kind = "customer"
     datamodel = SQLAInterface(Customer)
     base_filters = scoped_base_filters("id")
-    list_columns = ["id", "account_number", "name", "address", "phone", "email", "meters.id", "meters.number"]
+    list_columns = ["id", "account_number", "name", "address", "phone", "email", "meters.id", "meters.number",
+                    "user_id"]
     show_columns = list_columns + ["created_at"]
-    add_columns = edit_columns = ["account_number", "name", "address", "phone", "email", "meters"]
+    add_columns = edit_columns = ["account_number", "name", "address", "phone", "email", "meters", "user"]
     search_columns = ["account_number", "name", "phone", "email"]
     order_columns = ["account_number", "name"]
 

@@ -31,8 +31,8 @@
       return '<tr data-id="' + a.id + '"><td><input type="checkbox" class="al-check" value="' + a.id + '"></td><td>' +
         severityPill(a.severity) + "</td><td><b>" + H.escape(a.title) + '</b><br><span class="text-muted small">' +
         H.escape(a.alert_type) + " · " + H.escape(a.kind) + "</span></td><td>" +
-        (a["meter.number"] ? '<a href="/events/?meter=' + encodeURIComponent(a["meter.number"]) + '">' +
-          H.escape(a["meter.number"]) + "</a>" : "—") + "</td><td>" + a.count + "</td><td>" + H.formatTime(a.first_at) +
+        (a.meter && a.meter.number ? '<a href="/events/?meter=' + encodeURIComponent(a.meter.number) + '">' +
+          H.escape(a.meter.number) + "</a>" : "—") + "</td><td>" + a.count + "</td><td>" + H.formatTime(a.first_at) +
         "</td><td>" + H.formatTime(a.last_at) + "</td><td>" + H.escape(a.ack_comment || "") + "</td></tr>";
     }).join("");
   }

@@ -59,7 +59,7 @@
       el("ev-page").textContent = page + 1;
       el("ev-range").textContent = total ? (page * pageSize + 1) + "–" + Math.min(total, (page + 1) * pageSize) + " of " + total : "0";
       el("ev-rows").innerHTML = data.result.length ? data.result.map(function (e) {
-        return "<tr><td>" + H.formatTime(e.ts) + "</td><td>" + H.escape(e["meter.number"] || "") + "</td><td>" +
+        return "<tr><td>" + H.formatTime(e.ts) + "</td><td>" + H.escape(e.meter ? e.meter.number : "") + "</td><td>" +
           H.escape(e.event_type) + "</td><td>" + e.code + "</td><td>" + H.escape(e.severity) + "</td><td>" +
           H.escape(e.source) + "</td><td>" + H.escape(e.log || "") + "</td></tr>";
       }).join("") : '<tr><td colspan="7"><div class="hes-empty">No events match these filters.</div></td></tr>';
