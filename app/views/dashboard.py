@@ -100,7 +100,7 @@ def layout_menu() -> list[dict]:
     def entry(item) -> dict:
         url = "" if item.childs else item.get_url()
         return {"name": item.name, "label": gettext(str(item.label)), "url": url, "score": _match(url, path),
-                "icon": item.icon or CATEGORY_ICONS.get(item.name, "fa-circle-o"), "active": False}
+                "icon": CATEGORY_ICONS.get(item.name) or item.icon or "fa-circle-o", "active": False}
 
     entries = []
     for item in filter(visible, appbuilder.menu.get_list()):

@@ -4,6 +4,7 @@ under ``test-artifacts/screenshots/``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import sqlite3
@@ -42,6 +43,7 @@ class LiveServer:
     data_dir: Path
     process: subprocess.Popen
     log_path: Path
+    meter_listen: str
 
     def token(self, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> dict:
         """JWT auth headers from ``POST /api/v1/security/login``."""
@@ -65,11 +67,11 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def _server_env(data_dir: Path, web_port: int) -> dict:
+def _server_env(data_dir: Path, web_port: int, meter_listen: str) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("HES_") and k not in ("DATABASE_URL", "SECRET_KEY", "FLASK_APP")}
     env.update(HES_DATA_DIR=str(data_dir), HES_ADMIN_USER=ADMIN_USER, HES_ADMIN_PASSWORD=ADMIN_PASSWORD,
-               HES_DEMO_METERS="0", HES_METER_LISTEN=f"127.0.0.1:{free_port()}", HES_WEB_HOST="127.0.0.1",
+               HES_DEMO_METERS="0", HES_METER_LISTEN=meter_listen, HES_WEB_HOST="127.0.0.1",
                HES_WEB_PORT=str(web_port), HES_LOGIN_RATE_LIMIT="1000 per minute", HES_LOG_LEVEL="WARNING",
                PYTHONUNBUFFERED="1")
     return env
@@ -79,12 +81,12 @@ def _server_env(data_dir: Path, web_port: int) -> dict:
 def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     """``python run.py`` on a fresh data dir and free ports; stopped at the end of the session."""
     data_dir = tmp_path_factory.mktemp("hes-live")
-    port = free_port()
+    port, meter_listen = free_port(), f"127.0.0.1:{free_port()}"
     log_path = data_dir / "server.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=_server_env(data_dir, port),
+        process = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=_server_env(data_dir, port, meter_listen),
                                    stdout=log, stderr=subprocess.STDOUT)
-    server = LiveServer(f"http://127.0.0.1:{port}", data_dir, process, log_path)
+    server = LiveServer(f"http://127.0.0.1:{port}", data_dir, process, log_path, meter_listen)
     deadline = time.monotonic() + START_TIMEOUT
     try:
         while True:
@@ -222,4 +224,32 @@ def fleet(live_server) -> Fleet:
     for number in seen_before:
         live_server.sql("UPDATE meter SET first_seen = datetime('now', '-3 days'), "
                         "last_seen = datetime('now', '-1 day') WHERE number = ?", (number,))
+    _store_register_readings(live_server, [meters[n] for n in sorted(online)])
+    for minutes, number, event_type, code, severity in ((42, "BN003", "power_down", 1, "warning"),
+                                                        (18, "BS002", "cover_opened", 40, "critical"),
+                                                        (6, "BN001", "clock_adjusted", 3, "info")):
+        live_server.sql("INSERT INTO event (meter_id, ts, event_type, code, severity, source, received_at) "
+                        "VALUES (?, datetime('now', ?), ?, ?, ?, 'log', datetime('now'))",
+                        (meters[number], f"-{minutes} minutes", event_type, code, severity))
     return Fleet(areas=areas, meters=meters, online=online, seen=online | seen_before)
+
+
+def _store_register_readings(server: LiveServer, meter_ids: list[int]) -> None:
+    """Quarter-hourly energy-import register values (Wh) for the last 90 minutes, plus today's daily
+    rollup rows, written as the collection pipeline would store them."""
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    end = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    server.sql("INSERT INTO channel (obis, key, name, unit, cumulative) VALUES "
+               "('1.0.1.8.0.255', 'energy_import', 'Active energy import', 'Wh', 1)")
+    for rank, meter_id in enumerate(meter_ids, 1):
+        stamps = [end - dt.timedelta(minutes=15 * k) for k in range(6, -1, -1)]
+        for i, ts in enumerate(stamps):
+            value = 1_000_000 * rank + i * (400 + 150 * rank) + (i % 2) * 120 * rank
+            server.sql("INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+                       "SELECT ?, id, ?, ?, 0, 0, ? FROM channel WHERE obis = '1.0.1.8.0.255'",
+                       (meter_id, ts.strftime(fmt), value, ts.strftime(fmt)))
+        today = [ts for ts in stamps[1:] if ts > midnight]
+        server.sql("INSERT INTO consumption_daily (meter_id, bucket, import_wh, export_wh, intervals, on_time) "
+                   "VALUES (?, ?, 0, 0, ?, ?)", (meter_id, midnight.strftime(fmt), len(today), len(today)))

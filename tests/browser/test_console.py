@@ -4,10 +4,12 @@ the theme switch, the area selector, monitoring and online-rate pages — with a
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
-from tests.browser.conftest import login, screenshot
+from tests.browser.conftest import ROOT, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +51,13 @@ def test_dashboard_counts_match_the_fleet_and_update_without_reload(page, live_s
     assert kpi(page, "offline") == str(len(fleet.meters) - len(fleet.online))
     assert kpi(page, "alerts") == "0"
     assert not page.locator("#card-alerts").evaluate("el => el.classList.contains('alerting')")
+    energy = live_server.api("GET", "/api/v1/dashboard/summary").json()["energy"]
+    assert energy["total_kwh"] > 0
+    shown = page.locator("#energy-total").inner_text().replace(",", "").split()[0]
+    assert float(shown) == pytest.approx(energy["total_kwh"], abs=0.05)
+    assert page.locator("#energy-empty").is_hidden()
+    events = page.locator("#events-table tbody tr").all_inner_texts()
+    assert "BN001" in events[0] and "Clock adjusted" in events[0] and "Cover opened" in events[1]
     screenshot(page, "dashboard")
 
     page.evaluate("window.__sameDocument = true")
@@ -231,3 +240,33 @@ def test_tablet_layout_hides_the_sidebar_behind_a_toggle(browser, live_server, a
         screenshot(page, "dashboard-tablet-menu", full_page=False)
     finally:
         context.close()
+
+
+def test_a_meter_dialing_in_turns_green_without_reload(page, live_server, fleet):
+    """A simulated meter dials in to the comms node; the open pages follow over Socket.IO."""
+    headers = live_server.token()
+    brand = live_server.api("GET", "/api/v1/brand/?q=(filters:!((col:name,opr:eq,value:hes_sim)))",
+                            headers=headers).json()["ids"][0]
+    resp = live_server.api("POST", "/api/v1/meter/", headers=headers, json={
+        "number": "LIV00000001", "brand": brand, "status": "active", "comm_mode": "dial_in"})
+    assert resp.status_code == 201, resp.text
+    meter_id = resp.json()["id"]
+    page.goto("/monitoring/")
+    page.fill("#mon-search", "LIV")
+    page.wait_for_function("document.querySelectorAll('#mon-rows tr[data-id]').length == 1")
+    assert page.locator("#mon-rows tr[data-id] .hes-dot.off").count() == 1
+    page.wait_for_function("document.querySelector('#hes-live').classList.contains('on')")
+    page.evaluate("window.__sameDocument = true")
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--meters", "1", "--prefix", "LIV", "--dial-in", live_server.meter_listen,
+         "--heartbeat-seconds", "5", "--history-days", "1", "--control", "127.0.0.1:0"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        page.wait_for_selector("#mon-rows tr[data-id] .hes-dot.on", timeout=45_000)
+        assert "just now" in page.locator("#mon-rows tr[data-id]").inner_text()
+        assert page.evaluate("window.__sameDocument") is True
+        screenshot(page, "monitoring-live")
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=15)
+        live_server.api("DELETE", f"/api/v1/meter/{meter_id}", headers=headers)

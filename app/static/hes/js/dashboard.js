@@ -41,11 +41,15 @@
       chart.update();
       return;
     }
-    var canvas = document.getElementById("energy-chart");
-    var ctx = canvas.getContext("2d");
-    var gradient = ctx.createLinearGradient(0, 0, 0, canvas.clientHeight || 260);
-    gradient.addColorStop(0, "rgba(20, 184, 166, 0.95)");
-    gradient.addColorStop(1, "rgba(37, 99, 235, 0.75)");
+    var ctx = document.getElementById("energy-chart").getContext("2d");
+    var gradient = function (context) {
+      var area = context.chart.chartArea;
+      if (!area) return "rgba(37, 99, 235, 0.8)";
+      var fill = context.chart.ctx.createLinearGradient(0, area.bottom, 0, area.top);
+      fill.addColorStop(0, "rgba(37, 99, 235, 0.8)");
+      fill.addColorStop(1, "rgba(20, 184, 166, 0.95)");
+      return fill;
+    };
     var grid = cssVar("--hes-border");
     var text = cssVar("--hes-muted");
     chart = new window.Chart(ctx, {
@@ -75,12 +79,17 @@
     document.getElementById("completeness-meters").textContent = HES.number(c.meters);
   }
 
+  function humanise(name) {
+    var text = String(name || "").replace(/_/g, " ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
   function paintEvents(events) {
     var tbody = document.querySelector("#events-table tbody");
     if (!events.length) return;
     tbody.innerHTML = events.map(function (e) {
       return "<tr><td>" + HES.escape(HES.formatTime(e.ts)) + "</td><td><b>" + HES.escape(e.meter_number) + "</b></td><td>" +
-        HES.escape(e.event_type) + (e.code ? ' <span class="text-muted">#' + HES.escape(e.code) + "</span>" : "") +
+        HES.escape(humanise(e.event_type)) + (e.code ? ' <span class="text-muted">#' + HES.escape(e.code) + "</span>" : "") +
         '</td><td><span class="hes-pill pill-' + HES.escape(e.severity) + '">' + HES.escape(e.severity) + "</span></td><td>" +
         HES.escape(e.source) + "</td></tr>";
     }).join("");
