@@ -81,7 +81,7 @@ def run_detection(as_of: dt.date | None = None, meter_ids: list[int] | None = No
         if (finding.meter_id, finding.rule) not in known:
             fresh[finding.meter_id].append(finding)
     titles = {rule.name: rule.title for rule in all_rules()} | {model.NAME: model.TITLE}
-    numbers = dict(db.session.execute(select(Meter.id, Meter.number).where(Meter.id.in_(list(fresh)))).tuples())
+    numbers = dict(db.session.execute(select(Meter.id, Meter.number).where(Meter.id.in_(list(fresh)))).all())
     for meter_id, findings in fresh.items():
         investigation, opened = _investigation_for(meter_id)
         result.investigations_opened += opened

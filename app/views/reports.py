@@ -1,0 +1,250 @@
+"""Consumption Report › Energy Consumption, Hourly and Data Completeness: pages over JSON, CSV and PDF APIs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import wraps
+
+from flask import Response, request
+from flask_appbuilder import AppBuilder, BaseView, has_access
+from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_appbuilder.security.decorators import permission_name
+from flask_babel import lazy_gettext as _
+
+from app.services import ServiceError
+from app.services.reports import completeness as completeness_service
+from app.services.reports import consumption as consumption_service
+from app.services.reports.common import ReportScope, request_scope
+from app.services.reports.periods import local_today, parse_date, utility_zone
+from app.services.scope import selected_area_id
+from app.views.common import csv_response, error_json
+
+
+def guarded(view):
+    """Turn service errors into the API's JSON 4xx answers."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except ServiceError as exc:
+            return error_json(exc)
+
+    return wrapper
+
+
+def api_scope() -> ReportScope:
+    """The caller's scope narrowed by ``?area=<id>`` and ``?meter=<id or number>``."""
+    raw = request.args.get("area", "")
+    return request_scope(int(raw) if raw.isdigit() else None, request.args.get("meter") or None)
+
+
+def date_range(default_days: int = 30) -> tuple[dt.date, dt.date]:
+    """``?start=&end=`` (local dates, inclusive); by default the ``default_days`` days up to yesterday."""
+    yesterday = local_today(utility_zone()) - dt.timedelta(days=1)
+    end = parse_date(request.args.get("end"), "end", yesterday)
+    start = parse_date(request.args.get("start"), "start", end - dt.timedelta(days=default_days - 1))
+    return start, end
+
+
+def pdf_response(body: bytes, filename: str) -> Response:
+    """PDF bytes as a download."""
+    return Response(body, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def page_context(**extra) -> dict:
+    """What every report page needs: the area chosen in the top bar and the zone."""
+    return {"area_id": selected_area_id(), "timezone": utility_zone().key, **extra}
+
+
+class ConsumptionView(BaseView):
+    """Energy Consumption (daily, weekly, monthly, hourly) and the Hourly page."""
+
+    route_base = "/reports/consumption"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        return self.render_template("reports/consumption.html", **page_context(granularity="daily", days=30))
+
+    @expose("/hourly")
+    @has_access
+    def hourly(self):
+        return self.render_template("reports/consumption.html", **page_context(granularity="hourly", days=2))
+
+
+class CompletenessView(BaseView):
+    """Data completeness: expected against received intervals."""
+
+    route_base = "/reports/completeness"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        return self.render_template("reports/completeness.html", **page_context())
+
+
+class ConsumptionApi(BaseApi):
+    """``/api/v1/consumption/``: statistics as JSON, CSV (per meter and period, or raw readings) and PDF."""
+
+    resource_name = "consumption"
+    allow_browser_login = True
+
+    def _args(self):
+        start, end = date_range(2 if request.args.get("granularity") == "hourly" else 30)
+        return api_scope(), start, end, request.args.get("granularity", "daily"), utility_zone()
+
+    @expose("/", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def report(self):
+        """Series per period, the summary and the largest meters.
+        ---
+        get:
+          summary: Consumption (kWh) per hour, day, ISO week or month in HES_TIMEZONE, for a meter or an area
+          parameters:
+          - {in: query, name: area, schema: {type: integer}, description: "area id (with sub-areas)"}
+          - {in: query, name: meter, schema: {type: string}, description: "meter id or number"}
+          - {in: query, name: start, schema: {type: string, format: date}}
+          - {in: query, name: end, schema: {type: string, format: date}}
+          - {in: query, name: granularity, schema: {type: string, enum: [hourly, daily, weekly, monthly]}}
+          - {in: query, name: page, schema: {type: integer, default: 0}}
+          responses:
+            200: {description: "summary, series and meters"}
+        """
+        scope, start, end, granularity, tz = self._args()
+        page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdigit() else 0
+        return self.response(200, granularity=granularity, timezone=tz.key,
+                             summary=consumption_service.consumption_summary(scope, start, end, tz),
+                             series=consumption_service.consumption_series(scope, start, end, granularity, tz),
+                             meters=consumption_service.meter_totals(scope, start, end, tz, limit=100,
+                                                                     offset=100 * page))
+
+    @expose("/csv", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def csv(self):
+        """Per meter and period, streamed.
+        ---
+        get:
+          summary: Download consumption per meter and period as CSV (same parameters as the report)
+          responses:
+            200: {description: CSV file}
+        """
+        scope, start, end, granularity, tz = self._args()
+        return csv_response(consumption_service.consumption_csv(scope, start, end, granularity, tz),
+                            f"consumption-{granularity}-{start}-{end}.csv")
+
+    @expose("/readings.csv", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def readings(self):
+        """The raw energy-register readings, streamed.
+        ---
+        get:
+          summary: Download the import/export register readings (kWh) in range as CSV
+          responses:
+            200: {description: CSV file}
+        """
+        scope, start, end, _granularity, tz = self._args()
+        return csv_response(consumption_service.readings_csv(scope, start, end, tz), f"readings-{start}-{end}.csv")
+
+    @expose("/pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def pdf(self):
+        """The report as PDF.
+        ---
+        get:
+          summary: Download the consumption report as PDF (title, filters, summary, chart, table with totals)
+          responses:
+            200: {description: PDF file}
+        """
+        scope, start, end, granularity, tz = self._args()
+        return pdf_response(consumption_service.consumption_pdf(scope, start, end, granularity, tz),
+                            f"consumption-{granularity}-{start}-{end}.pdf")
+
+
+class CompletenessApi(BaseApi):
+    """``/api/v1/completeness/``: expected against received profile intervals, as JSON, CSV and PDF."""
+
+    resource_name = "completeness"
+    allow_browser_login = True
+
+    @expose("/", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def report(self):
+        """Completeness per day, per area and the worst meters.
+        ---
+        get:
+          summary: Data completeness (expected, received and on-time intervals) for an area or meter
+          parameters:
+          - {in: query, name: area, schema: {type: integer}}
+          - {in: query, name: meter, schema: {type: string}}
+          - {in: query, name: start, schema: {type: string, format: date}}
+          - {in: query, name: end, schema: {type: string, format: date}}
+          responses:
+            200: {description: "summary, days, areas, worst meters"}
+        """
+        start, end = date_range(7)
+        return self.response(200, **completeness_service.completeness(api_scope(), start, end, utility_zone()))
+
+    @expose("/csv", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def csv(self):
+        """Per meter and day, streamed.
+        ---
+        get:
+          summary: Download completeness per meter and day as CSV
+          responses:
+            200: {description: CSV file}
+        """
+        start, end = date_range(7)
+        return csv_response(completeness_service.completeness_csv(api_scope(), start, end, utility_zone()),
+                            f"completeness-{start}-{end}.csv")
+
+    @expose("/pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def pdf(self):
+        """The report as PDF.
+        ---
+        get:
+          summary: Download the completeness report as PDF
+          responses:
+            200: {description: PDF file}
+        """
+        start, end = date_range(7)
+        return pdf_response(completeness_service.completeness_pdf(api_scope(), start, end, utility_zone()),
+                            f"completeness-{start}-{end}.pdf")
+
+
+def register(appbuilder: AppBuilder) -> None:
+    """Consumption Report › Energy Consumption, Hourly, Data Completeness."""
+    appbuilder.add_view(ConsumptionView, "Energy Consumption", icon="fa-bar-chart", category="Consumption Report",
+                        label=_("Energy Consumption"))
+    appbuilder.add_link("Hourly", href="ConsumptionView.hourly", icon="fa-clock-o",
+                        category="Consumption Report", label=_("Hourly"))
+    appbuilder.add_view(CompletenessView, "Data Completeness", icon="fa-check-square-o",
+                        category="Consumption Report", label=_("Data Completeness"))
+    for api in (ConsumptionApi, CompletenessApi):
+        appbuilder.add_api(api)

@@ -1,0 +1,354 @@
+"""Revenue Protection › Revenue Leakage, Investigations and Technical Loss: pages over JSON, CSV and PDF APIs."""
+
+from __future__ import annotations
+
+from flask import g, request
+from flask_appbuilder import AppBuilder, BaseView, has_access
+from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_appbuilder.security.decorators import permission_name
+from flask_babel import lazy_gettext as _
+
+from app.services import ServiceError
+from app.services.analytics import investigations, loss
+from app.services.analytics.detection import run_detection
+from app.services.reports import leakage as leakage_service
+from app.services.reports import revenue as revenue_reports
+from app.services.reports.periods import parse_date, utility_zone
+from app.views.common import csv_response
+from app.views.reports import api_scope, date_range, guarded, page_context, pdf_response
+
+
+def _days() -> int:
+    raw = request.args.get("days", "30")
+    return int(raw) if raw.isdigit() else 30
+
+
+def _number(data: dict, name: str) -> float | None:
+    value = data.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(f"'{name}' must be a number.", status=422) from exc
+
+
+class LeakageView(BaseView):
+    """Revenue Leakage: indicators per area, exceptions per meter and the trend."""
+
+    route_base = "/revenue/leakage"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        return self.render_template("reports/leakage.html", **page_context())
+
+
+class InvestigationView(BaseView):
+    """Investigations: the cases opened by theft detection, their outcomes and each rule's precision."""
+
+    route_base = "/revenue/investigations"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        return self.render_template("reports/investigations.html", **page_context())
+
+
+class TechnicalLossView(BaseView):
+    """Technical Loss: the energy balance of areas with a supply meter."""
+
+    route_base = "/revenue/technical-loss"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        return self.render_template("reports/technical_loss.html",
+                                    **page_context(threshold=loss.loss_threshold_pct()))
+
+
+class LeakageApi(BaseApi):
+    """``/api/v1/leakage/``: revenue-leakage indicators as JSON, CSV and PDF (``?area=&days=``)."""
+
+    resource_name = "leakage"
+    allow_browser_login = True
+
+    @expose("/", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def report(self):
+        """Indicators per area, exceptions per meter, daily trend.
+        ---
+        get:
+          summary: Revenue leakage indicators (zero consumption, reverse flow, tamper, relay, credit, offline, low)
+          parameters:
+          - {in: query, name: area, schema: {type: integer}}
+          - {in: query, name: days, schema: {type: integer, default: 30}, description: "trend length"}
+          responses:
+            200: {description: "totals, areas, exceptions, trend"}
+        """
+        return self.response(200, **leakage_service.leakage(api_scope(), utility_zone(), days=_days()))
+
+    @expose("/csv", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def csv(self):
+        """Exceptions per meter.
+        ---
+        get:
+          summary: Download the leakage exceptions (meter, indicator, value) as CSV
+          responses:
+            200: {description: CSV file}
+        """
+        data = leakage_service.leakage(api_scope(), utility_zone(), days=_days())
+        return csv_response(leakage_service.leakage_csv(data), "revenue-leakage.csv")
+
+    @expose("/pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def pdf(self):
+        """The report as PDF.
+        ---
+        get:
+          summary: Download the revenue leakage report as PDF
+          responses:
+            200: {description: PDF file}
+        """
+        scope, tz = api_scope(), utility_zone()
+        data = leakage_service.leakage(scope, tz, days=_days())
+        return pdf_response(leakage_service.leakage_pdf(scope, data, tz), "revenue-leakage.pdf")
+
+
+class InvestigationApi(BaseApi):
+    """``/api/v1/investigation/``: list, show, assign, note and close cases; precision per rule; run detection."""
+
+    resource_name = "investigation"
+    allow_browser_login = True
+
+    @expose("/", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def list_cases(self):
+        """Cases with the summary and the precision of each rule.
+        ---
+        get:
+          summary: Investigations in scope (``?state=open|closed&area=&page=``), summary and per-rule precision
+          responses:
+            200: {description: "summary, precision, count, result"}
+        """
+        scope, state = api_scope(), request.args.get("state", "")
+        page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdigit() else 0
+        return self.response(200, summary=investigations.summary(scope),
+                             precision=investigations.rule_precision(scope),
+                             result=investigations.investigation_page(scope, state, page))
+
+    @expose("/<int:pk>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def show(self, pk: int):
+        """One case with its notes and findings.
+        ---
+        get:
+          summary: An investigation with notes and the findings behind it
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          responses:
+            200: {description: investigation}
+            404: {description: not found}
+        """
+        case = investigations.get_investigation(pk, api_scope())
+        return self.response(200, **investigations.as_dict(case, with_findings=True))
+
+    @expose("/<int:pk>/assign", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("edit")
+    @guarded
+    def assign(self, pk: int):
+        """Assign to a user (``{"username": "..."}``; empty to unassign).
+        ---
+        post:
+          summary: Assign an investigation
+          responses:
+            200: {description: investigation}
+        """
+        case = investigations.get_investigation(pk, api_scope())
+        data = request.get_json(silent=True) or {}
+        return self.response(200, **investigations.as_dict(
+            investigations.assign(case, data.get("username") or None, g.user)))
+
+    @expose("/<int:pk>/note", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("edit")
+    @guarded
+    def note(self, pk: int):
+        """Add a note (``{"text": "..."}``).
+        ---
+        post:
+          summary: Add a note to an investigation
+          responses:
+            200: {description: investigation}
+        """
+        case = investigations.get_investigation(pk, api_scope())
+        data = request.get_json(silent=True) or {}
+        return self.response(200, **investigations.as_dict(investigations.add_note(case, data.get("text"), g.user)))
+
+    @expose("/<int:pk>/close", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("edit")
+    @guarded
+    def close(self, pk: int):
+        """Close with the field visit's outcome (resolves the alert).
+        ---
+        post:
+          summary: Close an investigation
+          description: '``{"outcome": "theft_confirmed|meter_fault|false_alarm", "energy_recovered_kwh": 120,
+            "amount_recovered": 95.5, "note": "..."}``'
+          responses:
+            200: {description: investigation}
+            409: {description: already closed}
+            422: {description: invalid outcome or amounts}
+        """
+        case = investigations.get_investigation(pk, api_scope())
+        data = request.get_json(silent=True) or {}
+        closed = investigations.close(case, str(data.get("outcome", "")),
+                                      energy_kwh=_number(data, "energy_recovered_kwh"),
+                                      amount=_number(data, "amount_recovered"), note=data.get("note"), user=g.user)
+        return self.response(200, **investigations.as_dict(closed))
+
+    @expose("/detect", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("detect")
+    @guarded
+    def detect(self):
+        """Run theft detection now (``?as_of=YYYY-MM-DD``; default today).
+        ---
+        post:
+          summary: Run every rule and the anomaly model; new findings open investigations and alerts
+          responses:
+            200: {description: run summary}
+        """
+        as_of = parse_date(request.args.get("as_of"), "as_of", None) if request.args.get("as_of") else None
+        return self.response(200, **run_detection(as_of).as_dict())
+
+    @expose("/csv", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def csv(self):
+        """Every case in scope.
+        ---
+        get:
+          summary: Download investigations as CSV (``?state=&area=``)
+          responses:
+            200: {description: CSV file}
+        """
+        return csv_response(revenue_reports.investigations_csv(api_scope(), request.args.get("state", ""),
+                                                               utility_zone()), "investigations.csv")
+
+    @expose("/pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def pdf(self):
+        """The report as PDF.
+        ---
+        get:
+          summary: Download the investigations report as PDF
+          responses:
+            200: {description: PDF file}
+        """
+        return pdf_response(revenue_reports.investigations_pdf(api_scope(), request.args.get("state", ""),
+                                                               utility_zone()), "investigations.pdf")
+
+
+class TechnicalLossApi(BaseApi):
+    """``/api/v1/technical-loss/``: energy balance per supplied area as JSON, CSV and PDF."""
+
+    resource_name = "technical-loss"
+    allow_browser_login = True
+
+    def _args(self):
+        start, end = date_range(30)
+        return api_scope(), start, end, request.args.get("granularity", "daily"), utility_zone()
+
+    @expose("/", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def report(self):
+        """Energy in, consumers and loss per area and period.
+        ---
+        get:
+          summary: Technical loss per supplied area per day or month (``?area=&start=&end=&granularity=``)
+          responses:
+            200: {description: "threshold and rows"}
+        """
+        scope, start, end, granularity, tz = self._args()
+        return self.response(200, threshold_pct=loss.loss_threshold_pct(),
+                             result=loss.energy_balance(scope, start, end, granularity, tz))
+
+    @expose("/csv", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def csv(self):
+        """The balance as CSV.
+        ---
+        get:
+          summary: Download the energy balance as CSV
+          responses:
+            200: {description: CSV file}
+        """
+        scope, start, end, granularity, tz = self._args()
+        return csv_response(revenue_reports.loss_csv(scope, start, end, granularity, tz),
+                            f"technical-loss-{start}-{end}.csv")
+
+    @expose("/pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @guarded
+    def pdf(self):
+        """The report as PDF.
+        ---
+        get:
+          summary: Download the technical loss report as PDF
+          responses:
+            200: {description: PDF file}
+        """
+        scope, start, end, granularity, tz = self._args()
+        return pdf_response(revenue_reports.loss_pdf(scope, start, end, granularity, tz),
+                            f"technical-loss-{start}-{end}.pdf")
+
+
+def register(appbuilder: AppBuilder) -> None:
+    """Revenue Protection › Revenue Leakage, Investigations, Technical Loss."""
+    appbuilder.add_view(LeakageView, "Revenue Leakage", icon="fa-tint", category="Revenue Protection",
+                        label=_("Revenue Leakage"))
+    appbuilder.add_view(InvestigationView, "Investigations", icon="fa-user-secret", category="Revenue Protection",
+                        label=_("Investigations"))
+    appbuilder.add_view(TechnicalLossView, "Technical Loss", icon="fa-plug", category="Revenue Protection",
+                        label=_("Technical Loss"))
+    for api in (LeakageApi, InvestigationApi, TechnicalLossApi):
+        appbuilder.add_api(api)
