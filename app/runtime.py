@@ -63,7 +63,7 @@ def start_task_consumers(app: Flask) -> Stopper | None:
     from app.tasks.context import set_task_app
 
     set_task_app(app)
-    from app.tasks import jobs  # noqa: F401  (registers the task functions)
+    from app.tasks import commands, jobs  # noqa: F401  (registers the task functions)
 
     workers = int(app.config.get("HES_TASK_WORKERS", 16))
     queues = [(huey, str(app.config.get("HES_SCHEDULER", "on")).lower() != "off")]

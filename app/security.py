@@ -58,7 +58,7 @@ ROLES: dict[str, RoleSpec] = {
             (r"^(can_list|can_show)$", r"^(MyMetersView)$"),
             (r"^(can_my_meters|can_submit_token|can_consumption)$", r"^MyMetersView$"),
             (r"^menu_access$", r"^(My Meters)$"),
-            (r"^can_submit_token$", r"^CommandApi$"),
+            (r"^(can_get|can_submit_token)$", r"^CommandApi$"),
         ]
     ),
 }

@@ -29,6 +29,7 @@ from app.models.fleet import (
     SimStatus,
 )
 from app.models.readings import Channel, Quality, Reading, ReadingRevision, Source
+from app.models.remote import FirmwareImage, FirmwareTransfer, JobTracking
 from app.models.rollups import ConsumptionDaily, ConsumptionHourly
 
 __all__ = [
@@ -58,7 +59,10 @@ __all__ = [
     "CommandState",
     "Customer",
     "Event",
+    "FirmwareImage",
+    "FirmwareTransfer",
     "Interface",
+    "JobTracking",
     "Meter",
     "MeterBrand",
     "MeterSecret",

@@ -12,14 +12,17 @@ def register_all(appbuilder: AppBuilder) -> None:
         alerts,
         brands,
         collection,
+        commands_api,
         comms,
         dashboard,
         fleet,
         fleet_api,
         home,
         imports,
+        meter_pages,
         monitoring,
         online_rate,
+        remote,
         reports,
         revenue,
         settings,
@@ -27,5 +30,5 @@ def register_all(appbuilder: AppBuilder) -> None:
 
     install_audit_listener()
     for module in (home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api, monitoring,
-                   online_rate, alerts, reports, revenue):
+                   online_rate, alerts, reports, revenue, commands_api, meter_pages, remote):
         module.register(appbuilder)
