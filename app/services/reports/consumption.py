@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import DateTime, String, func, select, type_coerce
 
 from app.extensions import db
 from app.models import Area, Channel, ConsumptionDaily, ConsumptionHourly, Customer, Meter, Reading
@@ -161,8 +161,9 @@ def reading_rows(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo)
         return
     numbers = dict(db.session.execute(select(Meter.id, Meter.number).where(*scope.meter_clauses())).all())
     sqlite = db.engine.dialect.name == "sqlite"
-    # On SQLite the stored text is read as is and parsed once per distinct instant, not once per row.
-    ts_column = type_coerce(Reading.ts, String) if sqlite else Reading.ts
+    # The stored instant is read without per-row conversion (text on SQLite, an aware datetime from the driver
+    # on PostgreSQL) and formatted once per distinct instant.
+    ts_column = type_coerce(Reading.ts, String if sqlite else DateTime(timezone=True))
     stmt = (select(Reading.meter_id, Reading.channel_id, ts_column, Reading.value)
             .where(Reading.channel_id.in_(list(channels)), Reading.ts >= lo, Reading.ts < hi)
             .order_by(Reading.meter_id, Reading.channel_id, Reading.ts))
