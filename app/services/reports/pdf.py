@@ -1,16 +1,12 @@
-"""PDF reports (xhtml2pdf): title, filters, summary figures, a chart drawn server-side with matplotlib and the
-table, from ``templates/reports/pdf.html``; tables are capped so a PDF stays printable (CSV has every row)."""
+"""PDF pieces of the report pages: bar and line charts drawn server-side with matplotlib, a totals row, and a
+row cap so a PDF stays printable (the CSV has every row); rendering is the shared ``app.services.pdf``."""
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Iterable, Sequence
 
-from flask import current_app, render_template
-
-from app.models.types import utcnow
-from app.services import ServiceError
+from app.services.pdf import render_report
 
 MAX_PDF_ROWS = 2000
 PALETTE = ("#0f766e", "#f59e0b", "#dc2626", "#6366f1", "#0ea5e9", "#84cc16")
@@ -26,7 +22,7 @@ def chart_png(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9.5, 3.0), dpi=130)
+    fig = Figure(figsize=(6.5, 3.0), dpi=150)  # the shared template shows charts at 390 × 180
     ax = fig.add_subplot(1, 1, 1)
     positions = range(len(labels))
     width = 0.8 / len(series)
@@ -55,17 +51,12 @@ def chart_png(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]
 def render_pdf(title: str, *, filters: dict[str, str], summary: Sequence[tuple[str, object]],
                columns: Sequence[str], rows: Iterable[Sequence], chart: bytes | None = None,
                totals: Sequence | None = None, note: str | None = None) -> bytes:
-    """The report as PDF bytes (A4 landscape, repeating table header, totals row, page numbers)."""
-    from xhtml2pdf import pisa
-
-    html = render_template(
-        "reports/pdf.html", title=title, filters=filters, summary=summary, columns=columns, rows=rows,
-        totals=totals, note=note, chart=base64.b64encode(chart).decode() if chart else None,
-        app_name=current_app.config.get("APP_NAME", "HES Core"), generated=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
-    out = io.BytesIO()
-    if pisa.CreatePDF(html, dest=out, encoding="utf-8").err:
-        raise ServiceError(f"The {title} report could not be rendered as PDF.", status=500)
-    return out.getvalue()
+    """The report as PDF bytes in the shared layout, with the totals as the table's last row."""
+    table = list(rows)
+    if totals is not None and table:
+        table.append(totals)
+    return render_report(title, filters=filters, summary=summary, columns=columns, rows=table, chart_png=chart,
+                         note=note)
 
 
 def capped(rows: Iterable[Sequence], total: int) -> tuple[list[Sequence], str | None]:
