@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, has_access
 from flask_appbuilder.api import BaseApi, expose, protect, safe
 from flask_appbuilder.security.decorators import permission_name
@@ -137,8 +137,16 @@ def layout_context() -> dict:
         "area_id": area_id,
         "area_name": next((name.strip("\u2003") for aid, name in areas if aid == area_id), None),
         "alerts": None if customer else active_alert_count(Scope(area_id=area_id)),
+        "alerts_url": _alerts_url(),
         "timezone": current_app.config["HES_TIMEZONE"],
     }
+
+
+def _alerts_url() -> str:
+    """The Active Alerts inbox when that page exists, else the dashboard's events."""
+    if "ActiveAlertsView.index" in current_app.view_functions:
+        return url_for("ActiveAlertsView.index")
+    return url_for("DashboardView.index") + "#alerts"
 
 
 def register(appbuilder: AppBuilder) -> None:

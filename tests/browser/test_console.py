@@ -92,6 +92,25 @@ def test_every_operator_page_renders_in_the_layout(page, fleet):
     screenshot(page, "meter-edit")
 
 
+def test_every_menu_page_renders(browser, live_server, admin_state, fleet):
+    """Every page the sidebar offers (including those other parts of the HES add) renders in the layout."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, storage_state=admin_state,
+                                  base_url=live_server.url)
+    page = context.new_page()
+    try:
+        page.goto("/dashboard/")
+        links = page.eval_on_selector_all("#hes-nav a[href]",
+                                          "els => els.map(a => [a.textContent.trim(), a.getAttribute('href')])")
+        assert len(links) >= 10
+        for label, href in links:
+            response = page.goto(href)
+            assert response.status < 400, (label, href, response.status)
+            assert page.locator("#hes-sidebar").is_visible(), href
+            screenshot(page, "menu-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-"))
+    finally:
+        context.close()
+
+
 def test_menu_follows_the_customers_page_tree(page, fleet):
     page.goto("/dashboard/")
     labels = [t.strip() for t in page.locator("#hes-nav > a > span, #hes-nav .hes-nav-cat > span").all_inner_texts()]
