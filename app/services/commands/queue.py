@@ -237,17 +237,20 @@ def finish(command: Command, state: CommandState, reason: str | None = None, res
 
 def _count_in_job(command: Command, state: CommandState) -> dict[str, Any]:
     column = JobTracking.done if state == CommandState.succeeded else JobTracking.failed
-    db.session.execute(update(JobTracking).where(JobTracking.job_id == command.job_id).values({column: column + 1}))
-    tracking = db.session.get(JobTracking, command.job_id)
-    db.session.refresh(tracking)
-    job = db.session.get(CommandJob, command.job_id)
-    if tracking.done + tracking.failed >= job.total and tracking.finished_at is None:
-        tracking.finished_at = now_utc()
-        audit.record("job_finished", "command_job", job.id, f"{job.kind} job {job.id} finished: {tracking.done} "
-                     f"succeeded, {tracking.failed} failed of {job.total}", user=job.requested_by,
-                     details={"done": tracking.done, "failed": tracking.failed, "total": job.total})
-    return {"job_id": job.id, "kind": job.kind, "done": tracking.done, "failed": tracking.failed, "total": job.total,
-            "finished": tracking.finished_at is not None}
+    job_id = command.job_id
+    db.session.execute(update(JobTracking).where(JobTracking.job_id == job_id).values({column: column + 1}))
+    done, failed, finished_at, total, kind = db.session.execute(
+        select(JobTracking.done, JobTracking.failed, JobTracking.finished_at, CommandJob.total, CommandJob.kind)
+        .join(CommandJob, CommandJob.id == JobTracking.job_id).where(JobTracking.job_id == job_id)).one()
+    if done + failed >= total and finished_at is None and db.session.execute(
+            update(JobTracking).where(JobTracking.job_id == job_id, JobTracking.finished_at.is_(None))
+            .values(finished_at=now_utc())).rowcount == 1:
+        finished_at = now_utc()
+        audit.record("job_finished", "command_job", job_id, f"{kind} job {job_id} finished: {done} succeeded, "
+                     f"{failed} failed of {total}", user=db.session.get(CommandJob, job_id).requested_by,
+                     details={"done": done, "failed": failed, "total": total})
+    return {"job_id": job_id, "kind": kind, "done": done, "failed": failed, "total": total,
+            "finished": finished_at is not None}
 
 
 def _requeue(command: Command, reason: str) -> None:
@@ -311,14 +314,15 @@ def execute(command_id: int) -> str | None:
     command = db.session.get(Command, command_id)
     if command is None:
         return None
-    db.session.refresh(command)
     if command.state in FINAL_STATES or command.state == CommandState.sent:
         return command.state.value
     if command.expires_at is not None and command.expires_at <= now_utc():
         finish(command, CommandState.expired, "Expired before the meter could be reached.")
         return CommandState.expired.value
     meter = command.meter
-    db.session.refresh(meter)
+    sent = {"id": command.id, "meter_id": meter.id, "number": meter.number, "kind": command.kind, "state": "sent",
+            "reason": None, "result": None, "job_id": command.job_id}
+    customer_id = meter.customer_id
     if meter.comm_mode == CommMode.dial_in and not meter.online:
         _wait_for_meter(command)
         return CommandState.queued.value
@@ -327,8 +331,9 @@ def execute(command_id: int) -> str | None:
         if command.state == CommandState.queued:
             _tasks().enqueue_command(command.id, delay=BUSY_RETRY_SECONDS)
         return command.state.value
-    db.session.refresh(command)
-    emit_command(command)
+    from app.realtime.emit import emit_event
+
+    emit_event("command_updated", sent, customer_id=customer_id)
     name, kwargs, timeout = _operation(command)
     try:
         result = run_on_meter(meter.id, name, timeout=timeout, **kwargs)
@@ -344,7 +349,6 @@ def execute(command_id: int) -> str | None:
         db.session.rollback()
         finish(command, CommandState.failed, f"Internal error: {exc}")
         return CommandState.failed.value
-    db.session.refresh(command)
     if result.get("cancelled"):
         state = CommandState.cancelled
     else:
