@@ -50,14 +50,14 @@ def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen, dict]:
 class BareClient:
     """Moves gurux frames over a socket, nothing else."""
 
-    def __init__(self, port: int, interface: str, auth: str, counter: list[int]) -> None:
+    def __init__(self, port: int, interface: str, auth: str, counter: list[int], password: bytes = PASSWORD) -> None:
         """Connect and build the gurux client."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.interface = interface
         gx_interface = InterfaceType.WRAPPER if interface == "wrapper" else InterfaceType.HDLC
         level = {"none": Authentication.NONE, "low": Authentication.LOW, "high_gmac": Authentication.HIGH_GMAC}[auth]
-        self.client = GXDLMSSecureClient(True, 1, 1, level, PASSWORD if auth == "low" else None, gx_interface)
+        self.client = GXDLMSSecureClient(True, 1, 1, level, password if auth == "low" else None, gx_interface)
         self.counter = counter
         if auth == "high_gmac":
             self.client.ciphering.security = Security.AUTHENTICATION_ENCRYPTION

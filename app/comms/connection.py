@@ -18,7 +18,7 @@ from gevent.queue import Empty, Queue
 
 from app.comms.framing import HDLC, HDLC_FLAG, WRAPPER, ConnectionClosed, FrameError, FrameTimeout, SocketStream
 from app.comms.heartbeat import parse_heartbeat
-from app.comms.session import DlmsSession, SessionParams
+from app.comms.session import DlmsSession, ObjectCache, SessionParams
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class DialInConnection:
 
     @contextmanager
     def session(self, params: SessionParams, on_invocation_counter: Callable[[int], None] | None = None,
-                lock_timeout: float | None = None) -> Iterator[DlmsSession]:
+                lock_timeout: float | None = None, object_cache: ObjectCache | None = None) -> Iterator[DlmsSession]:
         """An associated DLMS session over this connection; released (best effort) afterwards."""
         if not self.lock.acquire(timeout=lock_timeout):
             raise TimeoutError("the meter is busy with another request")
@@ -149,7 +149,7 @@ class DialInConnection:
             self.session_active = True
             stream = _BorrowedStream(self, params.interface, params.response_timeout)
             session = DlmsSession(stream, params, on_invocation_counter=on_invocation_counter,
-                                  on_unsolicited=self.unsolicited)
+                                  on_unsolicited=self.unsolicited, object_cache=object_cache)
             session.associate()
             try:
                 yield session

@@ -139,15 +139,20 @@ def decode_datetime(raw: bytes, default_deviation: int = 0) -> dt.datetime | Non
     return (local + dt.timedelta(minutes=deviation)).replace(tzinfo=UTC)
 
 
+_PLAIN = (int, float, str, bool)
+
+
 def to_python(value: Any) -> Any:
     """Convert gurux values (GXDateTime, GXStructure, GXArray, enums, bit strings) to plain Python.
 
     GXDateTime becomes a tz-aware UTC datetime, structures and arrays lists, enums ints,
     bit strings '0101' text; bytes stay bytes.
     """
+    if value is None or type(value) in _PLAIN:
+        return value
     from gurux_dlms import GXBitString, GXDateTime
 
-    if value is None or isinstance(value, (bool, str, bytes)):
+    if isinstance(value, (bool, str, bytes)):
         return value
     if isinstance(value, bytearray):
         return bytes(value)
@@ -170,7 +175,13 @@ def to_python(value: Any) -> Any:
 
 def to_jsonable(value: Any) -> Any:
     """Convert gurux or plain values to JSON-friendly ones (datetimes ISO 8601, bytes hex)."""
-    value = to_python(value)
+    if value is None or type(value) in _PLAIN:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    value = to_python(value)  # a leaf: no recursion left to repeat
     if isinstance(value, dt.datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, bytes):
@@ -178,8 +189,6 @@ def to_jsonable(value: Any) -> Any:
         return text if value and all(32 <= b < 127 for b in value) else value.hex()
     if isinstance(value, list):
         return [to_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
 
 

@@ -17,7 +17,7 @@ import datetime as dt
 import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 from gurux_dlms import GXByteBuffer, GXDLMSException, GXReplyData
@@ -171,13 +171,26 @@ def encode_typed(value: Any, datatype_name: str | None = None) -> bytes:
     return axdr.encode(axdr.Typed(tag, value))
 
 
+@dataclass
+class ObjectCache:
+    """Per-meter knowledge that rarely changes: register scaler/units and profile capture objects."""
+
+    scalers: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    captures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
 class DlmsSession:
     """One DLMS association with a meter over an already connected SocketStream."""
 
     def __init__(self, stream: SocketStream, params: SessionParams,
                  on_invocation_counter: Callable[[int], None] | None = None,
-                 on_unsolicited: Callable[[bytes], None] | None = None) -> None:
-        """Prepare a session; nothing is sent until associate()."""
+                 on_unsolicited: Callable[[bytes], None] | None = None,
+                 object_cache: ObjectCache | None = None) -> None:
+        """Prepare a session; nothing is sent until associate().
+
+        ``object_cache`` carries scaler/units and profile capture objects from earlier sessions with
+        the same meter, so a read does not ask for them again every time.
+        """
         self.stream = stream
         self.params = params
         self.on_invocation_counter = on_invocation_counter
@@ -185,8 +198,9 @@ class DlmsSession:
         self.invocation_counter = params.invocation_counter
         self.client = self._make_client(params.client_address, params.auth)
         self.associated = False
-        self._scalers: dict[tuple[str, int], tuple[int, int]] = {}
-        self._captures: dict[str, list[dict[str, Any]]] = {}
+        cache = object_cache if object_cache is not None else ObjectCache()
+        self._scalers: dict[tuple[str, int], tuple[int, int]] = cache.scalers
+        self._captures: dict[str, list[dict[str, Any]]] = cache.captures
         stream.timeout = params.response_timeout
 
     # ----- plumbing -------------------------------------------------------------------------

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select, update
 
 from app.extensions import db
-from app.models import Area, Customer, Meter, MeterBrand, MeterStatus, Sim
+from app.models import Area, CommMode, Customer, Meter, MeterBrand, MeterStatus, Sim
 from app.services import ServiceError, audit
 from app.services.csvio import Column, ParsedFile, parse, write_rows
 
+COMM_MODES = {m.value for m in CommMode}
+STATUSES = {m.value for m in MeterStatus}
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,39}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 \-()]{4,24}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -60,6 +62,10 @@ METER_COLUMNS = [
     Column("Meter Type", aliases=("type", "brand", "meter brand", "model")),
     Column("Area", required=False, aliases=("area name", "area code")),
     Column("SIM Number", required=False, aliases=("sim", "sim no", "iccid", "msisdn"), check=_ident),
+    Column("Comm Mode", required=False, aliases=("mode", "communication mode"), check=lambda v: None
+           if v.lower().replace("-", "_").replace(" ", "_") in COMM_MODES else "must be dial_in or dial_out"),
+    Column("Status", required=False, aliases=("meter status",), check=lambda v: None
+           if v.lower() in STATUSES else f"must be one of {', '.join(sorted(STATUSES))}"),
 ]
 SIM_COLUMNS = [
     Column("Sim Number", aliases=("sim", "sim no", "iccid", "msisdn"), check=_ident),
@@ -183,9 +189,15 @@ def import_meters(data: bytes | str) -> ImportResult:
             values["area_id"] = area_id
         if row["SIM Number"]:
             values["sim_id"] = sim_id
+        mode = row["Comm Mode"].lower().replace("-", "_").replace(" ", "_")
+        if mode in COMM_MODES:
+            values["comm_mode"] = CommMode(mode)
+        if row["Status"].lower() in STATUSES:
+            values["status"] = MeterStatus(row["Status"].lower())
         meter_id = existing.get(number.lower())
         if meter_id is None:
-            new_rows.append({"area_id": None, "sim_id": None} | values | {"status": MeterStatus.warehouse})
+            new_rows.append({"area_id": None, "sim_id": None, "status": MeterStatus.warehouse,
+                             "comm_mode": CommMode.dial_in} | values)
         else:
             changed.append(values | {"id": meter_id})
     _reject(parsed, "Meter")
@@ -312,7 +324,8 @@ def _stream(stmt) -> Iterator[tuple]:
 def export_meters(query=None) -> Iterator[str]:
     """The meter list in the import format (round-trips through ``import_meters``)."""
     stmt = (
-        select(Meter.number, Meter.concentrator_id, MeterBrand.name, func.coalesce(Area.code, Area.name), Sim.number)
+        select(Meter.number, Meter.concentrator_id, MeterBrand.name, func.coalesce(Area.code, Area.name), Sim.number,
+               Meter.comm_mode, Meter.status)
         .join(MeterBrand, Meter.brand_id == MeterBrand.id)
         .outerjoin(Area, Meter.area_id == Area.id)
         .outerjoin(Sim, Meter.sim_id == Sim.id)

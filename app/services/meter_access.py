@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,7 +16,7 @@ from app.comms.connection import ConnectionGone
 from app.comms.dialer import DialError, dial
 from app.comms.framing import ConnectionClosed, FrameError, FrameTimeout
 from app.comms.node import get_node
-from app.comms.session import AuthenticationError, DlmsError, DlmsSession
+from app.comms.session import AuthenticationError, DlmsError, DlmsSession, ObjectCache
 from app.extensions import db
 from app.models import CommMode, Meter
 from app.services import NotFound, ServiceError
@@ -25,6 +26,27 @@ log = logging.getLogger(__name__)
 OPERATIONS: dict[str, Callable[..., Any]] = {}
 # Modules whose @operation functions may be run on a meter (imported on first use).
 OPERATION_MODULES = ["app.services.meter_ops", "app.services.collection"]
+
+
+OBJECT_CACHE_SECONDS = 6 * 3600
+_object_caches: dict[int, tuple[float, ObjectCache]] = {}
+
+
+def object_cache_for(meter_id: int) -> ObjectCache:
+    """Scalers and capture objects learnt from a meter, kept a few hours (cleared on firmware change)."""
+    now = time.monotonic()
+    entry = _object_caches.get(meter_id)
+    if entry is None or now - entry[0] > OBJECT_CACHE_SECONDS:
+        if len(_object_caches) > 200_000:
+            _object_caches.clear()
+        entry = (now, ObjectCache())
+        _object_caches[meter_id] = entry
+    return entry[1]
+
+
+def forget_meter_objects(meter_id: int) -> None:
+    """Drop what was learnt from a meter (after a firmware upgrade or a configuration change)."""
+    _object_caches.pop(meter_id, None)
 
 
 class MeterUnreachable(ServiceError):
@@ -61,7 +83,8 @@ def open_session(meter: Meter, *, response_timeout: float | None = None) -> Iter
             conn = node.connection(meter.id) if node is not None else None
             if conn is None:
                 raise MeterUnreachable(f"Meter {meter.number} is offline (no dial-in connection on this node).")
-            with conn.session(params, persist_counter, lock_timeout=timeout * 4) as session:
+            with conn.session(params, persist_counter, lock_timeout=timeout * 4,
+                              object_cache=object_cache_for(meter.id)) as session:
                 yield session
         else:
             if meter.sim is None or not meter.sim.ip_address or not meter.sim.port:
@@ -70,7 +93,8 @@ def open_session(meter: Meter, *, response_timeout: float | None = None) -> Iter
                           connect_timeout=min(10.0, timeout), response_timeout=timeout,
                           attempts=int(current_app.config.get("HES_DIAL_ATTEMPTS", 3)))
             try:
-                session = DlmsSession(stream, params, on_invocation_counter=persist_counter)
+                session = DlmsSession(stream, params, on_invocation_counter=persist_counter,
+                                      object_cache=object_cache_for(meter.id))
                 session.associate()
                 try:
                     yield session
@@ -103,9 +127,9 @@ def execute_local(meter_id: int, name: str, **kwargs) -> Any:
     except DlmsError as exc:
         raise ServiceError(f"Meter {meter.number} answered: {exc}", status=502) from exc
     if meter.comm_mode == CommMode.dial_out:
-        from app.services.meter_status import set_online
+        from app.services.meter_status import mark_reached
 
-        set_online(meter.id, True)
+        mark_reached(meter)
     return result
 
 

@@ -39,6 +39,14 @@ def set_online(meter_id: int, online: bool, node_id: str | None = None) -> bool:
     return changed
 
 
+def mark_reached(meter: Meter) -> None:
+    """A dial-out meter answered: online now; only a change of state costs a full status write."""
+    if meter.online:
+        touch_last_seen({meter.id: dt.datetime.now(UTC)})
+    else:
+        set_online(meter.id, True)
+
+
 def touch_last_seen(seen: dict[int, dt.datetime]) -> None:
     """Batch-update last-seen times (heartbeats); never moves a time backwards."""
     if not seen:

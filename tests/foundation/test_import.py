@@ -95,6 +95,20 @@ def test_spreadsheet_variants_bom_semicolon_header_case_blank_lines(app, client,
     assert upload(client, "sim", latin, admin_headers).json["created"] == 1
 
 
+def test_meter_comm_mode_and_status_columns(app, client, admin_headers, brand):
+    csv = ("Meter Number,Concentrator ID,Meter Type,Comm Mode,Status\n"
+           "CM1,D,acme_sp,dial-out,active\nCM2,D,acme_sp,,\nCM3,D,acme_sp,satellite,active\nCM4,D,acme_sp,,lost\n")
+    resp = upload(client, "meter", csv, admin_headers)
+    assert resp.status_code == 422
+    assert {(e["line"], e["column"]) for e in resp.json["errors"]} == {(4, "Comm Mode"), (5, "Status")}
+    resp = upload(client, "meter", "\n".join(csv.splitlines()[:3]) + "\n", admin_headers)
+    assert resp.json["created"] == 2
+    with app.app_context():
+        modes = dict(db.session.execute(select(Meter.number, Meter.comm_mode)).all())
+        statuses = dict(db.session.execute(select(Meter.number, Meter.status)).all())
+    assert modes == {"CM1": "dial_out", "CM2": "dial_in"} and statuses == {"CM1": "active", "CM2": "warehouse"}
+
+
 def test_missing_required_column_and_empty_file(client, admin_headers):
     resp = upload(client, "sim", "Sim Number,Port\nS1,4059\n", admin_headers)
     assert resp.status_code == 422
@@ -144,8 +158,8 @@ def test_export_round_trips_through_import(app, client, admin_headers, brand, ar
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     body = exported.get_data()
     assert body.decode("utf-8-sig").splitlines() == [
-        "Meter Number,Concentrator ID,Meter Type,Area,SIM Number",
-        "R1,DCU-1,acme_sp,N-KAN-SG,8923400001", "R2,DCU-2,acme_sp,S-LAG,"]
+        "Meter Number,Concentrator ID,Meter Type,Area,SIM Number,Comm Mode,Status",
+        "R1,DCU-1,acme_sp,N-KAN-SG,8923400001,dial_in,warehouse", "R2,DCU-2,acme_sp,S-LAG,,dial_in,warehouse"]
     resp = upload(client, "meter", body, admin_headers)
     assert resp.json == {"created": 0, "updated": 2, "errors": []}
     sims = client.get("/api/v1/sim/export", headers=admin_headers).get_data()
