@@ -13,7 +13,7 @@ from app.services.meter_access import execute_local
 from app.services.secrets import store_credentials
 from tests.support.simulator import PASSWORD, start_simulator
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 IMPORT = "1.0.1.8.0.255"
 
 

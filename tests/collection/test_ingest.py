@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import ConsumptionDaily, ConsumptionHourly, Reading, ReadingRevision, Source
 from app.services.ingest import Value, store_readings
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 IMPORT = "1.0.1.8.0.255"
 EXPORT = "1.0.2.8.0.255"
 

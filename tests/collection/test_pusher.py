@@ -18,7 +18,7 @@ from app.services.ingest import Value
 from app.services.outbox import deliver_due, enqueue_readings
 from app.services.secrets import encrypt
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SECRET = b"webhook-signing-secret-123"
 
 

@@ -12,7 +12,7 @@ from app.models import Area, CommMode, Meter, MeterBrand, MeterStatus, Schedule
 from app.services.schedules import next_run
 from app.tasks import huey
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture

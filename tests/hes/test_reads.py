@@ -8,7 +8,7 @@ import time
 from tests.hes.conftest import add_meter, meter
 from tests.support.simulator import AUTH_KEY, BLOCK_KEY, CLIENT_TITLE
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def add_dialout_meter(hes, sim, index: int, number_prefix: str, **fields) -> int:
