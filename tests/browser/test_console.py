@@ -270,6 +270,9 @@ def test_a_meter_dialing_in_turns_green_without_reload(page, live_server, fleet)
         "number": "LIV00000001", "brand": brand, "status": "active", "comm_mode": "dial_in"})
     assert resp.status_code == 201, resp.text
     meter_id = resp.json()["id"]
+    creds = live_server.api("PUT", f"/api/v1/meter/{meter_id}/credentials", headers=headers,
+                            json={"password": "00000000"})  # the simulator's LLS password
+    assert creds.status_code == 200, creds.text
     page.goto("/monitoring/")
     page.fill("#mon-search", "LIV")
     page.wait_for_function("document.querySelectorAll('#mon-rows tr[data-id]').length == 1")
@@ -285,6 +288,20 @@ def test_a_meter_dialing_in_turns_green_without_reload(page, live_server, fleet)
         assert "just now" in page.locator("#mon-rows tr[data-id]").inner_text()
         assert page.evaluate("window.__sameDocument") is True
         screenshot(page, "monitoring-live")
+        # Read a register from it: per-meter progress streams in over job_progress.
+        page.check("#mon-check-all")
+        page.click("#mon-params-btn")
+        page.wait_for_selector('.mon-param[value="energy_import"]')
+        page.check('.mon-param[value="energy_import"]')
+        page.click("#mon-params-modal .modal-footer .btn-primary")
+        page.wait_for_selector("#mon-params-modal", state="hidden")
+        page.click("#mon-read")
+        try:
+            page.wait_for_selector("#mon-job-results .pill-success", timeout=60_000)
+        finally:
+            screenshot(page, "monitoring-job-done")
+        assert page.locator("#mon-job-count").inner_text() == "1 / 1"
+        assert "energy_import" in page.locator("#mon-job-results tbody").inner_text()
     finally:
         simulator.terminate()
         simulator.wait(timeout=15)

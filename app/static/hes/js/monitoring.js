@@ -234,7 +234,8 @@
     var points = params.filter(function (p) { return chosen.has(p.key) && (kind === "read" ? p.readable : p.writable); });
     var body = {
       kind: kind, meter_ids: Array.from(selected.keys()), points: points.map(function (p) { return p.key; }),
-      values: kind === "set" ? points.reduce(function (acc, p) { acc[p.key] = values[p.key] || ""; return acc; }, {}) : {}
+      values: kind === "set" ? points.reduce(function (acc, p) { acc[p.key] = values[p.key] || ""; return acc; }, {}) : {},
+      confirm: kind === "set"  // the operator confirmed the write in the dialog
     };
     $("mon-read").disabled = $("mon-execute").disabled = true;
     return HES.api(root.getAttribute("data-job-url"), { method: "POST", body: body }).then(function (data) {
@@ -261,7 +262,8 @@
     if (p.done != null) job.done = p.done;
     if (p.failed != null) job.failed = p.failed;
     if (p.meter_id != null) {
-      job.rows.set(p.meter_id, { number: meterNumber(p.meter_id, p.number), state: p.state || "running", text: summarise(p.result) });
+      job.rows.set(p.meter_id, { number: meterNumber(p.meter_id, p.number), state: p.state || "running",
+                                 text: summarise(p.result) || p.reason || "" });
     }
     paintJob();
   });
