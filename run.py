@@ -11,6 +11,8 @@ from gevent import monkey
 monkey.patch_all()
 
 import logging  # noqa: E402
+
+import gevent  # noqa: E402
 import os  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -46,9 +48,14 @@ def main() -> None:
 
     stop = start_background_services(app)
     host, port = app.config["HES_WEB_HOST"], app.config["HES_WEB_PORT"]
-    print(f"HES Core web console: http://{host}:{port}/   meters dial: {app.config['HES_METER_LISTEN']}", flush=True)
+    web = str(app.config.get("HES_WEB", "on")).lower() != "off"
+    where = f"web console: http://{host}:{port}/   " if web else "comms node (no web)   "
+    print(f"HES Core {where}meters dial: {app.config['HES_METER_LISTEN']}", flush=True)
     try:
-        socketio.run(app, host=host, port=port, log_output=False, use_reloader=False)
+        if web:
+            socketio.run(app, host=host, port=port, log_output=False, use_reloader=False)
+        else:
+            gevent.wait()  # the comms node and task consumers run in greenlets until SIGTERM
     finally:
         stop()
 

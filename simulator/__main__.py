@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--meters", type=int, default=10, help="number of meters (default 10)")
     p.add_argument("--prefix", default="SIM", help="meter number prefix (default SIM)")
     p.add_argument("--first-serial", type=int, default=1, help="first serial number (default 1)")
-    p.add_argument("--dial-in", help="HES address the meters connect to, host:port")
+    p.add_argument("--dial-in", help="HES address(es) the meters connect to: host:port[,host:port...] "
+                                     "(primary first; the next one is tried when a connection fails)")
     p.add_argument("--listen", help="host:first-last ports, one per meter, for dial-out (port 0 = ephemeral)")
     p.add_argument("--interface", choices=("wrapper", "hdlc"), default="wrapper")
     p.add_argument("--auth", choices=("none", "low", "high_gmac"), default="low",
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     fleet = Fleet(
         args.meters, cfg, prefix=args.prefix, first_serial=args.first_serial, seed=args.seed,
-        dial_in=parse_hostport(args.dial_in) if args.dial_in else None,
+        dial_in=[parse_hostport(a) for a in args.dial_in.split(",")] if args.dial_in else None,
         listen=parse_port_range(args.listen) if args.listen else None,
         heartbeat_seconds=args.heartbeat_seconds,
         push_to=parse_hostport(args.push_to) if args.push_to else None,

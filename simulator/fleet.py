@@ -81,7 +81,7 @@ class Fleet:
     """Many meters in one process. Call start(), then use meter(serial), inject faults, stop()."""
 
     def __init__(self, count: int, cfg: FleetConfig | None = None, prefix: str = "SIM", first_serial: int = 1,
-                 seed: int = 1, dial_in: tuple[str, int] | None = None,
+                 seed: int = 1, dial_in: tuple[str, int] | list[tuple[str, int]] | None = None,
                  listen: tuple[str, int, int] | None = None, heartbeat_seconds: float = 60.0,
                  push_to: tuple[str, int] | None = None, control: tuple[str, int] | None = None) -> None:
         """Create `count` meters numbered prefix + 8 digits from first_serial."""
@@ -93,7 +93,8 @@ class Fleet:
             for i in range(count)
         ]
         self.by_serial = {m.serial: m for m in self.meters}
-        self.dial_in = dial_in
+        # Meters know a primary HES address and backups (e.g. several comms nodes).
+        self.dial_in = [dial_in] if isinstance(dial_in, tuple) else list(dial_in or [])
         self.listen = listen
         if listen and listen[1] and listen[2] - listen[1] + 1 < count:
             raise ValueError(f"port range {listen[1]}-{listen[2]} too small for {count} meters")
@@ -225,6 +226,7 @@ class Fleet:
 
     def _dial_loop(self, meter: Meter) -> None:
         backoff = 1.0
+        target = 0
         # Spread the first connections so 10k meters do not arrive in one burst.
         gevent.sleep(random.random() * min(5.0, len(self.meters) / 2000.0))
         while self.running:
@@ -234,7 +236,7 @@ class Fleet:
                 continue
             sock = None
             try:
-                sock = socket.create_connection(self.dial_in, timeout=10)
+                sock = socket.create_connection(self.dial_in[target % len(self.dial_in)], timeout=10)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 meter.link.sock, meter.link.status = sock, "online"
                 sock.sendall(heartbeat_frame(meter.serial))
@@ -242,6 +244,7 @@ class Fleet:
                 self._serve(meter, sock, heartbeats=True)
             except (OSError, ConnectionClosed, FrameError, FrameTimeout) as exc:
                 log.debug("%s link ended: %s", meter.serial, exc)
+                target += 1  # try the next HES address next time
             finally:
                 if meter.link.sock is sock:
                     self._close(meter)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from flask import Flask
 
 
@@ -11,10 +13,29 @@ def prepare_database(app: Flask) -> None:
 
     from app.security import sync_roles
     from app.services.brands import sync_plugin_brands
+    from app.services.partitions import ensure_partitions
     from app.services.schedules import ensure_default_schedules
 
-    with app.app_context():
+    with app.app_context(), _startup_lock():
         upgrade(directory=app.extensions["migrate"].directory)
         sync_roles(app.appbuilder.sm)
         sync_plugin_brands()
         ensure_default_schedules()
+        ensure_partitions()
+
+
+@contextmanager
+def _startup_lock():
+    """On PostgreSQL, several processes starting together migrate and sync one at a time."""
+    from app.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        yield
+        return
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SELECT pg_advisory_lock(4059)")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql("SELECT pg_advisory_unlock(4059)")
+            conn.commit()

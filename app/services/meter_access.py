@@ -25,7 +25,8 @@ from app.services.secrets import advance_invocation_counter, session_params
 log = logging.getLogger(__name__)
 OPERATIONS: dict[str, Callable[..., Any]] = {}
 # Modules whose @operation functions may be run on a meter (imported on first use).
-OPERATION_MODULES = ["app.services.meter_ops", "app.services.collection"]
+OPERATION_MODULES = ["app.services.meter_ops", "app.services.collection", "app.services.commands.ops",
+                     "app.services.firmware"]
 
 
 OBJECT_CACHE_SECONDS = 6 * 3600

@@ -78,3 +78,30 @@ def deliver_outbox_periodically() -> dict:
 
     with task_context():
         return deliver_due()
+
+
+@huey.periodic_task(crontab(minute="17", hour="3"))
+def maintain_partitions() -> list[str]:
+    """Daily: make sure the coming months' reading partitions exist (PostgreSQL)."""
+    from app.services.partitions import ensure_partitions
+
+    with task_context():
+        return ensure_partitions()
+
+
+@huey.periodic_task(crontab(minute="30", hour="4"))
+def detect_theft_daily() -> dict:
+    """Daily: run the theft rules and the learned model; findings open investigation alerts."""
+    from app.services.analytics.detection import run_detection
+
+    with task_context():
+        return run_detection()
+
+
+@huey.periodic_task(crontab(minute="45", hour="4"))
+def check_losses_daily():
+    """Daily: energy balance of areas with a supply meter; losses above the threshold raise an alert."""
+    from app.services.analytics.loss import check_losses
+
+    with task_context():
+        return check_losses()

@@ -112,3 +112,23 @@ def test_export_and_reset_do_not_count_negative(app, meter_id):
         store_readings(values)
         day = db.session.execute(select(ConsumptionDaily)).scalar_one()
         assert (day.import_wh, day.export_wh) == (1000.0, 40.0)
+
+
+def test_postgresql_readings_are_partitioned_by_month(app, meter_id):
+    from sqlalchemy import text
+
+    from app.services.partitions import ensure_partitions, is_partitioned
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            assert not is_partitioned() and ensure_partitions() == []
+            return
+        assert is_partitioned()
+        names = ensure_partitions(months_ahead=5, today=dt.date(2027, 1, 15))
+        assert names[0] == "reading_y2027m01" and names[-1] == "reading_y2027m06"
+        store_readings(profile(meter_id, dt.datetime(2027, 2, 28, 23, 30, tzinfo=UTC), 4))
+        where = dict(db.session.execute(text(
+            "SELECT tableoid::regclass::text, count(*) FROM reading GROUP BY 1")).all())
+        assert {k.split(".")[-1]: v for k, v in where.items()} == {"reading_y2027m02": 2, "reading_y2027m03": 2}
+        # Idempotent storage holds across partitions too.
+        assert store_readings(profile(meter_id, dt.datetime(2027, 2, 28, 23, 30, tzinfo=UTC), 4)).inserted == 0
