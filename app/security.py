@@ -88,6 +88,11 @@ def role_names(user) -> set[str]:
     return {r.name for r in getattr(user, "roles", None) or []}
 
 
+def is_staff(user) -> bool:
+    """True when the user holds a staff role (Admin or Operator): fleet-wide data, not one customer's."""
+    return bool(role_names(user) & {ADMIN, OPERATOR})
+
+
 def is_customer_only(user) -> bool:
     """True when the user's data must be limited to their own customer record."""
     names = role_names(user)

@@ -7,7 +7,7 @@ from flask_login import current_user
 from flask_socketio import join_room
 
 from app.extensions import socketio
-from app.security import is_customer_only
+from app.security import is_customer_only, is_staff
 
 STAFF_ROOM = "staff"
 
@@ -35,15 +35,18 @@ def _user_from_token(auth) -> object | None:
 
 @socketio.on("connect")
 def on_connect(auth=None):
-    """Refuse anonymous sockets; put staff in the staff room and customers in their own only."""
+    """Refuse anonymous sockets; put staff in the staff room and customers in their own only. A user with
+    neither role (e.g. only FAB's Public role) is refused: the staff room hears every customer's meters."""
     user = current_user if getattr(current_user, "is_authenticated", False) else _user_from_token(auth)
     if user is None:
         return False
     g.user = user
-    if is_customer_only(user):
+    if is_staff(user):
+        join_room(STAFF_ROOM)
+    elif is_customer_only(user):
         from app.services.scope import restricted_customer_id
 
         join_room(customer_room(restricted_customer_id()))
     else:
-        join_room(STAFF_ROOM)
+        return False
     return True
