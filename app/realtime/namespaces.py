@@ -26,9 +26,12 @@ def _user_from_token(auth) -> object | None:
     from flask_jwt_extended import decode_token
 
     try:
-        identity = decode_token(token)["sub"]
+        claims = decode_token(token)
     except Exception:  # any invalid, expired or forged token is simply refused
         return None
+    if claims.get("type") != "access":  # a refresh token lives for weeks and is only for /security/refresh
+        return None
+    identity = claims["sub"]
     user = current_app.appbuilder.sm.load_user(identity)
     return user if user is not None and user.is_active else None
 

@@ -128,3 +128,14 @@ def test_user_without_a_hes_role_is_not_staff_on_the_socket(app, make_user):
     finally:
         if sock.is_connected():
             sock.disconnect()
+
+
+def test_socket_refuses_a_refresh_token(app, client, make_user):
+    """A refresh token (long-lived, meant only for ``/security/refresh``) is not a way into the live feed."""
+    username = make_user("Operator")
+    tokens = client.post("/api/v1/security/login", json={"username": username, "password": "pw-" + username,
+                                                          "provider": "db", "refresh": True}).json
+    assert not socketio.test_client(app, auth={"token": tokens["refresh_token"]}).is_connected()
+    sock = socketio.test_client(app, auth={"token": tokens["access_token"]})
+    assert sock.is_connected()
+    sock.disconnect()
