@@ -38,24 +38,39 @@ def record(action: str, object_type: str, object_id=None, summary: str | None = 
 
 
 AUDITED_TABLES = {"area", "meter", "sim", "customer", "meter_brand", "obis_point", "hes_setting", "ab_user",
-                  "ab_role", "meter_secret"}
-NEVER_LOGGED = {"password", "password_enc", "block_cipher_key_enc", "authentication_key_enc", "changed_on",
-                "updated_at", "last_login", "login_count", "fail_login_count", "invocation_counter"}
+                  "ab_role", "meter_secret", "subscription", "schedule"}
+# Secrets: a change is recorded as "changed", never with the value (not even encrypted).
+REDACTED = {"password", "password_enc", "block_cipher_key_enc", "authentication_key_enc", "secret_enc"}
+# Bookkeeping that changes by itself (sign-ins, sessions, the schedule dispatcher): not a change anyone made.
+IGNORED = {"changed_on", "updated_at", "last_login", "login_count", "fail_login_count", "invocation_counter",
+           "last_run_at", "next_run_at", "last_meters"}
 
 
 def _changes(obj) -> dict:
+    """Changed columns as [old, new] (secrets as "changed"), and changed collections (a user's roles, a role's
+    permissions) as {"added": [...], "removed": [...]}."""
     from sqlalchemy import inspect
 
+    state = inspect(obj)
+    columns = obj.__class__.__table__.c
+    relationships = state.mapper.relationships
     out = {}
-    for attr in inspect(obj).attrs:
-        if attr.key in NEVER_LOGGED or not attr.history.has_changes():
+    for attr in state.attrs:
+        if attr.key in IGNORED:
             continue
         hist = attr.history
-        if hasattr(obj.__class__, "__table__") and attr.key not in obj.__class__.__table__.c:
+        if not hist.has_changes():
             continue
-        old = hist.deleted[0] if hist.deleted else None
-        new = hist.added[0] if hist.added else None
-        out[attr.key] = [_plain(old), _plain(new)]
+        if attr.key in columns:
+            if attr.key in REDACTED:
+                out[attr.key] = "changed"
+                continue
+            old = hist.deleted[0] if hist.deleted else None
+            new = hist.added[0] if hist.added else None
+            out[attr.key] = [_plain(old), _plain(new)]
+        elif attr.key in relationships and relationships[attr.key].uselist:
+            out[attr.key] = {"added": sorted(str(v) for v in hist.added),
+                             "removed": sorted(str(v) for v in hist.deleted)}
     return out
 
 
