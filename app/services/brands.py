@@ -30,7 +30,7 @@ def _check_obis(value: str) -> str | None:
 
 
 def _check_class(value: str) -> str | None:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # "²".isdigit() is true, but int("²") fails
         return "class id must be a number"
     return None if int(value) in CLASS_NAMES else "unknown COSEM interface class id"
 

@@ -39,7 +39,7 @@ def _ip(value: str) -> str | None:
 
 
 def _port(value: str) -> str | None:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # "²".isdigit() is true, but int("²") fails
         return "must be a whole number"
     return None if 1 <= int(value) <= 65535 else "is out of range (1-65535)"
 
