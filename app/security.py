@@ -50,14 +50,15 @@ ROLES: dict[str, RoleSpec] = {
     OPERATOR: RoleSpec(
         allow=[(r".*", r".*")], deny_views=ADMIN_ONLY_VIEWS, allow_despite_deny=SELF_SERVICE
     ),
-    # Read-only on their own meters (the row-level filter does the "own"), plus token entry.
+    # Read-only on their own meters (the row-level filter does the "own"), plus token entry; one page, My Meters,
+    # with its API, and the command API's token entry and read-back (its other actions stay with staff).
     CUSTOMER: RoleSpec(
         allow=SELF_SERVICE
         + [
             (r"^(can_get|can_info)$", r"^(Meter|Reading|Event|Alert|Customer)Api$"),
-            (r"^(can_list|can_show)$", r"^(MyMetersView)$"),
-            (r"^(can_my_meters|can_submit_token|can_consumption)$", r"^MyMetersView$"),
-            (r"^menu_access$", r"^(My Meters)$"),
+            (r"^can_index$", r"^MyMetersView$"),
+            (r"^(can_summary|can_consumption)$", r"^MyMetersApi$"),
+            (r"^menu_access$", r"^My Meters$"),
             (r"^(can_get|can_submit_token)$", r"^CommandApi$"),
         ]
     ),

@@ -21,6 +21,7 @@ def register_all(appbuilder: AppBuilder) -> None:
         imports,
         meter_pages,
         monitoring,
+        my_meters,
         online_rate,
         remote,
         reports,
@@ -30,5 +31,5 @@ def register_all(appbuilder: AppBuilder) -> None:
 
     install_audit_listener()
     for module in (home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api, monitoring,
-                   online_rate, alerts, reports, revenue, commands_api, meter_pages, remote):
+                   online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters):
         module.register(appbuilder)

@@ -1,0 +1,341 @@
+/* My Meters island: paints the customer's summary (meter cards, token history, alerts), draws the consumption
+   chart of the selected meter (daily / monthly, from /api/v1/my/consumption), follows meter_status_changed,
+   command_updated and alert_* over Socket.IO (a 60 s re-fetch is the fallback), and loads prepaid tokens:
+   validated here, validated again by the server, then followed until the meter answers. */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("my-meters");
+  var dataEl = document.getElementById("my-meters-data");
+  if (!root || !dataEl || !window.HES) return;
+  var HES = window.HES;
+  var $ = function (id) { return document.getElementById(id); };
+  var summaryUrl = root.getAttribute("data-summary-url");
+  var consumptionUrl = root.getAttribute("data-consumption-url");
+  var REFRESH_MS = 60000;
+  var POLL_MS = 1500;
+  var FINAL = { succeeded: true, failed: true, expired: true, cancelled: true };
+  var STATE_PILL = { succeeded: "success", failed: "danger", expired: "danger", cancelled: "warning", queued: "info", sent: "info" };
+  var RELAY = {
+    connected: ["Connected", "success"], disconnected: ["Disconnected", "danger"],
+    ready_for_reconnection: ["Ready to reconnect", "warning"], unknown: ["Unknown", "none"]
+  };
+
+  var state = { summary: JSON.parse(dataEl.textContent), meterId: null, period: "daily", chart: null, pending: null };
+  var refreshTimer = null;
+  var consumptionSeq = 0;
+
+  function meters() { return state.summary.meters || []; }
+  function meterById(id) { return meters().filter(function (m) { return m.id === id; })[0] || null; }
+  function selected() { return meterById(state.meterId); }
+  function card(id) { return root.querySelector('.mm-meter[data-meter-id="' + id + '"]'); }
+  function money(v) { return v == null ? "—" : Number(v).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }); }
+  function kwh(v) { return v == null ? "—" : Number(v).toLocaleString(undefined, { maximumFractionDigits: 1 }) + " kWh"; }
+  function groups(token) { return String(token || "").replace(/(\d{4})(?=\d)/g, "$1 "); }
+  var dayFormat = new Intl.DateTimeFormat(undefined, { timeZone: HES.timezone, year: "numeric", month: "short", day: "2-digit" });
+  var timeFormat = new Intl.DateTimeFormat(undefined, { timeZone: HES.timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  function stacked(iso) {
+    if (!iso) return "—";
+    var when = new Date(iso);
+    return '<span class="mm-day">' + HES.escape(dayFormat.format(when)) + '</span><small class="mm-time">' + HES.escape(timeFormat.format(when)) + "</small>";
+  }
+  function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+
+  function flash(el) {
+    if (!el) return;
+    el.classList.remove("hes-flash");
+    void el.offsetWidth;  // restart the highlight animation
+    el.classList.add("hes-flash");
+  }
+
+  /* ---- meter cards ---- */
+  function paintStatus(el, online, lastSeen) {
+    var status = el.querySelector('[data-field="status"]');
+    var cls = online ? "on" : "off";
+    status.className = "hes-status " + cls;
+    status.innerHTML = '<span class="hes-dot ' + cls + '"></span><span>' + (online ? "Online" : "Offline") + "</span>";
+    var seen = el.querySelector('[data-field="last_seen"]');
+    seen.setAttribute("data-iso", lastSeen || "");
+    seen.textContent = lastSeen ? HES.formatTime(lastSeen) : "never";
+    seen.title = lastSeen ? HES.ago(lastSeen) : "";
+  }
+
+  function paintCard(m) {
+    var el = card(m.id);
+    if (!el) return;
+    var before = el.getAttribute("data-painted");
+    paintStatus(el, m.online, m.last_seen);
+    el.querySelector('[data-field="credit"]').textContent = money(m.credit_balance);
+    var relay = RELAY[m.relay_state] || [m.relay_state, "none"];
+    var pill = el.querySelector('[data-field="relay"]');
+    pill.className = "hes-pill pill-" + relay[1];
+    pill.textContent = relay[0];
+    var painted = [m.online, m.last_seen, m.credit_balance, m.relay_state].join("|");
+    if (before && before !== painted) flash(el);
+    el.setAttribute("data-painted", painted);
+  }
+
+  function select(id) {
+    if (!meterById(id)) return;
+    var changed = state.meterId !== id;
+    state.meterId = id;
+    Array.prototype.forEach.call(root.querySelectorAll(".mm-meter"), function (el) {
+      var on = Number(el.getAttribute("data-meter-id")) === id;
+      el.classList.toggle("selected", on);
+      el.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+    $("mm-meter").value = String(id);
+    $("mm-token-meter").textContent = selected().number;
+    paintTokens();
+    if (changed) {
+      if ($("mm-token-outcome")) $("mm-token-outcome").hidden = true;
+      validateToken();
+      loadConsumption();
+    }
+  }
+
+  /* ---- token history and entry ---- */
+  function paintTokens() {
+    var m = selected();
+    var rows = (m && m.tokens) || [];
+    $("mm-tokens").querySelector("tbody").innerHTML = rows.length ? rows.map(function (t) {
+      var result = t.token_status_text || t.reason || (t.state === "queued" ? "waiting for the meter" : t.state);
+      return "<tr><td>" + stacked(t.created_at) + (t.by_you ? "" : '<small class="mm-time">by the utility</small>') +
+        '</td><td class="mm-mono">' + HES.escape(groups(t.token)) + '</td><td><span class="hes-pill pill-' + (STATE_PILL[t.state] || "info") +
+        '">' + HES.escape(t.state) + "</span> " + HES.escape(result) + '</td><td class="text-right">' + money(t.credit) + "</td></tr>";
+    }).join("") : '<tr><td colspan="4"><div class="hes-empty"><i class="fa fa-credit-card"></i><b>No tokens yet</b>Tokens loaded on this meter will be listed here.</div></td></tr>';
+  }
+
+  function digits() { return $("mm-token") ? $("mm-token").value.replace(/[\s-]/g, "") : ""; }
+
+  function validateToken() {
+    var input = $("mm-token");
+    if (!input) return false;
+    var d = digits();
+    var ok = /^\d{20}$/.test(d);
+    input.classList.toggle("valid", ok);
+    input.classList.toggle("invalid", d.length > 0 && !ok);
+    $("mm-token-hint").textContent = ok ? "20 digits — ready to load on " + selected().number + "." :
+      (/\D/.test(d) ? "Only digits, please (spaces and dashes are fine)." : (d.length ? d.length + " of 20 digits." : "20 digits; spaces are fine."));
+    $("mm-token-send").disabled = !ok || !!state.pending;
+    return ok;
+  }
+
+  function showOutcome(c) {
+    var r = c.result || {};
+    var box = $("mm-token-outcome");
+    var waiting = c.state === "queued" && r.waiting;
+    var good = c.state === "succeeded";
+    var bad = c.state === "failed" || c.state === "expired" || c.state === "cancelled";
+    box.hidden = false;
+    box.className = "mm-outcome" + (good ? " on" : (bad ? " off" : ""));
+    box.querySelector(".mm-outcome-icon").innerHTML = '<i class="fa ' + (good ? "fa-check" : (bad ? "fa-times" : "fa-hourglass-half")) + '"></i>';
+    $("mm-outcome-title").textContent = good ? "Token accepted" : (bad ? "Token not loaded" : (waiting ? "Stored — waiting for your meter" : "Sending to your meter…"));
+    $("mm-outcome-text").textContent = c.reason || (waiting ? "Your meter is offline; the token is sent as soon as it connects." : "");
+    var status = r.token_status == null ? "—" : r.token_status_text || String(r.token_status);
+    $("mm-outcome-facts").innerHTML = [
+      ["Meter's answer", status], ["Credit before", money(r.credit_before)], ["Credit now (read back)", money(r.credit)],
+      ["Reference", "#" + c.id + " · " + c.state]
+    ].map(function (f) { return "<div><dt>" + HES.escape(f[0]) + "</dt><dd>" + HES.escape(f[1]) + "</dd></div>"; }).join("");
+  }
+
+  function follow(command) {
+    return new Promise(function (resolve) {
+      var done = false;
+      var poll = null;
+      function take(c) {
+        if (done || !c || c.id !== command.id) return;
+        showOutcome(c);
+        if (FINAL[c.state] || (c.state === "queued" && c.result && c.result.waiting)) {
+          done = true;
+          clearInterval(poll);
+          resolve(c);
+        }
+      }
+      HES.on("command_updated", take);
+      poll = setInterval(function () {
+        HES.api("/api/v1/command/" + command.id).then(function (d) { take(d.result); }).catch(function () {});
+      }, POLL_MS);
+      take(command);
+    });
+  }
+
+  function key() {
+    return (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
+  }
+
+  function submitToken(event) {
+    event.preventDefault();
+    if (!validateToken() || state.pending) return;
+    var m = selected();
+    var send = $("mm-token-send");
+    state.pending = key();
+    send.disabled = true;
+    send.innerHTML = '<span class="hes-spinner"></span> Sending…';
+    HES.api("/api/v1/command/token", { method: "POST", body: { meter_id: m.id, token: digits(), idempotency_key: state.pending } })
+      .then(function (data) { return follow(data.result); })
+      .then(function (c) {
+        if (c.state === "succeeded") {
+          HES.toast("Token loaded on " + m.number + (c.result && c.result.credit != null ? " — credit " + money(c.result.credit) : "") + ".", "success");
+          $("mm-token").value = "";
+        } else if (FINAL[c.state]) {
+          HES.toast("Token not loaded: " + (c.reason || c.state), "danger");
+        } else {
+          HES.toast("Token stored; it is sent when meter " + m.number + " connects.", "info");
+        }
+      })
+      .catch(function (error) { HES.toast("Not sent: " + error.message, "danger"); })
+      .then(function () {
+        state.pending = null;
+        send.innerHTML = '<i class="fa fa-paper-plane"></i> Load token';
+        validateToken();
+        refresh();
+      });
+  }
+
+  /* ---- alerts ---- */
+  function alertItem(a, active) {
+    var icon = a.severity === "critical" ? "fa-exclamation-triangle" : (a.severity === "warning" ? "fa-exclamation-circle" : "fa-info-circle");
+    var when = active ? "since " + HES.formatTime(a.first_at) + (a.count > 1 ? " · " + a.count + "×" : "") :
+      a.state + " · " + HES.formatTime(a.resolved_at || a.last_at);
+    return '<li class="sev-' + HES.escape(a.severity) + (active ? " is-active" : "") + '"><span class="mm-alert-icon"><i class="fa ' + icon +
+      '"></i></span><div class="mm-alert-body"><b>' + HES.escape(a.title) + "</b><small>Meter " + HES.escape(a.number || "") + " · " +
+      HES.escape(when) + '</small></div><span class="hes-pill pill-' + HES.escape(a.severity) + '">' + HES.escape(a.severity) + "</span></li>";
+  }
+
+  function paintAlerts(alerts) {
+    $("mm-alerts-active").innerHTML = alerts.active.length ? alerts.active.map(function (a) { return alertItem(a, true); }).join("") :
+      '<li><div class="hes-empty"><i class="fa fa-check-circle-o"></i><b>All clear</b>No active alerts on your meters.</div></li>';
+    $("mm-alerts-recent").innerHTML = alerts.recent.length ? alerts.recent.map(function (a) { return alertItem(a, false); }).join("") :
+      '<li class="text-muted">Nothing in the last 30 days.</li>';
+    var count = $("mm-alert-count");
+    count.textContent = alerts.active.length + " active";
+    count.className = "hes-pill pill-" + (alerts.active.length ? "danger" : "success");
+  }
+
+  /* ---- consumption chart ---- */
+  function paintChart(data) {
+    var daily = data.period === "daily";
+    var labels = data.points.map(function (p) { return p.period; });
+    var values = data.points.map(function (p) { return p.import_kwh; });
+    $("mm-total").innerHTML = HES.escape(Number(data.total_kwh).toLocaleString(undefined, { maximumFractionDigits: 1 })) + " <small>kWh</small>";
+    $("mm-average-label").textContent = daily ? "Average per day" : "Average per month";
+    $("mm-average").textContent = kwh(data.average_kwh);
+    $("mm-with-data").textContent = data.periods_with_data + " of " + data.points.length;
+    $("mm-chart-hint").textContent = "kWh imported by " + data.number + (daily ? ", per day" : ", per month") + " (" + data.timezone + ")";
+    $("mm-chart-empty").hidden = data.periods_with_data > 0;
+    root.setAttribute("data-chart", data.period + ":" + data.meter_id);
+    if (typeof window.Chart !== "function") return;
+    var text = cssVar("--hes-muted");
+    var grid = cssVar("--hes-border");
+    var fill = function (context) {
+      var area = context.chart.chartArea;
+      if (!area) return "rgba(37, 99, 235, 0.8)";
+      var gradient = context.chart.ctx.createLinearGradient(0, area.bottom, 0, area.top);
+      gradient.addColorStop(0, "rgba(37, 99, 235, 0.85)");
+      gradient.addColorStop(1, "rgba(20, 184, 166, 0.95)");
+      return gradient;
+    };
+    if (state.chart) state.chart.destroy();
+    state.chart = new window.Chart($("mm-chart").getContext("2d"), {
+      type: "bar",
+      data: { labels: labels, datasets: [{ label: "kWh", data: values, backgroundColor: fill, borderRadius: 8, maxBarThickness: daily ? 22 : 44 }] },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: { duration: 450 },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: function (item) { return item.raw == null ? " no data" : " " + item.raw.toLocaleString() + " kWh"; } } }
+        },
+        scales: {
+          x: { grid: { display: false }, ticks: { color: text, maxRotation: 0, autoSkip: true, maxTicksLimit: daily ? 10 : 12,
+            callback: function (value) { var l = this.getLabelForValue(value); return daily ? l.slice(5) : l; } } },
+          y: { beginAtZero: true, grid: { color: grid }, border: { display: false }, ticks: { color: text },
+               title: { display: true, text: "kWh", color: text } }
+        }
+      }
+    });
+  }
+
+  function loadConsumption() {
+    var box = $("mm-chart-box");
+    var seq = ++consumptionSeq;
+    box.classList.add("hes-loading");
+    return HES.api(HES.withParams(consumptionUrl, { meter_id: state.meterId, period: state.period }))
+      .then(function (data) { if (seq === consumptionSeq) paintChart(data); })
+      .catch(function (error) { HES.toast("Consumption not available: " + error.message, "danger"); })
+      .then(function () { if (seq === consumptionSeq) box.classList.remove("hes-loading"); });
+  }
+
+  /* ---- the whole summary ---- */
+  function paint(summary) {
+    state.summary = summary;
+    summary.meters.forEach(paintCard);
+    paintAlerts(summary.alerts);
+    paintTokens();
+    var updated = $("mm-updated");
+    updated.setAttribute("data-iso", summary.generated_at);
+    updated.textContent = HES.formatTime(summary.generated_at);
+  }
+
+  function refresh() {
+    clearTimeout(refreshTimer);
+    refreshTimer = null;
+    return HES.api(summaryUrl).then(paint).catch(function (error) { HES.toast("Could not refresh: " + error.message, "warning"); });
+  }
+
+  function refreshSoon() {
+    if (!refreshTimer) refreshTimer = setTimeout(refresh, 400);
+  }
+
+  /* ---- wiring ---- */
+  if (!meters().length) {  // nothing to follow: the page shows its empty state
+    $("mm-updated").textContent = HES.formatTime(state.summary.generated_at);
+    $("mm-refresh").addEventListener("click", function () { window.location.reload(); });
+    return;
+  }
+  Array.prototype.forEach.call(root.querySelectorAll(".mm-meter"), function (el) {
+    var id = Number(el.getAttribute("data-meter-id"));
+    el.addEventListener("click", function () { select(id); });
+    el.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(id); }
+    });
+  });
+  $("mm-meter").addEventListener("change", function () { select(Number(this.value)); });
+  Array.prototype.forEach.call(root.querySelectorAll("#mm-period [data-period]"), function (button) {
+    button.addEventListener("click", function () {
+      if (state.period === button.getAttribute("data-period")) return;
+      state.period = button.getAttribute("data-period");
+      Array.prototype.forEach.call(root.querySelectorAll("#mm-period [data-period]"), function (b) { b.classList.toggle("active", b === button); });
+      loadConsumption();
+    });
+  });
+  $("mm-refresh").addEventListener("click", function () { refresh(); loadConsumption(); });
+  if ($("mm-token-form")) {
+    $("mm-token").addEventListener("input", validateToken);
+    $("mm-token-form").addEventListener("submit", submitToken);
+  }
+
+  HES.on("meter_status_changed", function (e) {
+    var m = e && meterById(e.meter_id);
+    if (!m) return;
+    m.online = !!e.online;
+    m.last_seen = e.last_seen || m.last_seen;
+    paintCard(m);
+  });
+  HES.on("command_updated", function (c) {
+    if (c && meterById(c.meter_id) && FINAL[c.state]) refreshSoon();
+  });
+  HES.on("alert_raised", function (a) {
+    if (!a || !meterById(a.meter_id)) return;
+    HES.toast("Alert on meter " + (a.number || "") + ": " + (a.title || a.alert_type), "danger");
+    refreshSoon();
+  });
+  HES.on("alert_acknowledged", refreshSoon);
+  HES.on("alert_resolved", refreshSoon);
+  setInterval(function () { if (!state.pending) refresh(); }, REFRESH_MS);
+
+  paint(state.summary);
+  if (meters().length) select(meters()[0].id);
+
+  window.hesMyMeters = { refresh: refresh, select: select, state: state, loadConsumption: loadConsumption };
+})();
