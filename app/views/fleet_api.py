@@ -7,6 +7,9 @@ from flask_appbuilder import AppBuilder, ModelRestApi
 from flask_appbuilder.api import expose, protect, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
+from marshmallow import ValidationError
+from marshmallow_sqlalchemy.fields import Related, RelatedList
+from sqlalchemy.exc import NoResultFound
 
 from app.extensions import db
 from app.models import Area, Customer, Meter, Sim
@@ -16,9 +19,38 @@ from app.services.scope import AreaTreeFilter, scoped_base_filters
 from app.views.common import csv_response, error_json
 from app.views.meter_ops_api import MeterOperationsMixin
 
+MAX_ID = 2**63 - 1  # the largest id a BIGINT (and SQLite's INTEGER) holds
+
+
+class ExistingRelated(Related):
+    """A relationship written as the id of an existing row. marshmallow-sqlalchemy's Related would build a new
+    row from an unknown id or a nested object, so a write could create rows of any related table (a login user
+    through a customer's ``user``, a brand through a meter's ``brand``) past that table's own permissions and
+    checks."""
+
+    def _deserialize(self, value, *args, **kwargs):
+        text = str(value)
+        if isinstance(value, bool) or not isinstance(value, int | str) or not (text.isascii() and text.isdigit()):
+            raise ValidationError("Give the id of an existing record.")
+        if not 0 < int(text) <= MAX_ID:
+            raise ValidationError(f"No record with id {text}.")
+        try:
+            return self._get_existing_instance(self.related_model, {self.related_keys[0].key: int(text)})
+        except NoResultFound as exc:
+            raise ValidationError(f"No record with id {text}.") from exc
+
+
+def _existing_only(schema) -> None:
+    for schema_field in schema.fields.values():
+        if type(schema_field) is Related:
+            schema_field.__class__ = ExistingRelated
+        elif isinstance(schema_field, RelatedList) and type(schema_field.inner) is Related:
+            schema_field.inner.__class__ = ExistingRelated
+
 
 class HesModelRestApi(ModelRestApi):
-    """ModelRestApi that turns service errors raised by model rules into JSON 4xx answers."""
+    """ModelRestApi that turns service errors raised by model rules into JSON 4xx answers, and takes related
+    rows by the id of an existing row only."""
 
     allow_browser_login = True
     page_size = 50
@@ -32,6 +64,8 @@ class HesModelRestApi(ModelRestApi):
             column = columns.get(name)
             if column is not None and (column.default is not None or column.server_default is not None):
                 schema_field.required = False
+        _existing_only(self.add_model_schema)
+        _existing_only(self.edit_model_schema)
 
     def post_headless(self):
         try:

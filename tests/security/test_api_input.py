@@ -1,0 +1,31 @@
+"""Hostile API input found by the schemathesis run, kept as plain regressions."""
+
+from __future__ import annotations
+
+from werkzeug.security import generate_password_hash
+
+from app.extensions import db
+from app.models import MeterBrand
+
+
+def test_operator_cannot_create_a_login_through_a_customers_user(app, client, operator_headers):
+    """A nested ``user`` object used to be deserialized into a new ab_user row: an Operator minting logins."""
+    body = {"account_number": "T-EVIL", "name": "Evil", "user": {
+        "username": "t_evil", "first_name": "e", "last_name": "v", "email": "t_evil@example.test", "active": True,
+        "password": generate_password_hash("evil-password")}}
+    resp = client.post("/api/v1/customer/", json=body, headers=operator_headers)
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    with app.app_context():
+        assert app.appbuilder.sm.find_user(username="t_evil") is None
+    login = {"username": "t_evil", "password": "evil-password", "provider": "db"}
+    assert client.post("/api/v1/security/login", json=login).status_code == 401
+
+
+def test_related_rows_are_given_by_existing_id_only(app, client, operator_headers):
+    with app.app_context():
+        brands = db.session.query(MeterBrand).count()
+    for brand in (987654, {"name": "t_nested", "title": "Nested"}, 2**80, "1e3", True, [1]):
+        resp = client.post("/api/v1/meter/", json={"number": "T-REL-1", "brand": brand}, headers=operator_headers)
+        assert resp.status_code == 422, (brand, resp.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.query(MeterBrand).count() == brands
