@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 def create_app(config: Config | dict | None = None) -> Flask:
     """Build the web application; nothing is registered at import time."""
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    _bounded_int_routes(app)  # before any route is registered
     cfg = config if config is not None else Config()
     app.config.update(cfg.as_dict() if isinstance(cfg, Config) else cfg)
 
@@ -36,6 +37,18 @@ def create_app(config: Config | dict | None = None) -> Flask:
     _subscribe_status_listeners()
     _security_headers(app)
     return app
+
+
+def _bounded_int_routes(app: Flask) -> None:
+    """``<int:...>`` in a route stops at the largest BIGINT: a larger number matches no row (404) instead of
+    reaching the database as an integer it cannot hold (OverflowError / DataError, a 500)."""
+    from werkzeug.routing import IntegerConverter
+
+    class IdConverter(IntegerConverter):
+        def __init__(self, url_map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):  # noqa: A002
+            super().__init__(url_map, fixed_digits, min, max, signed)
+
+    app.url_map.converters["int"] = IdConverter
 
 
 def _subscribe_status_listeners() -> None:

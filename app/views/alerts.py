@@ -22,7 +22,7 @@ from app.services.csvio import write_rows
 from app.services.events import EVENT_TYPES
 from app.services.scope import AreaTreeFilter, MeterNumberFilter, scoped_base_filters
 from app.views.common import csv_response, error_json
-from app.views.fleet_api import HesModelRestApi
+from app.views.fleet_api import MAX_ID, HesModelRestApi
 
 MAX_IDS = 1000
 
@@ -123,7 +123,8 @@ class AlertApi(FilteredExportMixin, HesModelRestApi):
     def _act(self, action):
         body = request.get_json(silent=True) or {}
         ids = body.get("ids")
-        if not isinstance(ids, list) or not ids or len(ids) > MAX_IDS or not all(isinstance(i, int) for i in ids):
+        if not isinstance(ids, list) or not ids or len(ids) > MAX_IDS or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in ids):
             return self.response_400(message=f"Give 'ids': a list of 1 to {MAX_IDS} alert ids.")
         visible = select(Alert.id).where(Alert.id.in_(ids))
         for flt, value in self._base_filters.get_filters_values():

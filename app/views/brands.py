@@ -111,7 +111,7 @@ class BrandApi(HesModelRestApi):
     @safe
     @permission_name("put")
     def put_headless(self, pk):
-        brand = db.session.get(MeterBrand, pk)
+        brand = db.session.get(MeterBrand, self.row_id(pk))
         if brand is None:
             return self.response_404()
         return self._save(brand)

@@ -67,6 +67,13 @@ class HesModelRestApi(ModelRestApi):
         _existing_only(self.add_model_schema)
         _existing_only(self.edit_model_schema)
 
+    @staticmethod
+    def row_id(pk) -> int:
+        """The ``<pk>`` of PUT and DELETE as an id, or -1 (no row: 404) when it is not a whole number a BIGINT
+        holds; the database would raise on it (a 500)."""
+        text = str(pk)
+        return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID else -1
+
     def post_headless(self):
         try:
             return super().post_headless()
@@ -76,14 +83,14 @@ class HesModelRestApi(ModelRestApi):
 
     def put_headless(self, pk):
         try:
-            return super().put_headless(pk)
+            return super().put_headless(self.row_id(pk))
         except ServiceError as exc:
             db.session.rollback()
             return error_json(exc)
 
     def delete_headless(self, pk):
         try:
-            return super().delete_headless(pk)
+            return super().delete_headless(self.row_id(pk))
         except ServiceError as exc:
             db.session.rollback()
             return error_json(exc)

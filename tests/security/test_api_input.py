@@ -29,3 +29,14 @@ def test_related_rows_are_given_by_existing_id_only(app, client, operator_header
         assert resp.status_code == 422, (brand, resp.get_data(as_text=True))
     with app.app_context():
         assert db.session.query(MeterBrand).count() == brands
+
+
+def test_ids_too_large_for_the_database_are_not_found(client, admin_headers):
+    """Ids past a BIGINT used to reach the database and raise (OverflowError on SQLite, DataError on PostgreSQL)."""
+    huge = 2**70
+    assert client.get(f"/api/v1/subscription/{huge}", headers=admin_headers).status_code == 404
+    assert client.delete(f"/api/v1/subscription/{huge}", headers=admin_headers).status_code == 404
+    assert client.put(f"/api/v1/brand/{huge}", json={}, headers=admin_headers).status_code == 404
+    assert client.put(f"/api/v1/meter/{huge}/credentials", json={}, headers=admin_headers).status_code == 404
+    assert client.post(f"/api/v1/unregistered/{huge}/register", json={}, headers=admin_headers).status_code == 404
+    assert client.post("/api/v1/alert/acknowledge", json={"ids": [huge]}, headers=admin_headers).status_code == 400
