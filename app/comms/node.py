@@ -27,7 +27,7 @@ from app.models.types import UTC
 log = logging.getLogger(__name__)
 IDENTITY_OBJECTS = (("logical_name", "0.0.42.0.0.255"), ("serial", "0.0.96.1.0.255"))
 STATUS_FLUSH_SECONDS = 2.0
-NODE_HEARTBEAT_SECONDS = 15.0
+NODE_HEARTBEAT_SECONDS = 5.0
 
 _node: CommsNode | None = None
 

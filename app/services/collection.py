@@ -190,8 +190,10 @@ def health_check() -> dict[str, int]:
     now = dt.datetime.now(UTC)
     heartbeat = _config_number("HES_HEARTBEAT_SECONDS", 60)
     silent_after = now - dt.timedelta(seconds=heartbeat * _config_number("HES_MISSED_HEARTBEATS", 3) * 2)
+    from app.services.meter_access import NODE_STALE_SECONDS
+
     dead_nodes = set(db.session.execute(select(CommsNode.node_id).where(
-        CommsNode.heartbeat_at < now - dt.timedelta(seconds=max(120.0, heartbeat * 3)))).scalars())
+        CommsNode.heartbeat_at < now - dt.timedelta(seconds=NODE_STALE_SECONDS))).scalars())
     stale = db.session.execute(select(Meter.id, Meter.node_id).where(
         Meter.online.is_(True), Meter.comm_mode == CommMode.dial_in,
         (Meter.last_seen < silent_after) | Meter.node_id.in_(dead_nodes) if dead_nodes

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
 
 from app.comms.connection import ConnectionGone
 from app.comms.dialer import DialError, dial
@@ -134,6 +135,31 @@ def execute_local(meter_id: int, name: str, **kwargs) -> Any:
     return result
 
 
+NODE_STALE_SECONDS = 15
+
+
+def _node_alive(node_id: str) -> bool:
+    from app.models import CommsNode
+    from app.models.types import utcnow
+
+    heartbeat = db.session.execute(select(CommsNode.heartbeat_at).where(CommsNode.node_id == node_id)).scalar()
+    return heartbeat is not None and (utcnow() - heartbeat).total_seconds() <= NODE_STALE_SECONDS
+
+
+def owner_is_alive(meter_id: int, node_id: str) -> bool:
+    """True while the meter is still held by ``node_id`` and that node keeps reporting."""
+    owner = db.session.execute(select(Meter.node_id).where(Meter.id == meter_id)).scalar()
+    db.session.commit()  # end the read so the next poll sees fresh rows
+    return owner == node_id and _node_alive(node_id)
+
+
+def _require_live_node(node_id: str, number: str) -> None:
+    """Fail fast when the node holding a meter's socket has stopped reporting (it died)."""
+    if not _node_alive(node_id):
+        raise MeterUnreachable(f"Meter {number} is held by comms node {node_id}, which is not running; "
+                               "it will be reachable again when the meter reconnects.")
+
+
 def run_on_meter(meter_id: int, name: str, *, timeout: float | None = None, **kwargs) -> Any:
     """Run an operation where the meter's socket is: here, or on its owning node via its queue."""
     meter = db.session.get(Meter, meter_id)
@@ -144,6 +170,7 @@ def run_on_meter(meter_id: int, name: str, *, timeout: float | None = None, **kw
     owner = meter.node_id if meter.comm_mode == CommMode.dial_in else None
     if owner is None or owner == here:
         return execute_local(meter_id, name, **kwargs)
+    _require_live_node(owner, meter.number)
     from app.tasks.routing import execute_on_node
 
     return execute_on_node(owner, meter_id, name, kwargs, timeout=timeout)

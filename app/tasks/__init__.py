@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, PriorityRedisHuey, SqliteHuey
 
 PRIORITY_ON_DEMAND = 100
 PRIORITY_COMMAND = 50
@@ -19,7 +19,7 @@ def build_huey(name: str = "hes") -> Huey:
     """A Huey instance for a queue name, on Redis when configured, else SQLite in the data dir."""
     redis_url = os.environ.get("HES_REDIS_URL")
     if redis_url:
-        return RedisHuey(name, url=redis_url, utc=True)
+        return PriorityRedisHuey(name, url=redis_url, utc=True)
     from config import _data_dir
 
     return SqliteHuey(name, filename=str(_data_dir() / "huey.db"), utc=True, timeout=30)

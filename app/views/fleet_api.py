@@ -173,9 +173,9 @@ class MeterApi(MeterOperationsMixin, ImportExportMixin, HesModelRestApi):
     base_filters = scoped_base_filters("customer_id", "area_id")
     list_columns = ["id", "number", "brand.name", "concentrator_id", "area_id", "area.name", "sim.number",
                     "customer_id", "customer.name", "status", "comm_mode", "online", "last_seen", "relay_state",
-                    "firmware_version", "credit_balance"]
+                    "firmware_version", "credit_balance", "node_id"]
     show_columns = list_columns + ["interface", "client_address", "server_address", "auth_level", "first_seen",
-                                   "node_id", "installed_at", "created_at"]
+                                   "installed_at", "created_at"]
     add_columns = ["number", "brand", "concentrator_id", "area", "sim", "customer", "status", "comm_mode",
                    "interface", "client_address", "server_address", "auth_level"]
     edit_columns = add_columns

@@ -26,10 +26,13 @@ def free_port() -> int:
 class LiveHes:
     """``run.py`` in a subprocess with its own data dir, plus an authenticated API client."""
 
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, password: str = "Live-Test-Pw-1"):
+    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, password: str = "Live-Test-Pw-1",
+                 command: list[str] | None = None, web: bool = True, web_port: int | None = None):
+        self.command = command or [sys.executable, "run.py"]
+        self.web = web
         self.data_dir = data_dir
         self.password = password
-        self.web_port = free_port()
+        self.web_port = web_port or free_port()
         self.meter_port = free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.env = dict(os.environ, HES_DATA_DIR=str(data_dir), HES_WEB_HOST="127.0.0.1",
@@ -49,16 +52,18 @@ class LiveHes:
         """Start the process and wait until the API answers; log in as admin."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115  (closed with the process)
-        self.proc = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"HES exited early:\n{self.tail()}")
             try:
-                if self.login():
+                if self.web and self.login():
                     return self
-            except requests.ConnectionError:
+                if not self.web:
+                    with socket.create_connection(("127.0.0.1", self.meter_port), timeout=1):
+                        return self
+            except (requests.ConnectionError, OSError):
                 pass
             time.sleep(0.3)
         raise RuntimeError(f"HES did not start in {timeout:.0f} s:\n{self.tail()}")
@@ -93,6 +98,12 @@ class LiveHes:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def kill(self) -> None:
+        """kill -9: the process dies without any chance to clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
     def stop(self) -> None:
         """Terminate the process (SIGTERM, then SIGKILL)."""

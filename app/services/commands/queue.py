@@ -398,7 +398,7 @@ def sweep(limit: int = 1000) -> dict[str, int]:
     due = list(db.session.execute(select(Command.id).where(Command.state == CommandState.queued,
                                                            Command.expires_at <= now).limit(limit)).scalars())
     expired = sum(expire_if_due(command_id) for command_id in due)
-    stale_before = now - dt.timedelta(seconds=STALE_SECONDS)
+    stale_before = now - dt.timedelta(seconds=_cfg("HES_COMMAND_STALE_SECONDS", STALE_SECONDS))
     stale = list(db.session.execute(
         select(Command.id).join(Meter, Meter.id == Command.meter_id)
         .where(Command.state == CommandState.queued, func.coalesce(Command.sent_at, Command.created_at) < stale_before,
