@@ -16,6 +16,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     """Build the web application; nothing is registered at import time."""
     app = Flask(__name__, static_folder="static", template_folder="templates")
     _bounded_int_routes(app)  # before any route is registered
+    _bounded_query_numbers(app)
     cfg = config if config is not None else Config()
     app.config.update(cfg.as_dict() if isinstance(cfg, Config) else cfg)
 
@@ -49,6 +50,25 @@ def _bounded_int_routes(app: Flask) -> None:
             super().__init__(url_map, fixed_digits, min, max, signed)
 
     app.url_map.converters["int"] = IdConverter
+
+
+# Whole-number query arguments and the largest value any of them can mean; a larger one is refused with 400 before
+# a view runs (it would otherwise reach the database or date arithmetic as a number they cannot hold: a 500).
+QUERY_NUMBER_LIMITS = {"area": 2**63 - 1, "area_id": 2**63 - 1, "job_id": 2**63 - 1, "meter_ids": 2**63 - 1,
+                       "page": 10**9, "page_size": 10**9, "days": 36600}
+
+
+def _bounded_query_numbers(app: Flask) -> None:
+    from flask import jsonify, request
+
+    @app.before_request
+    def refuse_oversized_numbers():
+        for name in QUERY_NUMBER_LIMITS.keys() & request.args.keys():
+            for part in request.args.get(name, "").split(","):
+                part = part.strip()
+                if part.isascii() and part.isdigit() and int(part) > QUERY_NUMBER_LIMITS[name]:
+                    return jsonify(message=f"'{name}' is out of range (at most {QUERY_NUMBER_LIMITS[name]})."), 400
+        return None
 
 
 def _subscribe_status_listeners() -> None:

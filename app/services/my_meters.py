@@ -51,7 +51,7 @@ def require_customer(user) -> Customer:
 def parse_meter_id(raw: Any) -> int:
     """A meter id from a query string: a positive whole number, else a 400."""
     text = str(raw or "").strip()
-    if not text.isdigit():
+    if not text.isdecimal() or int(text) >= 2**63:
         raise ServiceError("Give 'meter_id': the id of one of your meters.")
     return int(text)
 

@@ -78,7 +78,7 @@ def selected_area_id() -> int | None:
         return None
     raw = request.args.get("area")
     if raw is not None:
-        session["area_id"] = int(raw) if raw.isdigit() else None
+        session["area_id"] = int(raw) if raw.isdecimal() and int(raw) < 2**63 else None
     return session.get("area_id")
 
 

@@ -16,6 +16,7 @@ from app.services import ServiceError, commands, firmware
 from app.services.audit import acting_user
 from app.services.scope import customer_meter_ids, restricted_customer_id, scoped_base_filters
 from app.views.common import csv_response, error_json
+from app.views.dashboard import int_arg
 from app.views.fleet_api import HesModelRestApi
 
 
@@ -36,7 +37,7 @@ def _wait_seconds(body: dict) -> float:
 
 
 def _visible_meter(meter_id) -> Meter | None:
-    if not str(meter_id or "").isdigit():
+    if not str(meter_id or "").isdecimal() or int(meter_id) >= 2**63:
         return None
     query = db.select(Meter).where(Meter.id == int(meter_id))
     customer_id = restricted_customer_id()
@@ -281,8 +282,8 @@ class JobApi(BaseApi):
           responses:
             200: {description: a page of commands}
         """
-        page = int(request.args.get("page", 0) or 0)
-        size = max(1, min(int(request.args.get("page_size", 100) or 100), 1000))
+        page = int_arg("page", 0)
+        size = max(1, min(int_arg("page_size", 100), 1000))
         try:
             return self.response(200, **commands.job_commands(pk, page, size, request.args.get("state") or None))
         except ServiceError as exc:
@@ -372,7 +373,7 @@ class FirmwareApi(BaseApi):
             200: {description: transfers}
         """
         job_id = request.args.get("job_id", "")
-        return self.response(200, result=firmware.transfers(int(job_id) if job_id.isdigit() else None))
+        return self.response(200, result=firmware.transfers(int(job_id) if job_id.isdecimal() else None))
 
 
 def register(appbuilder: AppBuilder) -> None:

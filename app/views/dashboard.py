@@ -28,13 +28,13 @@ CATEGORY_ICONS = {
 def api_area_id() -> int | None:
     """The area an API call asks for with ``?area=<id>`` (APIs never use the browser session's area)."""
     raw = request.args.get("area", "")
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdecimal() else None
 
 
 def int_arg(name: str, default: int) -> int:
     """A non-negative whole-number query argument, or the default."""
     raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else default
+    return int(raw) if raw.isdecimal() else default
 
 
 def request_scope(area_id: int | None) -> Scope:

@@ -34,7 +34,7 @@ class MeterLookupApi(BaseApi):
             200: {description: up to 20 meters}
         """
         area = request.args.get("area", "")
-        areas = area_ids_subquery(int(area)) if area.isdigit() else None
+        areas = area_ids_subquery(int(area)) if area.isdecimal() else None
         return self.response(200, result=search_meters(request.args.get("q", ""), restricted_customer_id(), areas))
 
     @api_expose("/<int:pk>", methods=["GET"])

@@ -72,7 +72,7 @@ class MonitoringApi(BaseApi):
           responses:
             200: {description: "result: key, name, obis, group, unit, access, readable, writable, brands"}
         """
-        ids = [int(part) for part in request.args.get("meter_ids", "").split(",") if part.strip().isdigit()]
+        ids = [int(part) for part in request.args.get("meter_ids", "").split(",") if part.strip().isdecimal()]
         return self.response(200, result=brand_parameters(request_scope(api_area_id()), ids or None))
 
 

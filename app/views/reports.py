@@ -36,7 +36,7 @@ def guarded(view):
 def api_scope() -> ReportScope:
     """The caller's scope narrowed by ``?area=<id>`` and ``?meter=<id or number>``."""
     raw = request.args.get("area", "")
-    return request_scope(int(raw) if raw.isdigit() else None, request.args.get("meter") or None)
+    return request_scope(int(raw) if raw.isdecimal() else None, request.args.get("meter") or None)
 
 
 def date_range(default_days: int = 30) -> tuple[dt.date, dt.date]:
@@ -118,7 +118,7 @@ class ConsumptionApi(BaseApi):
             200: {description: "summary, series and meters"}
         """
         scope, start, end, granularity, tz = self._args()
-        page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdigit() else 0
+        page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdecimal() else 0
         return self.response(200, granularity=granularity, timezone=tz.key,
                              summary=consumption_service.consumption_summary(scope, start, end, tz),
                              series=consumption_service.consumption_series(scope, start, end, granularity, tz),

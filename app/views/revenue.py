@@ -20,7 +20,7 @@ from app.views.reports import api_scope, date_range, guarded, page_context, pdf_
 
 def _days() -> int:
     raw = request.args.get("days", "30")
-    return int(raw) if raw.isdigit() else 30
+    return int(raw) if raw.isdecimal() else 30
 
 
 def _number(data: dict, name: str) -> float | None:
@@ -148,7 +148,7 @@ class InvestigationApi(BaseApi):
             200: {description: "summary, precision, count, result"}
         """
         scope, state = api_scope(), request.args.get("state", "")
-        page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdigit() else 0
+        page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdecimal() else 0
         return self.response(200, summary=investigations.summary(scope),
                              precision=investigations.rule_precision(scope),
                              result=investigations.investigation_page(scope, state, page))

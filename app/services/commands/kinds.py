@@ -40,7 +40,7 @@ def invalid(message: str, column: str = "params", value: Any = None) -> ServiceE
 def normalise_token(raw: Any) -> str:
     """The 20 digits of an STS token (spaces and dashes allowed in between), or a 422."""
     digits = str(raw or "").replace(" ", "").replace("-", "")
-    if len(digits) != 20 or not digits.isdigit():
+    if len(digits) != 20 or not (digits.isascii() and digits.isdigit()):
         raise invalid(f"A token is 20 decimal digits; this one has {sum(c.isdigit() for c in digits)} digit(s)"
                       + ("" if digits.isdigit() else " and other characters") + ".", "token", raw)
     return digits
@@ -185,7 +185,8 @@ def validate_params(kind: str, meter: Meter, params: dict | None) -> dict:
     from app.models import FirmwareImage
 
     image_id = params.get("image_id")
-    image = db.session.get(FirmwareImage, int(image_id)) if str(image_id or "").isdigit() else None
+    known = str(image_id or "").isdecimal() and int(image_id) < 2**63
+    image = db.session.get(FirmwareImage, int(image_id)) if known else None
     if image is None:
         raise NotFound(f"Firmware image {image_id!r} not found; upload it first.")
     return {"image_id": image.id, "identifier": image.identifier}

@@ -51,7 +51,9 @@ def request_scope(area_id: int | None = None, meter: str | int | None = None) ->
     customer_id = restricted_customer_id()
     meter_id = None
     if meter not in (None, ""):
-        column = Meter.id if isinstance(meter, int) or str(meter).isdigit() and _is_id(int(meter)) else Meter.number
+        text = str(meter)
+        column = Meter.id if isinstance(meter, int) or text.isascii() and text.isdigit() and _is_id(int(text)) \
+            else Meter.number
         value = int(meter) if column is Meter.id else str(meter).strip()
         stmt = select(Meter.id).where(column == value)
         if customer_id is not None:
@@ -70,7 +72,10 @@ def request_scope(area_id: int | None = None, meter: str | int | None = None) ->
 
 
 def _is_id(value: int) -> bool:
-    """Meter numbers are often all digits: a number that matches a meter's number wins over an id."""
+    """Meter numbers are often all digits: a number that matches a meter's number wins over an id (and one too
+    large for an id column is a number)."""
+    if value > 2**63 - 1:
+        return False
     return db.session.execute(select(Meter.id).where(Meter.number == str(value))).scalar() is None
 
 
