@@ -9,7 +9,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from marshmallow import ValidationError
 from marshmallow_sqlalchemy.fields import Related, RelatedList
-from sqlalchemy.exc import NoResultFound
+from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from app.extensions import db
 from app.models import Area, Customer, Meter, Sim
@@ -80,6 +80,10 @@ class HesModelRestApi(ModelRestApi):
         except ServiceError as exc:
             db.session.rollback()
             return error_json(exc)
+        except IntegrityError:  # a rule (pre_add) queried and autoflushed the duplicate before FAB's own check
+            db.session.rollback()
+            return error_json(ServiceError("This conflicts with an existing record (a value must be unique).",
+                                           status=422))
 
     def put_headless(self, pk):
         try:
@@ -87,6 +91,10 @@ class HesModelRestApi(ModelRestApi):
         except ServiceError as exc:
             db.session.rollback()
             return error_json(exc)
+        except IntegrityError:
+            db.session.rollback()
+            return error_json(ServiceError("This conflicts with an existing record (a value must be unique).",
+                                           status=422))
 
     def delete_headless(self, pk):
         try:

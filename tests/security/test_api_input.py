@@ -40,3 +40,21 @@ def test_ids_too_large_for_the_database_are_not_found(client, admin_headers):
     assert client.put(f"/api/v1/meter/{huge}/credentials", json={}, headers=admin_headers).status_code == 404
     assert client.post(f"/api/v1/unregistered/{huge}/register", json={}, headers=admin_headers).status_code == 404
     assert client.post("/api/v1/alert/acknowledge", json={"ids": [huge]}, headers=admin_headers).status_code == 400
+
+
+def test_odd_numbers_in_query_strings_are_refused_or_ignored_not_500(client, admin_headers):
+    """"²" passes str.isdigit() but not int(); numbers past a BIGINT (or a date's range) used to reach the database."""
+    huge = str(2**90)
+    for url in (f"/api/v1/monitoring/meters?page={huge}", f"/api/v1/dashboard/summary?area={huge}",
+                f"/api/v1/consumption/?meter={huge}", f"/api/v1/leakage/?days={huge}",
+                f"/api/v1/firmware/transfer?job_id={huge}", f"/api/v1/monitoring/parameters?meter_ids=1,{huge}",
+                "/api/v1/monitoring/meters?page=²", "/api/v1/dashboard/summary?area=²", "/api/v1/leakage/?days=²",
+                "/api/v1/job/1/commands?page=abc&page_size=x", "/api/v1/meterlookup/search?area=²"):
+        resp = client.get(url, headers=admin_headers)
+        assert resp.status_code < 500, (url, resp.status_code)
+
+
+def test_unique_conflict_found_by_a_rule_is_422(client, admin_headers):
+    sim = {"number": "T-DUP", "ip_address": "10.7.7.7", "port": 4059}
+    assert client.post("/api/v1/sim/", json=sim, headers=admin_headers).status_code == 201
+    assert client.post("/api/v1/sim/", json=sim | {"ip_address": "10.7.7.8"}, headers=admin_headers).status_code == 422
