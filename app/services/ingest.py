@@ -21,8 +21,7 @@ from app.models import Channel, Quality, Source
 from app.models.types import UTC
 
 log = logging.getLogger(__name__)
-SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
-_channel_ids: dict[tuple[str, str], int] = {}
+_channel_ids: dict[tuple[int, str], int] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +58,15 @@ def is_cumulative(obis: str) -> bool:
 
 def channel_id(obis: str, *, key: str | None = None, name: str | None = None, unit: str | None = None) -> int:
     """The id of a channel, created on first use (cached per process and database)."""
+    raw_key = (id(db.engine), obis)
+    cached = _channel_ids.get(raw_key)
+    if cached is not None:
+        return cached
     obis = normalise_obis(obis)
-    cache_key = (str(db.engine.url), obis)
+    cache_key = (id(db.engine), obis)
     cached = _channel_ids.get(cache_key)
     if cached is not None:
+        _channel_ids[raw_key] = cached
         return cached
     found = db.session.execute(select(Channel.id).where(Channel.obis == obis)).scalar()
     if found is None:
@@ -74,7 +78,7 @@ def channel_id(obis: str, *, key: str | None = None, name: str | None = None, un
             stmt = insert(Channel).values(**values)
         db.session.execute(stmt)
         found = db.session.execute(select(Channel.id).where(Channel.obis == obis)).scalar_one()
-    _channel_ids[cache_key] = found
+    _channel_ids[cache_key] = _channel_ids[raw_key] = found
     return found
 
 
@@ -100,9 +104,12 @@ def store_readings(values: Iterable[Value], *, commit: bool = True) -> StoreResu
         return StoreResult()
     now = dt.datetime.now(UTC)
     keyed: dict[tuple[int, int, dt.datetime], tuple] = {}
+    channels: dict[str, int] = {}
     for v in rows:
-        ts = v.ts.astimezone(UTC)
-        cid = channel_id(v.obis)
+        ts = v.ts if v.ts.tzinfo is UTC else v.ts.astimezone(UTC)
+        cid = channels.get(v.obis)
+        if cid is None:
+            cid = channels[v.obis] = channel_id(v.obis)
         keyed[(v.meter_id, cid, ts)] = (float(v.value), int(v.quality), int(v.source))
     if db.engine.dialect.name == "postgresql":
         result = _store_postgresql(keyed, now)
@@ -110,7 +117,7 @@ def store_readings(values: Iterable[Value], *, commit: bool = True) -> StoreResu
         result = _store_sqlite(keyed, now)
     from app.services.rollups import refresh_rollups
 
-    refresh_rollups(keyed)
+    refresh_rollups(keyed, all_new=result.inserted == len(keyed), received_at=now)
     if commit:
         db.session.commit()
     return result
@@ -118,9 +125,14 @@ def store_readings(values: Iterable[Value], *, commit: bool = True) -> StoreResu
 
 def _store_sqlite(keyed: dict, now: dt.datetime) -> StoreResult:
     conn = db.session.connection()
-    received = now.replace(tzinfo=None).strftime(SQLITE_TS)
-    params = [(m, c, ts.replace(tzinfo=None).strftime(SQLITE_TS), val, q, s, received)
-              for (m, c, ts), (val, q, s) in keyed.items()]
+    received = sqlite_ts(now)
+    texts: dict[dt.datetime, str] = {}  # the channels of one profile row share its timestamp
+    params = []
+    for (m, c, ts), (val, q, s) in keyed.items():
+        text_ts = texts.get(ts)
+        if text_ts is None:
+            text_ts = texts[ts] = sqlite_ts(ts)
+        params.append((m, c, text_ts, val, q, s, received))
     cursor = conn.exec_driver_sql(
         "INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, channel_id, ts) DO NOTHING", params)
@@ -136,24 +148,32 @@ def _store_sqlite(keyed: dict, now: dt.datetime) -> StoreResult:
     return StoreResult(inserted=inserted, revised=revised, unchanged=len(params) - inserted - revised)
 
 
+def sqlite_ts(ts: dt.datetime) -> str:
+    """A UTC timestamp as SQLAlchemy stores it in SQLite (so keys compare equal as text)."""
+    return ts.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def _store_postgresql(keyed: dict, now: dt.datetime) -> StoreResult:
     conn = db.session.connection()
-    raw = conn.connection.driver_connection
+    columns = list(zip(*((m, c, ts, val, q, s) for (m, c, ts), (val, q, s) in keyed.items()), strict=True))
+    # One round trip: the batch travels as arrays and conflicts are skipped by the unique key.
+    inserted = conn.exec_driver_sql(
+        "INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+        "SELECT m, c, t, v, q, s, %s FROM unnest(%s::int[], %s::int[], %s::timestamptz[], %s::float8[], "
+        "%s::int2[], %s::int2[]) AS b(m, c, t, v, q, s) ON CONFLICT (meter_id, channel_id, ts) DO NOTHING",
+        (now, *map(list, columns))).rowcount
+    if inserted == len(keyed):
+        return StoreResult(inserted=inserted)
+    # Some keys existed: compare them with what arrived, through a temporary table.
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS incoming_reading (meter_id integer, channel_id integer, "
         "ts timestamptz, value double precision, quality smallint, source smallint) ON COMMIT DELETE ROWS")
     conn.exec_driver_sql("TRUNCATE incoming_reading")
-    with raw.cursor() as cur, cur.copy(
+    with conn.connection.driver_connection.cursor() as cur, cur.copy(
         "COPY incoming_reading (meter_id, channel_id, ts, value, quality, source) FROM STDIN"
     ) as copy:
-        for (m, c, ts), (val, q, s) in keyed.items():
-            copy.write_row((m, c, ts, val, q, s))
-    inserted = conn.exec_driver_sql(
-        "INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
-        "SELECT meter_id, channel_id, ts, value, quality, source, %(now)s FROM incoming_reading "
-        "ON CONFLICT (meter_id, channel_id, ts) DO NOTHING", {"now": now}).rowcount
-    if inserted == len(keyed):
-        return StoreResult(inserted=inserted)
+        for row in zip(*columns, strict=True):
+            copy.write_row(row)
     revised = _revise(conn, "incoming_reading", now)
     return StoreResult(inserted=inserted, revised=revised, unchanged=len(keyed) - inserted - revised)
 

@@ -9,7 +9,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, insert, select, text
 
 from app.extensions import db
 from app.models import ConsumptionDaily, ConsumptionHourly, Reading
@@ -49,29 +49,109 @@ def next_local_day(day_start: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(local_date, dt.time(0), tzinfo=tz).astimezone(UTC)
 
 
-def refresh_rollups(keyed: dict) -> None:
-    """Recompute the rollups of the local days touched by these (meter, channel, ts) keys."""
+def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datetime | None = None) -> None:
+    """Bring the rollups up to date for these (meter, channel, ts) -> (value, ...) keys.
+
+    Appending new intervals after a meter's last reading (the normal collection round) adds their
+    energy to the buckets; anything else (backfill between readings, a revised value) recomputes
+    the local days it touched from the stored readings.
+    """
     from app.services.ingest import channel_id
 
     import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
-    touched: dict[int, list[dt.datetime]] = defaultdict(list)
-    for meter_id, cid, ts in keyed:
+    touched: dict[int, dict[int, list[tuple[dt.datetime, float]]]] = defaultdict(lambda: defaultdict(list))
+    for (meter_id, cid, ts), value in keyed.items():
         if cid in (import_id, export_id):
-            touched[meter_id].append(ts)
+            touched[meter_id][cid].append((ts, value[0]))
     if not touched:
         return
     tz = utility_zone()
     on_time = dt.timedelta(hours=float(current_app.config.get("HES_ON_TIME_HOURS", 4)))
-    for meter_id, stamps in touched.items():
-        first_day = local_day_start(min(stamps) - EPSILON, tz)
-        last_day = local_day_start(max(stamps), tz)
+    for meter_id, channels in touched.items():
+        stamps = [ts for series in channels.values() for ts, _v in series]
         # The reading after the batch changes too (its interval now starts later or earlier).
-        nxt = db.session.execute(select(Reading.ts).where(
-            Reading.meter_id == meter_id, Reading.channel_id == import_id, Reading.ts > max(stamps)
-        ).order_by(Reading.ts).limit(1)).scalar()
-        if nxt is not None:
-            last_day = max(last_day, local_day_start(nxt - EPSILON, tz))
+        nxt = _as_utc(db.session.execute(NEXT_READING, {"m": meter_id, "i": import_id, "e": export_id,
+                                                         "t": _ts_param(max(stamps))}).scalar())
+        if all_new and nxt is None:
+            _append(meter_id, channels, import_id, min(stamps), tz, on_time, received_at)
+            continue
+        first_day = local_day_start(min(stamps) - EPSILON, tz)
+        last_day = local_day_start(max(stamps if nxt is None else [*stamps, nxt]) - EPSILON, tz)
         _recompute(meter_id, import_id, export_id, first_day, next_local_day(last_day, tz), tz, on_time)
+
+
+# Plain SQL for the statements run once per stored batch: they are on the ingest hot path.
+NEXT_READING = text("SELECT ts FROM reading WHERE meter_id = :m AND channel_id IN (:i, :e) AND ts > :t "
+                    "ORDER BY ts LIMIT 1")
+PREVIOUS_VALUES = text(
+    "SELECT * FROM (SELECT channel_id, value FROM reading WHERE meter_id = :m AND channel_id = :i AND ts < :ti "
+    "ORDER BY ts DESC LIMIT 1) a UNION ALL "
+    "SELECT * FROM (SELECT channel_id, value FROM reading WHERE meter_id = :m AND channel_id = :e AND ts < :te "
+    "ORDER BY ts DESC LIMIT 1) b")
+
+
+def _ts_param(ts: dt.datetime):
+    """A timestamp bound to plain SQL: SQLite compares the stored text, PostgreSQL a timestamptz."""
+    if db.engine.dialect.name == "sqlite":
+        from app.services.ingest import sqlite_ts
+
+        return sqlite_ts(ts)
+    return ts
+
+
+def _as_utc(value) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return dt.datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _append(meter_id: int, channels: dict, import_id: int, first: dt.datetime, tz: ZoneInfo,
+            on_time: dt.timedelta, received_at: dt.datetime | None) -> None:
+    """Add the energy of intervals appended after the last stored reading to their buckets."""
+    hourly: dict[dt.datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    daily: dict[dt.datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0, 0])
+    last = max(ts for series in channels.values() for ts, _v in series)
+    buckets_of = _bucketer(first - dt.timedelta(days=1), last, tz)
+    received_at = received_at or dt.datetime.now(UTC)
+    for series in channels.values():
+        series.sort()
+    firsts = {cid: series[0][0] for cid, series in channels.items()}
+    export_id = next((cid for cid in channels if cid != import_id), -1)
+    previous = dict(db.session.execute(PREVIOUS_VALUES, {
+        "m": meter_id, "i": import_id, "e": export_id, "ti": _ts_param(firsts.get(import_id, first)),
+        "te": _ts_param(firsts.get(export_id, first))}).all())
+    for cid, series in channels.items():
+        column = 0 if cid == import_id else 1
+        prev = previous.get(cid)
+        for ts, value in series:
+            if prev is not None:
+                hour, day = buckets_of(ts)
+                delta = max(value - prev, 0.0)
+                hourly[hour][column] += delta
+                daily[day][column] += delta
+                if column == 0:
+                    hourly[hour][2] += 1
+                    daily[day][2] += 1
+                    if received_at - ts <= on_time:
+                        daily[day][3] += 1
+            prev = value
+    for model, buckets, fields in ((ConsumptionHourly, hourly, ("import_wh", "export_wh", "intervals")),
+                                   (ConsumptionDaily, daily, ("import_wh", "export_wh", "intervals", "on_time"))):
+        rows = [{"meter_id": meter_id, "bucket": bucket, **dict(zip(fields, values, strict=True))}
+                for bucket, values in buckets.items()]
+        if rows:
+            _upsert_add(model, rows, fields)
+
+
+def _upsert_add(model, rows: list[dict], fields: tuple[str, ...]) -> None:
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(model)
+    stmt = stmt.on_conflict_do_update(index_elements=["meter_id", "bucket"],
+                                      set_={f: getattr(model, f) + getattr(stmt.excluded, f) for f in fields})
+    db.session.execute(stmt, rows)
 
 
 def _series(meter_id: int, cid: int, start: dt.datetime, end: dt.datetime) -> list[tuple]:
@@ -84,10 +164,34 @@ def _series(meter_id: int, cid: int, start: dt.datetime, end: dt.datetime) -> li
     return list(prev) + list(rows)
 
 
+def _bucketer(start: dt.datetime, end: dt.datetime, tz: ZoneInfo):
+    """A function (interval end) -> (local hour start, local day start) for instants in [start, end].
+
+    When the zone's offset is the same over the whole range (no DST change), buckets are integer
+    arithmetic on epoch seconds; across a change, the exact local-time conversion is used."""
+    offset = start.astimezone(tz).utcoffset()
+    if offset == end.astimezone(tz).utcoffset() == (end - EPSILON).astimezone(tz).utcoffset():
+        shift = int(offset.total_seconds())
+        cache: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+
+        def fixed(t1: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+            local = int(t1.timestamp()) - 1 + shift  # the second before the interval ends
+            hour = local - local % 3600
+            found = cache.get(hour)
+            if found is None:
+                found = cache[hour] = (dt.datetime.fromtimestamp(hour - shift, UTC),
+                                       dt.datetime.fromtimestamp(hour - hour % 86400 - shift, UTC))
+            return found
+
+        return fixed
+    return lambda t1: (local_hour_start(t1 - EPSILON, tz), local_day_start(t1 - EPSILON, tz))
+
+
 def _recompute(meter_id: int, import_id: int, export_id: int, start: dt.datetime, end: dt.datetime,
                tz: ZoneInfo, on_time: dt.timedelta) -> None:
     hourly: dict[dt.datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     daily: dict[dt.datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0, 0])
+    buckets_of = _bucketer(start, end, tz)
     for column, cid in ((0, import_id), (1, export_id)):
         series = _series(meter_id, cid, start, end)
         for (_t0, v0, _r0), (t1, v1, r1) in zip(series, series[1:], strict=False):
@@ -95,7 +199,7 @@ def _recompute(meter_id: int, import_id: int, export_id: int, start: dt.datetime
                 continue
             # An interval's energy belongs to the bucket it ends in (clamped: a reset is not negative use).
             delta = max(v1 - v0, 0.0)
-            hour, day = local_hour_start(t1 - EPSILON, tz), local_day_start(t1 - EPSILON, tz)
+            hour, day = buckets_of(t1)
             hourly[hour][column] += delta
             daily[day][column] += delta
             if column == 0:

@@ -1,0 +1,118 @@
+"""Ingest benchmark (issue 4a): decoded readings into the database through the storage service
+(idempotent upsert, revision check, rollups), next to a raw ``executemany`` (SQLite) / ``COPY``
+(PostgreSQL) of the same number of rows into the same table in the same run.
+Goal: the service keeps at least half of the raw rate."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import time
+import uuid
+
+from bench.common import bench_app, print_table
+
+UTC = dt.UTC
+CHANNELS = ("1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.32.27.0.255", "1.0.31.27.0.255")
+START = dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def batches(meter_ids: list[int], days: int):
+    """One profile read per meter per day: 96 intervals x 4 channels, as the collector stores them."""
+    from app.services.ingest import Value
+
+    for day in range(days):
+        for meter_id in meter_ids:
+            values = []
+            for slot in range(96):
+                ts = START + dt.timedelta(days=day, minutes=15 * slot)
+                base = (day * 96 + slot) * 250.0
+                values += [Value(meter_id, CHANNELS[0], ts, 1e6 + base), Value(meter_id, CHANNELS[1], ts, 0.0),
+                           Value(meter_id, CHANNELS[2], ts, 230.1), Value(meter_id, CHANNELS[3], ts, 4.2)]
+            yield values
+
+
+def make_meters(prefix: str, count: int) -> list[int]:
+    from app.extensions import db
+    from app.models import Meter, MeterBrand
+
+    brand = db.session.execute(db.select(MeterBrand.id).where(MeterBrand.name == "hes_sim")).scalar_one()
+    db.session.execute(db.insert(Meter), [{"number": f"{prefix}{i:07d}", "brand_id": brand} for i in range(count)])
+    db.session.commit()
+    return list(db.session.execute(db.select(Meter.id).where(Meter.number.like(f"{prefix}%"))
+                                   .order_by(Meter.id)).scalars())
+
+
+def run(app, meters: int, days: int) -> tuple[float, float]:
+    """(service values/s, raw rows/s) on the app's database."""
+    from app.extensions import db
+    from app.services.ingest import channel_id, sqlite_ts, store_readings
+
+    with app.app_context():
+        service_ids, raw_ids = make_meters("SVC", meters), make_meters("RAW", meters)
+        prepared = list(batches(service_ids, days))  # decoded before the clock starts
+        began, stored = time.perf_counter(), 0
+        for values in prepared:
+            stored += store_readings(values).inserted
+        service_rate = stored / (time.perf_counter() - began)
+
+        channels = [channel_id(c) for c in CHANNELS]
+        sqlite = db.engine.dialect.name == "sqlite"
+        now = dt.datetime.now(UTC)
+        raw_batches = []
+        for values in batches(raw_ids, days):
+            raw_batches.append([(v.meter_id, channels[CHANNELS.index(v.obis)], sqlite_ts(v.ts) if sqlite else v.ts,
+                                 v.value, 0, 0, sqlite_ts(now) if sqlite else now) for v in values])
+        began, written = time.perf_counter(), 0
+        for rows in raw_batches:
+            conn = db.session.connection()
+            if sqlite:
+                conn.exec_driver_sql("INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, "
+                                     "received_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            else:
+                with conn.connection.driver_connection.cursor() as cur, cur.copy(
+                        "COPY reading (meter_id, channel_id, ts, value, quality, source, received_at) FROM STDIN"
+                ) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            db.session.commit()
+            written += len(rows)
+        return service_rate, written / (time.perf_counter() - began)
+
+
+def main() -> None:
+    """SQLite, then PostgreSQL when configured."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--meters", type=int, default=200)
+    parser.add_argument("--days", type=int, default=4)
+    parser.add_argument("--postgresql", default=os.environ.get("HES_TEST_DATABASE_URL", ""))
+    args = parser.parse_args()
+    service, raw = run(bench_app(), args.meters, args.days)
+    rows = [("SQLite: storage service values/s", f"{service:,.0f}", ""),
+            ("SQLite: raw executemany rows/s (same table)", f"{raw:,.0f}", "baseline"),
+            ("SQLite: service / raw", f"{service / raw:.2f}", ">= 0.50")]
+    if args.postgresql:
+        from sqlalchemy import create_engine, text
+
+        schema = f"hes_bench_{uuid.uuid4().hex[:8]}"
+        engine = create_engine(args.postgresql)
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            sep = "&" if "?" in args.postgresql else "?"
+            service, raw = run(bench_app(f"{args.postgresql}{sep}options=-csearch_path%3D{schema}"),
+                               args.meters, args.days)
+            rows += [("PostgreSQL: storage service values/s", f"{service:,.0f}", ""),
+                     ("PostgreSQL: raw COPY rows/s (same table)", f"{raw:,.0f}", "baseline"),
+                     ("PostgreSQL: service / raw", f"{service / raw:.2f}", ">= 0.50")]
+        finally:
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            engine.dispose()
+    print_table(f"Ingest: {args.meters} meters x {args.days} days x 96 intervals x 4 channels, one batch per "
+                "meter-day, rollups maintained", rows)
+
+
+if __name__ == "__main__":
+    main()
