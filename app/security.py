@@ -102,3 +102,12 @@ def is_customer_only(user) -> bool:
 
 class HesSecurityManager(SecurityManager):
     """FAB's security manager with HES defaults (rate-limited login, code-defined roles)."""
+
+    def register_views(self):
+        """FAB rate-limits only the login form; the JWT login (``POST /api/v1/security/login``) takes passwords
+        too, so it gets the same limit (its blueprint holds only login and refresh)."""
+        super().register_views()
+        if self.is_auth_limited:
+            api = next((v for v in self.appbuilder.baseviews if isinstance(v, self.security_api)), None)
+            if api is not None and api.blueprint is not None:
+                self.limiter.limit(self.auth_rate_limit, methods=["POST"])(api.blueprint)
