@@ -126,6 +126,7 @@ class SubscriptionApi(HesModelRestApi):
     list_columns = ["id"] + SUBSCRIPTION_COLUMNS + ["created_at"]
     show_columns = list_columns
     add_columns = edit_columns = SUBSCRIPTION_COLUMNS
+    search_columns = SUBSCRIPTION_COLUMNS  # not the encrypted secret (every column is searchable by default)
     base_permissions = ["can_get", "can_info", "can_post", "can_put", "can_delete", "can_secret"]
 
     def pre_add(self, item):
