@@ -129,7 +129,7 @@ def wrap_general_glo(sc: int, invocation_counter: int, system_title: bytes, bloc
 
 
 def unwrap_general_glo(apdu: bytes, block_key: bytes, auth_key: bytes) -> tuple[bytes, int, bytes]:
-    """Open general-glo/ded-ciphering; return (sender system title, invocation counter, plain APDU)."""
+    """Open authenticated general-glo/ded-ciphering; return (sender system title, invocation counter, plain APDU)."""
     if len(apdu) < 2 or apdu[0] not in (GENERAL_GLO, GENERAL_DED):
         raise CipherError("not a general-glo/ded-ciphering APDU")
     title_len = apdu[1]
@@ -140,5 +140,9 @@ def unwrap_general_glo(apdu: bytes, block_key: bytes, auth_key: bytes) -> tuple[
     if size < 5 or pos + size > len(apdu):
         raise CipherError("ciphered APDU truncated")
     sc = apdu[pos]
+    if not sc & SC_AUTH:
+        # Encryption alone has no tag: flipping SC from 0x30 to 0x20 would turn an authenticated APDU into one
+        # whose plaintext a man in the middle can alter bit by bit. The HES only opens authenticated APDUs.
+        raise CipherError(f"unauthenticated ciphering (security control 0x{sc:02x}) refused")
     counter = int.from_bytes(apdu[pos + 1:pos + 5], "big")
     return title, counter, decrypt(sc, counter, title, block_key, auth_key, apdu[pos + 5:pos + size])
