@@ -28,7 +28,7 @@ def _emit(name: str, alert: Alert) -> None:
 
 def raise_alert(meter_id: int | None, alert_type: str, title: str, *, severity: Severity = Severity.warning,
                 kind: str = "event", details: dict | None = None, at: dt.datetime | None = None,
-                area_id: int | None = None, commit: bool = True) -> Alert:
+                area_id: int | None = None, commit: bool = True, emit: bool = True) -> Alert:
     """Open an alert, or fold a repeat of the same meter and type into the active one (count + 1)."""
     at = at or dt.datetime.now(UTC)
     alert = db.session.execute(select(Alert).where(
@@ -51,8 +51,15 @@ def raise_alert(meter_id: int | None, alert_type: str, title: str, *, severity: 
     db.session.flush()
     if commit:
         db.session.commit()
-    _emit("alert_raised", alert)
+    if emit:
+        _emit("alert_raised", alert)
     return alert
+
+
+def emit_raised(alerts: list[Alert]) -> None:
+    """Push alerts raised with ``emit=False`` once their transaction has committed."""
+    for alert in alerts:
+        _emit("alert_raised", alert)
 
 
 def _rank(severity: Severity) -> int:

@@ -71,8 +71,10 @@ class RawEvent:
 
 
 def store_events(meter: Meter, raw: list[RawEvent], *, mapped_types: list[str] | None = None) -> list[Event]:
-    """Store events not seen before (re-reading a log adds nothing) and raise alerts for new ones."""
-    from app.services.alerts import raise_alert
+    """Store events not seen before (re-reading a log adds nothing) and raise alerts for new ones,
+    in one transaction; live pushes go out after it commits."""
+    from app.services.alerts import emit_raised, raise_alert
+    from app.services.outbox import enqueue_events
 
     if not raw:
         return []
@@ -92,16 +94,19 @@ def store_events(meter: Meter, raw: list[RawEvent], *, mapped_types: list[str] |
                       source=r.source, log=r.log, details=r.details)
         db.session.add(event)
         new.append(event)
-    db.session.commit()
+    if not new:
+        return new
+    db.session.flush()
+    alerts = []
     for event in new:
         kind = event_type(event.event_type)
         if kind.alert:
-            raise_alert(meter.id, event.event_type, f"{kind.title} on meter {meter.number}",
-                        severity=kind.severity, at=event.ts, details={"event_id": event.id, "code": event.code})
-    if new:
-        from app.services.outbox import enqueue_events
-
-        enqueue_events(meter, new)
+            alerts.append(raise_alert(meter.id, event.event_type, f"{kind.title} on meter {meter.number}",
+                                      severity=kind.severity, at=event.ts, commit=False, emit=False,
+                                      details={"event_id": event.id, "code": event.code}))
+    enqueue_events(meter, new, commit=False)
+    db.session.commit()
+    emit_raised(alerts)
     return new
 
 

@@ -97,8 +97,12 @@ def _dialect_insert(model):
     return sqlite_insert(model)
 
 
-def store_readings(values: Iterable[Value], *, commit: bool = True) -> StoreResult:
-    """Store values exactly once; returns counts. Safe to call again with the same values."""
+def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: bool = True) -> StoreResult:
+    """Store values exactly once; returns counts. Safe to call again with the same values.
+
+    ``rollups=False`` suits register snapshots between profile intervals (pushes, on-demand reads):
+    energy deltas telescope, so a point inside an interval leaves every bucket's total unchanged.
+    """
     rows = list(values)
     if not rows:
         return StoreResult()
@@ -117,7 +121,8 @@ def store_readings(values: Iterable[Value], *, commit: bool = True) -> StoreResu
         result = _store_sqlite(keyed, now)
     from app.services.rollups import refresh_rollups
 
-    refresh_rollups(keyed, all_new=result.inserted == len(keyed), received_at=now)
+    if rollups:
+        refresh_rollups(keyed, all_new=result.inserted == len(keyed), received_at=now)
     if commit:
         db.session.commit()
     return result

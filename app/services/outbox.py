@@ -51,13 +51,13 @@ def enqueue_readings(meter: Meter, values: list, source: str) -> int:
     return _enqueue("readings", payload)
 
 
-def enqueue_events(meter: Meter, events: list) -> int:
-    """Queue new events for every events subscriber, then commit."""
+def enqueue_events(meter: Meter, events: list, *, commit: bool = True) -> int:
+    """Queue new events for every events subscriber (committing unless the caller does)."""
     payload = {"type": "events", "meter": meter.number, "meter_id": meter.id,
                "events": [{"id": e.id, "ts": e.ts.isoformat(), "type": e.event_type, "code": e.code,
                            "severity": e.severity.value, "source": e.source} for e in events]}
     count = _enqueue("events", payload)
-    if count:
+    if count and commit:
         db.session.commit()
     return count
 

@@ -1,15 +1,16 @@
 """DLMS pushes (Data-Notification) from meters: decoded with the brand's push object list and
-stored as events (event-code objects) and readings (registers)."""
+stored as events (event-code objects) and readings (registers), in one transaction."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from app.comms.cosem import normalise_obis, to_python
 from app.comms.push import decode_push
 from app.extensions import db
-from app.models import Meter, Source
+from app.models import Meter, MeterBrand, Source
 from app.models.types import UTC
 from app.services.events import RawEvent, store_events
 from app.services.ingest import Value, store_readings
@@ -19,39 +20,58 @@ log = logging.getLogger(__name__)
 EVENT_CODE_GROUP = (0, 0, 96, 11)
 
 
-def _log_name(meter: Meter, obis: str) -> str:
-    """The brand's name of the event log matching an event-code object (by E group)."""
-    e_group = obis.split(".")[4]
-    logs = list(((meter.brand.objects or {}).get("event_logs") or {}).keys())
-    index = int(e_group)
-    return logs[index] if index < len(logs) else f"log{index}"
+@dataclass(frozen=True)
+class PushSpec:
+    """What a brand's pushes carry: the object list, register scalers, and event log names."""
+
+    objects: list[tuple[int, str, int]]
+    scalers: dict[str, int]
+    logs: list[str]
+
+
+_specs: dict[tuple[int, dt.datetime], PushSpec] = {}
+
+
+def push_spec(brand: MeterBrand) -> PushSpec:
+    """The brand's push description, cached until the brand changes."""
+    key = (brand.id, brand.updated_at)
+    spec = _specs.get(key)
+    if spec is None:
+        objects = [(int(c), str(o), int(a)) for c, o, a in (brand.objects or {}).get("push_objects") or []]
+        scalers = {p.obis: p.scaler for p in brand.points if p.scaler is not None}
+        logs = list(((brand.objects or {}).get("event_logs") or {}).keys())
+        spec = _specs[key] = PushSpec(objects, scalers, logs)
+    return spec
 
 
 def handle_push(meter_id: int, frame: bytes) -> dict:
     """Decode one push frame from a meter and store what it carries."""
     meter = db.session.get(Meter, meter_id)
-    objects = [tuple(o) for o in (meter.brand.objects or {}).get("push_objects") or []]
-    push = decode_push(frame, [(int(c), str(o), int(a)) for c, o, a in objects] or None)
+    spec = push_spec(meter.brand)
+    push = decode_push(frame, spec.objects or None)
     when = push.timestamp
     for obj in push.objects:
         if obj["class_id"] == 8 and isinstance(obj["value"], dt.datetime):
             when = obj["value"]
     when = (when or dt.datetime.now(UTC)).astimezone(UTC)
-    points = {p.obis: p for p in meter.brand.points}
     events, values = [], []
     for obj in push.objects:
         obis, value = normalise_obis(obj["obis"]), to_python(obj["value"])
         parts = tuple(int(x) for x in obis.split("."))
         if parts[:4] == EVENT_CODE_GROUP and isinstance(value, int):
             if value:
-                events.append(RawEvent(when, value, _log_name(meter, obis), source="push"))
+                index = parts[4]
+                events.append(RawEvent(when, value, spec.logs[index] if index < len(spec.logs) else f"log{index}",
+                                       source="push"))
         elif obj["class_id"] in (3, 4) and isinstance(value, int | float) and not isinstance(value, bool):
-            point = points.get(obis)
-            scaler = point.scaler if point is not None and point.scaler is not None else 0
-            values.append(Value(meter.id, obis, when, float(value) * 10 ** scaler, source=Source.PUSH))
-    new_events = store_events(meter, events) if events else []
+            values.append(Value(meter.id, obis, when, float(value) * 10 ** spec.scalers.get(obis, 0),
+                                source=Source.PUSH))
     if values:
-        store_readings(values)
+        # A register snapshot between profile intervals: no bucket changes (see store_readings).
+        store_readings(values, rollups=False, commit=False)
+    new_events = store_events(meter, events) if events else []
+    if not new_events:
+        db.session.commit()
     if not push.objects:
         log.info("push from %s without an object list: %r", meter.number, push.values)
     return {"events": len(new_events), "values": len(values)}

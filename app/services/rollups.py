@@ -18,6 +18,7 @@ from app.models.types import UTC
 IMPORT_OBIS = "1.0.1.8.0.255"
 EXPORT_OBIS = "1.0.2.8.0.255"
 EPSILON = dt.timedelta(microseconds=1)
+INTERVAL_GRID = 900  # profile intervals end on quarter hours; other readings are register snapshots
 
 
 @lru_cache(maxsize=8)
@@ -129,7 +130,7 @@ def _append(meter_id: int, channels: dict, import_id: int, first: dt.datetime, t
                 delta = max(value - prev, 0.0)
                 hourly[hour][column] += delta
                 daily[day][column] += delta
-                if column == 0:
+                if column == 0 and int(ts.timestamp()) % INTERVAL_GRID == 0:
                     hourly[hour][2] += 1
                     daily[day][2] += 1
                     if received_at - ts <= on_time:
@@ -202,7 +203,7 @@ def _recompute(meter_id: int, import_id: int, export_id: int, start: dt.datetime
             hour, day = buckets_of(t1)
             hourly[hour][column] += delta
             daily[day][column] += delta
-            if column == 0:
+            if column == 0 and int(t1.timestamp()) % INTERVAL_GRID == 0:
                 hourly[hour][2] += 1
                 daily[day][2] += 1
                 if r1 is not None and r1 - t1 <= on_time:

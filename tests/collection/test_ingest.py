@@ -132,3 +132,15 @@ def test_postgresql_readings_are_partitioned_by_month(app, meter_id):
         assert {k.split(".")[-1]: v for k, v in where.items()} == {"reading_y2027m02": 2, "reading_y2027m03": 2}
         # Idempotent storage holds across partitions too.
         assert store_readings(profile(meter_id, dt.datetime(2027, 2, 28, 23, 30, tzinfo=UTC), 4)).inserted == 0
+
+
+def test_register_snapshot_between_intervals_changes_no_bucket(app, meter_id):
+    start = dt.datetime(2026, 3, 2, tzinfo=UTC)
+    with app.app_context():
+        store_readings(profile(meter_id, start, 97))
+        before = {(d.bucket, d.import_wh, d.intervals) for d in db.session.execute(select(ConsumptionDaily)).scalars()}
+        snapshot = Value(meter_id, IMPORT, start + dt.timedelta(hours=5, minutes=7), 10_000 + 250 * 20.5,
+                         source=Source.PUSH)
+        store_readings([snapshot])  # with rollups recomputed for its day...
+        after = {(d.bucket, d.import_wh, d.intervals) for d in db.session.execute(select(ConsumptionDaily)).scalars()}
+        assert after == before  # ...the day's energy and its interval count are unchanged
