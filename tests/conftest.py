@@ -17,6 +17,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("HES_TEST_DATABASE_URL
 CLEANUP_SQL = [
     "DELETE FROM rule_finding", "DELETE FROM investigation_note", "DELETE FROM investigation",
     "DELETE FROM audit_log", "DELETE FROM consumption_hourly", "DELETE FROM consumption_daily",
+    "DELETE FROM energy_quarter",
     "DELETE FROM unregistered_connection", "DELETE FROM delivery", "DELETE FROM subscription",
     "DELETE FROM schedule WHERE area_id IS NOT NULL OR brand_id IS NOT NULL", "DELETE FROM reading_revision", "DELETE FROM reading", "DELETE FROM event",
     "DELETE FROM alert", "DELETE FROM firmware_transfer", "DELETE FROM firmware_image",

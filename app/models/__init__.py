@@ -30,9 +30,10 @@ from app.models.fleet import (
 )
 from app.models.readings import Channel, Quality, Reading, ReadingRevision, Source
 from app.models.remote import FirmwareImage, FirmwareTransfer, JobTracking
-from app.models.rollups import ConsumptionDaily, ConsumptionHourly
+from app.models.rollups import ConsumptionDaily, ConsumptionHourly, EnergyQuarter
 
 __all__ = [
+    "EnergyQuarter",
     "Investigation",
     "InvestigationNote",
     "InvestigationOutcome",

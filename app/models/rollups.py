@@ -40,3 +40,16 @@ class ConsumptionDaily(Model):
     export_wh: Mapped[float] = mapped_column(Float, default=0.0)
     intervals: Mapped[int] = mapped_column(Integer, default=0)
     on_time: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EnergyQuarter(Model):
+    """Energy imported per area and quarter-hour (Wh), for the dashboard's live past-hour chart.
+
+    Maintained as intervals are appended; rows older than a week are pruned.
+    ``area_id`` 0 stands for meters without an area."""
+
+    __tablename__ = "energy_quarter"
+
+    area_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    import_wh: Mapped[float] = mapped_column(Float, default=0.0)

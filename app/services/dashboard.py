@@ -1,7 +1,8 @@
 """Dashboard figures: fleet counts, active alerts, energy of the past hour, today's data completeness
 and the latest events, all limited to a customer and/or an area (with its sub-areas).
 
-* **Energy of the past hour** needs quarter-hours, finer than the hourly rollup, so it is computed
+* **Energy of the past hour** needs quarter-hours, finer than the hourly rollup. For staff it comes
+  from ``energy_quarter`` (per area, kept as intervals land); for one customer it is computed
   from the ``reading`` table: the cumulative active-energy-import register (OBIS ``1.0.1.8.0.255``)
   of every meter is differenced reading to reading (SQL ``LAG``), each positive difference belongs
   to the quarter-hour its interval ends in (the rollups' convention), and the differences are
@@ -22,7 +23,18 @@ from itertools import pairwise
 from sqlalchemy import and_, case, func, or_, select
 
 from app.extensions import db
-from app.models import Alert, AlertState, Channel, ConsumptionDaily, Event, Meter, MeterBrand, MeterStatus, Reading
+from app.models import (
+    Alert,
+    AlertState,
+    Channel,
+    ConsumptionDaily,
+    EnergyQuarter,
+    Event,
+    Meter,
+    MeterBrand,
+    MeterStatus,
+    Reading,
+)
 from app.models.types import utcnow
 from app.services.rollups import local_day_start, zone
 from app.services.scope import area_ids_subquery
@@ -94,12 +106,24 @@ def _energy_channel() -> Channel | None:
 
 
 def energy_last_hour(scope: Scope, now: dt.datetime | None = None) -> dict:
-    """kWh imported by all meters in scope per quarter-hour over the past hour, and the total."""
+    """kWh imported by all meters in scope per quarter-hour over the past hour, and the total.
+
+    Staff scopes (the fleet or an area) read the per-area quarter-hour aggregate kept as intervals
+    land; a single customer's few meters are differenced from their readings directly."""
     end = floor_interval(now or utcnow())
     edges = [end - INTERVAL * (BUCKETS - i) for i in range(BUCKETS + 1)]
     buckets = [{"start": a.isoformat(), "end": b.isoformat(), "kwh": 0.0} for a, b in pairwise(edges)]
     channel = _energy_channel()
-    if channel is not None:
+    if channel is not None and scope.customer_id is None:
+        factor = UNIT_TO_KWH.get((channel.unit or DEFAULT_UNIT).strip().lower(), UNIT_TO_KWH["wh"])
+        stmt = select(EnergyQuarter.bucket, func.sum(EnergyQuarter.import_wh)).where(
+            EnergyQuarter.bucket >= edges[0], EnergyQuarter.bucket < end).group_by(EnergyQuarter.bucket)
+        if scope.area_id is not None:
+            stmt = stmt.where(EnergyQuarter.area_id.in_(area_ids_subquery(scope.area_id)))
+        per_start = dict(db.session.execute(stmt).all())
+        for bucket, start in zip(buckets, edges, strict=False):
+            bucket["kwh"] = round(float(per_start.get(start) or 0.0) * factor, 3)
+    elif channel is not None:
         factor = UNIT_TO_KWH.get((channel.unit or DEFAULT_UNIT).strip().lower(), UNIT_TO_KWH["wh"])
         delta = Reading.value - func.lag(Reading.value).over(partition_by=Reading.meter_id, order_by=Reading.ts)
         lagged = select(Reading.ts.label("ts"), delta.label("delta")).where(

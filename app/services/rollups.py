@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import and_, delete, insert, select, text
 
 from app.extensions import db
-from app.models import ConsumptionDaily, ConsumptionHourly, Reading
+from app.models import ConsumptionDaily, ConsumptionHourly, EnergyQuarter, Meter, Reading
 from app.models.types import UTC
 
 IMPORT_OBIS = "1.0.1.8.0.255"
@@ -68,17 +68,23 @@ def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datet
         return
     tz = utility_zone()
     on_time = dt.timedelta(hours=float(current_app.config.get("HES_ON_TIME_HOURS", 4)))
+    areas = dict(db.session.execute(select(Meter.id, Meter.area_id).where(Meter.id.in_(list(touched)))).all())
+    quarters: dict[tuple[int, dt.datetime], float] = defaultdict(float)
     for meter_id, channels in touched.items():
         stamps = [ts for series in channels.values() for ts, _v in series]
         # The reading after the batch changes too (its interval now starts later or earlier).
         nxt = _as_utc(db.session.execute(NEXT_READING, {"m": meter_id, "i": import_id, "e": export_id,
                                                          "t": _ts_param(max(stamps))}).scalar())
         if all_new and nxt is None:
-            _append(meter_id, channels, import_id, min(stamps), tz, on_time, received_at)
+            _append(meter_id, channels, import_id, min(stamps), tz, on_time, received_at,
+                    quarters, areas.get(meter_id) or 0)
             continue
         first_day = local_day_start(min(stamps) - EPSILON, tz)
         last_day = local_day_start(max(stamps if nxt is None else [*stamps, nxt]) - EPSILON, tz)
         _recompute(meter_id, import_id, export_id, first_day, next_local_day(last_day, tz), tz, on_time)
+    if quarters:
+        _upsert_add(EnergyQuarter, [{"area_id": a, "bucket": b, "import_wh": wh} for (a, b), wh in quarters.items()],
+                    ("import_wh",), keys=["area_id", "bucket"])
 
 
 # Plain SQL for the statements run once per stored batch: they are on the ingest hot path.
@@ -107,8 +113,10 @@ def _as_utc(value) -> dt.datetime | None:
 
 
 def _append(meter_id: int, channels: dict, import_id: int, first: dt.datetime, tz: ZoneInfo,
-            on_time: dt.timedelta, received_at: dt.datetime | None) -> None:
-    """Add the energy of intervals appended after the last stored reading to their buckets."""
+            on_time: dt.timedelta, received_at: dt.datetime | None,
+            quarters: dict[tuple[int, dt.datetime], float], area_id: int) -> None:
+    """Add the energy of intervals appended after the last stored reading to their buckets (and the
+    area's quarter-hours, for the live dashboard)."""
     hourly: dict[dt.datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     daily: dict[dt.datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0, 0])
     last = max(ts for series in channels.values() for ts, _v in series)
@@ -130,6 +138,8 @@ def _append(meter_id: int, channels: dict, import_id: int, first: dt.datetime, t
                 delta = max(value - prev, 0.0)
                 hourly[hour][column] += delta
                 daily[day][column] += delta
+                if column == 0:
+                    quarters[(area_id, _quarter_of(ts))] += delta
                 if column == 0 and int(ts.timestamp()) % INTERVAL_GRID == 0:
                     hourly[hour][2] += 1
                     daily[day][2] += 1
@@ -144,13 +154,19 @@ def _append(meter_id: int, channels: dict, import_id: int, first: dt.datetime, t
             _upsert_add(model, rows, fields)
 
 
-def _upsert_add(model, rows: list[dict], fields: tuple[str, ...]) -> None:
+def _quarter_of(ts: dt.datetime) -> dt.datetime:
+    """The quarter-hour (UTC) an interval ending at ``ts`` belongs to."""
+    seconds = int(ts.timestamp()) - 1
+    return dt.datetime.fromtimestamp(seconds - seconds % INTERVAL_GRID, UTC)
+
+
+def _upsert_add(model, rows: list[dict], fields: tuple[str, ...], keys: list[str] | None = None) -> None:
     if db.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     stmt = dialect_insert(model)
-    stmt = stmt.on_conflict_do_update(index_elements=["meter_id", "bucket"],
+    stmt = stmt.on_conflict_do_update(index_elements=keys or ["meter_id", "bucket"],
                                       set_={f: getattr(model, f) + getattr(stmt.excluded, f) for f in fields})
     db.session.execute(stmt, rows)
 
