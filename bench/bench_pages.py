@@ -102,7 +102,8 @@ def main() -> None:
     client = app.test_client()
     assert client.post("/login/", data={"username": "bench", "password": "Bench-Pw-1"}).status_code == 302
     ward = 2
-    alert_q = "(filters:!((col:state,opr:eq,value:active)),order_column:last_at,order_direction:desc,page:0,page_size:25)"
+    alert_q = ("(filters:!((col:state,opr:eq,value:active)),order_column:last_at,order_direction:desc,"
+               "page:0,page_size:25)")
     event_q = "(order_column:ts,order_direction:desc,page:0,page_size:50)"
     today = dt.date.today()
     pages = [
