@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from app.services import MAX_ID
 from config import Config
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def _bounded_int_routes(app: Flask) -> None:
     from werkzeug.routing import IntegerConverter
 
     class IdConverter(IntegerConverter):
-        def __init__(self, url_map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):  # noqa: A002
+        def __init__(self, url_map, fixed_digits=0, min=None, max=MAX_ID, signed=False):  # noqa: A002
             super().__init__(url_map, fixed_digits, min, max, signed)
 
     app.url_map.converters["int"] = IdConverter
@@ -54,7 +55,7 @@ def _bounded_int_routes(app: Flask) -> None:
 
 # Whole-number query arguments and the largest value any of them can mean; a larger one is refused with 400 before
 # a view runs (it would otherwise reach the database or date arithmetic as a number they cannot hold: a 500).
-QUERY_NUMBER_LIMITS = {"area": 2**63 - 1, "area_id": 2**63 - 1, "job_id": 2**63 - 1, "meter_ids": 2**63 - 1,
+QUERY_NUMBER_LIMITS = {"area": MAX_ID, "area_id": MAX_ID, "job_id": MAX_ID, "meter_ids": MAX_ID,
                        "page": 10**9, "page_size": 10**9, "days": 36600}
 
 

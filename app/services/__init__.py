@@ -1,5 +1,9 @@
 """Business logic shared by every edge (views, REST API, tasks, CLI)."""
 
+# The largest row id the API accepts: HES tables key on INTEGER, which PostgreSQL holds in 32 bits. A larger number
+# from a client is no row (404/422), not a number the database refuses with an error (a 500).
+MAX_ID = 2**31 - 1
+
 
 class ServiceError(Exception):
     """A domain error that every edge turns into its own kind of answer."""

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from app.extensions import db
 from app.models import Alert, AlertState, Customer, Meter
 from app.models.types import UTC
-from app.services import NotFound, ServiceError
+from app.services import MAX_ID, NotFound, ServiceError
 from app.services.reports.common import ReportScope
 from app.services.reports.consumption import consumption_series
 from app.services.reports.periods import local_days, local_today
@@ -51,7 +51,7 @@ def require_customer(user) -> Customer:
 def parse_meter_id(raw: Any) -> int:
     """A meter id from a query string: a positive whole number, else a 400."""
     text = str(raw or "").strip()
-    if not text.isdecimal() or int(text) >= 2**63:
+    if not text.isdecimal() or int(text) > MAX_ID:
         raise ServiceError("Give 'meter_id': the id of one of your meters.")
     return int(text)
 

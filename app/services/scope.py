@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 from app.extensions import db
 from app.models import Area, Meter
 from app.security import is_customer_only
+from app.services import MAX_ID
 
 NOBODY = -1
 
@@ -78,7 +79,7 @@ def selected_area_id() -> int | None:
         return None
     raw = request.args.get("area")
     if raw is not None:
-        session["area_id"] = int(raw) if raw.isdecimal() and int(raw) < 2**63 else None
+        session["area_id"] = int(raw) if raw.isdecimal() and int(raw) <= MAX_ID else None
     return session.get("area_id")
 
 

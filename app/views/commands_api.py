@@ -12,7 +12,7 @@ from flask_appbuilder.security.decorators import permission_name
 from app.extensions import db
 from app.models import Meter
 from app.models.commands import Command
-from app.services import ServiceError, commands, firmware
+from app.services import MAX_ID, ServiceError, commands, firmware
 from app.services.audit import acting_user
 from app.services.scope import customer_meter_ids, restricted_customer_id, scoped_base_filters
 from app.views.common import csv_response, error_json
@@ -37,7 +37,7 @@ def _wait_seconds(body: dict) -> float:
 
 
 def _visible_meter(meter_id) -> Meter | None:
-    if not str(meter_id or "").isdecimal() or int(meter_id) >= 2**63:
+    if not str(meter_id or "").isdecimal() or int(meter_id) > MAX_ID:
         return None
     query = db.select(Meter).where(Meter.id == int(meter_id))
     customer_id = restricted_customer_id()

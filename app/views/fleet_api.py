@@ -13,13 +13,11 @@ from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from app.extensions import db
 from app.models import Area, Customer, Meter, Sim
-from app.services import ServiceError
+from app.services import MAX_ID, ServiceError
 from app.services.fleet_import import EXPORTERS, IMPORTERS
 from app.services.scope import AreaTreeFilter, scoped_base_filters
 from app.views.common import csv_response, error_json
 from app.views.meter_ops_api import MeterOperationsMixin
-
-MAX_ID = 2**63 - 1  # the largest id a BIGINT (and SQLite's INTEGER) holds
 
 
 class ExistingRelated(Related):
@@ -70,7 +68,7 @@ class HesModelRestApi(ModelRestApi):
     @staticmethod
     def row_id(pk) -> int:
         """The ``<pk>`` of PUT and DELETE as an id, or -1 (no row: 404) when it is not a whole number a BIGINT
-        holds; the database would raise on it (a 500)."""
+        holds (INTEGER); the database would raise on it (a 500)."""
         text = str(pk)
         return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID else -1
 

@@ -32,8 +32,10 @@ def test_related_rows_are_given_by_existing_id_only(app, client, operator_header
 
 
 def test_ids_too_large_for_the_database_are_not_found(client, admin_headers):
-    """Ids past a BIGINT used to reach the database and raise (OverflowError on SQLite, DataError on PostgreSQL)."""
+    """Ids past the INTEGER id columns used to reach the database and raise (OverflowError on SQLite, DataError on PostgreSQL)."""
     huge = 2**70
+    assert client.get("/api/v1/command/2725918488", headers=admin_headers).status_code == 404  # > 2**31: PG INTEGER
+    assert client.post("/api/v1/alert/acknowledge", json={"ids": [4471109863]}, headers=admin_headers).status_code == 400
     assert client.get(f"/api/v1/subscription/{huge}", headers=admin_headers).status_code == 404
     assert client.delete(f"/api/v1/subscription/{huge}", headers=admin_headers).status_code == 404
     assert client.put(f"/api/v1/brand/{huge}", json={}, headers=admin_headers).status_code == 404

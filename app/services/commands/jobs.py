@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Area, CommandJob, FirmwareTransfer, JobTracking, Meter, MeterStatus
 from app.models.commands import Command, CommandState
-from app.services import NotFound, ServiceError, audit
+from app.services import MAX_ID, NotFound, ServiceError, audit
 from app.services.commands.kinds import CHANGING, KINDS, validate_params
 from app.services.commands.queue import as_dict, expiry, finish, now_utc
 from app.services.scope import meter_ids_in_area
@@ -30,13 +30,13 @@ def _target_ids(meter_ids: Any, area_id: Any, numbers: Any = None) -> tuple[list
             raise NotFound(f"Meter number(s) not found: {', '.join(missing[:20])}.")
         return sorted(found.values()), None
     if area_id not in (None, ""):
-        if not str(area_id).isdecimal() or int(area_id) >= 2**63 or db.session.get(Area, int(area_id)) is None:
+        if not str(area_id).isdecimal() or int(area_id) > MAX_ID or db.session.get(Area, int(area_id)) is None:
             raise NotFound(f"Area {area_id!r} not found.")
         ids = list(db.session.execute(select(Meter.id).where(Meter.id.in_(meter_ids_in_area(int(area_id))),
                                                              Meter.status != MeterStatus.decommissioned)
                                       .order_by(Meter.id)).scalars())
         return ids, int(area_id)
-    if not isinstance(meter_ids, list) or not all(str(m).isdecimal() and int(m) < 2**63 for m in meter_ids):
+    if not isinstance(meter_ids, list) or not all(str(m).isdecimal() and int(m) <= MAX_ID for m in meter_ids):
         raise ServiceError("Give the target meters as 'meter_ids' (a list of ids) or an 'area_id'.", status=422)
     ids = sorted({int(m) for m in meter_ids})
     found = set(db.session.execute(select(Meter.id).where(Meter.id.in_(ids))).scalars()) if ids else set()

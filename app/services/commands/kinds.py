@@ -9,7 +9,7 @@ from app.comms.cosem import normalise_obis
 from app.extensions import db
 from app.models import Meter, MeterBrand, ObisPoint
 from app.models.types import UTC
-from app.services import NotFound, ServiceError
+from app.services import MAX_ID, NotFound, ServiceError
 from app.services.brands import point_by_ref
 
 KINDS = ("disconnect", "reconnect", "token", "firmware", "set", "read", "clock_sync", "load_limit")
@@ -185,7 +185,7 @@ def validate_params(kind: str, meter: Meter, params: dict | None) -> dict:
     from app.models import FirmwareImage
 
     image_id = params.get("image_id")
-    known = str(image_id or "").isdecimal() and int(image_id) < 2**63
+    known = str(image_id or "").isdecimal() and int(image_id) <= MAX_ID
     image = db.session.get(FirmwareImage, int(image_id)) if known else None
     if image is None:
         raise NotFound(f"Firmware image {image_id!r} not found; upload it first.")

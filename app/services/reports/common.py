@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Area, Meter
-from app.services import NotFound
+from app.services import MAX_ID, NotFound
 from app.services.scope import area_ids_subquery, restricted_customer_id
 
 WH_PER_KWH = 1000.0
@@ -74,7 +74,7 @@ def request_scope(area_id: int | None = None, meter: str | int | None = None) ->
 def _is_id(value: int) -> bool:
     """Meter numbers are often all digits: a number that matches a meter's number wins over an id (and one too
     large for an id column is a number)."""
-    if value > 2**63 - 1:
+    if value > MAX_ID:
         return False
     return db.session.execute(select(Meter.id).where(Meter.number == str(value))).scalar() is None
 
