@@ -51,10 +51,8 @@ class FilteredExportMixin:
         filters = self._handle_filters_args(kwargs.get("rison", {}))
         model = self.datamodel.obj
         stmt = filters.apply_all(select(model)).order_by(getattr(model, self.export_order).desc())
-        rows = (tuple(_attr(item, path) for _h, path in self.export_columns)
-                for item in db.session.execute(stmt.execution_options(yield_per=1000)).scalars())
         header = [h for h, _p in self.export_columns]
-        return csv_response(write_rows(header, rows), f"{self.resource_name}s.csv")
+        return csv_response(write_rows(header, _stream_rows(stmt, self.export_columns)), f"{self.resource_name}s.csv")
 
 
     @api_expose("/pdf", methods=["GET"])
@@ -88,6 +86,16 @@ class FilteredExportMixin:
                             note="Times are UTC." if total <= 2000 else f"First 2,000 of {total} rows; times UTC.")
         return Response(pdf, mimetype="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{self.resource_name}s.pdf"'})
+
+
+def _stream_rows(stmt, columns):
+    """Rows of ``stmt`` from a session of its own: the request's session ends (closing PostgreSQL's server-side
+    cursor) before a streamed body is sent."""
+    from sqlalchemy.orm import Session
+
+    with Session(db.engine) as session:
+        for item in session.execute(stmt.execution_options(yield_per=1000)).scalars():
+            yield tuple(_attr(item, path) for _h, path in columns)
 
 
 def _attr(item, path: str):
