@@ -71,6 +71,15 @@ def _bounded_query_numbers(app: Flask) -> None:
                     return jsonify(message=f"'{name}' is out of range (at most {QUERY_NUMBER_LIMITS[name]})."), 400
         return None
 
+    @app.before_request
+    def refuse_nul_characters():
+        """PostgreSQL text cannot hold NUL: refuse it in query strings, form fields and JSON (400, not a 500).
+        Uploaded files (CSV, firmware images) are not looked at."""
+        texts = [*request.args.values(), *request.form.values()]
+        if any("\x00" in value for value in texts) or (request.is_json and b"\\u0000" in request.get_data()):
+            return jsonify(message="Text must not contain NUL (\\u0000) characters."), 400
+        return None
+
 
 def _subscribe_status_listeners() -> None:
     """Online/offline transitions become comm lost/restored events (and alerts)."""

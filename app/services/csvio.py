@@ -117,7 +117,7 @@ def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
                     result.error(line, col.name, "is required")
                 row[col.name] = ""
                 continue
-            reason = col.check(value) if col.check else None
+            reason = "contains a NUL character" if "\x00" in value else col.check(value) if col.check else None
             if reason:
                 result.error(line, col.name, reason, value)
             row[col.name] = value

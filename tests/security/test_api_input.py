@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
@@ -32,10 +34,12 @@ def test_related_rows_are_given_by_existing_id_only(app, client, operator_header
 
 
 def test_ids_too_large_for_the_database_are_not_found(client, admin_headers):
-    """Ids past the INTEGER id columns used to reach the database and raise (OverflowError on SQLite, DataError on PostgreSQL)."""
+    """Ids past the INTEGER id columns used to reach the database and raise (OverflowError on SQLite, DataError on
+    PostgreSQL)."""
     huge = 2**70
     assert client.get("/api/v1/command/2725918488", headers=admin_headers).status_code == 404  # > 2**31: PG INTEGER
-    assert client.post("/api/v1/alert/acknowledge", json={"ids": [4471109863]}, headers=admin_headers).status_code == 400
+    resp = client.post("/api/v1/alert/acknowledge", json={"ids": [4471109863]}, headers=admin_headers)
+    assert resp.status_code == 400
     assert client.get(f"/api/v1/subscription/{huge}", headers=admin_headers).status_code == 404
     assert client.delete(f"/api/v1/subscription/{huge}", headers=admin_headers).status_code == 404
     assert client.put(f"/api/v1/brand/{huge}", json={}, headers=admin_headers).status_code == 404
@@ -60,3 +64,13 @@ def test_unique_conflict_found_by_a_rule_is_422(client, admin_headers):
     sim = {"number": "T-DUP", "ip_address": "10.7.7.7", "port": 4059}
     assert client.post("/api/v1/sim/", json=sim, headers=admin_headers).status_code == 201
     assert client.post("/api/v1/sim/", json=sim | {"ip_address": "10.7.7.8"}, headers=admin_headers).status_code == 422
+
+
+def test_nul_characters_are_refused_not_500(client, admin_headers):
+    """PostgreSQL text cannot hold NUL; it used to surface as a DataError (500) from any text parameter."""
+    assert client.get("/api/v1/completeness/?meter=a%00b", headers=admin_headers).status_code == 400
+    resp = client.post("/api/v1/area/", json={"name": "A\u0000", "code": "T-NUL"}, headers=admin_headers)
+    assert resp.status_code == 400
+    data = {"file": (io.BytesIO(b"Sim Number,IP Address,Port,APN\nT-NUL,10.9.9.9,4059,in\x00ternet\n"), "s.csv")}
+    resp = client.post("/api/v1/sim/import", data=data, headers=admin_headers, content_type="multipart/form-data")
+    assert resp.status_code == 422 and resp.json["errors"][0]["reason"] == "contains a NUL character"

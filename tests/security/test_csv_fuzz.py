@@ -58,12 +58,14 @@ def header(draw, columns) -> list[str]:
     return draw(st.permutations(names + draw(st.lists(st.text(max_size=6), max_size=2))))
 
 
-# Valid-looking values per column (plus digits that str.isdigit() accepts but int() does not: "²").
+# Valid-looking values per column (plus digits that str.isdigit() accepts but int() does not, "²", and NUL, which
+# PostgreSQL text cannot hold).
 GOOD = {
     "Meter Number": ["M1", "M2", "SEC-M-A", "SEC-M-B"], "Concentrator ID": ["D1"], "Meter Type": ["sec_brand"],
     "Area": ["SEC-AREA", "Sec Area"], "SIM Number": ["S1", "S2", "S3"], "Sim Number": ["S1", "S2", "S3"],
     "Comm Mode": ["dial_in", "dial-out"], "Status": ["active", "installed"], "IP Address": ["10.0.0.3", "::1"],
-    "Port": ["4059", "65535", "²", "٣"], "APN": ["internet"], "Customer Name": ["Ada"], "Address": ["1 Road"],
+    "Port": ["4059", "65535", "²", "٣"], "APN": ["internet", "inter\x00net"], "Customer Name": ["Ada", "A\x00da"],
+    "Address": ["1 Road"],
     "Phone No": ["0801000001", "+234 801 000"], "Account Number": ["ACC-1", "SEC-A"], "Email": ["a@b.test"],
     "key": ["energy_import", "v1"], "name": ["Energy"], "obis": ["1.0.1.8.0.255", "1-0:1.8.0"],
     "class_id": ["3", "1", "²"], "attribute": ["2", "²"], "unit": ["kWh"], "scaler": ["-3", "0", "²"],
