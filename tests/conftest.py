@@ -12,6 +12,8 @@ from sqlalchemy import create_engine, text
 from app import create_app
 from config import Config
 
+pytest_plugins = ["tests.support.browser"]
+
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("HES_TEST_DATABASE_URL") else [])
 # Emptied after every test, in an order that respects foreign keys.
 CLEANUP_SQL = [
@@ -19,9 +21,11 @@ CLEANUP_SQL = [
     "DELETE FROM audit_log", "DELETE FROM consumption_hourly", "DELETE FROM consumption_daily",
     "DELETE FROM energy_quarter",
     "DELETE FROM unregistered_connection", "DELETE FROM delivery", "DELETE FROM subscription",
-    "DELETE FROM schedule WHERE area_id IS NOT NULL OR brand_id IS NOT NULL", "DELETE FROM reading_revision", "DELETE FROM reading", "DELETE FROM event",
+    "DELETE FROM schedule WHERE area_id IS NOT NULL OR brand_id IS NOT NULL", "DELETE FROM reading_revision",
+    "DELETE FROM reading", "DELETE FROM event",
     "DELETE FROM alert", "DELETE FROM firmware_transfer", "DELETE FROM firmware_image",
-    "DELETE FROM command_job_tracking", "DELETE FROM command", "DELETE FROM command_job", "DELETE FROM hes_user_preference",
+    "DELETE FROM command_job_tracking", "DELETE FROM command", "DELETE FROM command_job",
+    "DELETE FROM hes_user_preference",
     "DELETE FROM hes_setting", "UPDATE area SET supply_meter_id = NULL, parent_id = NULL",
     "DELETE FROM meter", "DELETE FROM customer", "DELETE FROM sim", "DELETE FROM area", "DELETE FROM channel",
     "DELETE FROM obis_point WHERE brand_id IN (SELECT id FROM meter_brand WHERE source = 'ui')",

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.browser.conftest import ROOT, login, screenshot
+from tests.support.browser import ROOT, login, screenshot
 
 pytestmark = pytest.mark.browser
 

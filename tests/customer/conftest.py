@@ -1,5 +1,5 @@
 """Fixtures for the customer's My Meters page: two customers with their meters, and a meter nobody owns.
-The browser fixtures are re-exported from ``tests/browser`` (a server of its own for this folder)."""
+The browser fixtures come from tests/support/browser.py, shared with every folder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Customer, Meter, MeterBrand, MeterStatus, RelayState
-from tests.browser.conftest import admin_state, browser, live_server, new_context, page  # noqa: F401
 
 
 @dataclass

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from simulator import model
-from tests.browser.conftest import ROOT, LiveServer, login, screenshot
+from tests.support.browser import ROOT, LiveServer, login, screenshot
 
 pytestmark = pytest.mark.browser
 

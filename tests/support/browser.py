@@ -1,0 +1,181 @@
+"""Browser fixtures (a pytest plugin, loaded once for the whole run by tests/conftest.py): the real HES
+(``python run.py``) in a subprocess on free 127.0.0.1 ports, driven by Debian's chromium through
+Playwright's sync API; every page visited can be saved under ``test-artifacts/screenshots/``.
+One server and one browser serve every folder: Playwright's sync API allows a single instance."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "Browser-Test-Pw-1"
+VIEWPORT = {"width": 1440, "height": 900}
+START_TIMEOUT = 90
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    """A running HES process: its URL, data dir and an admin API session."""
+
+    url: str
+    data_dir: Path
+    process: subprocess.Popen
+    log_path: Path
+    meter_listen: str
+
+    def token(self, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> dict:
+        """JWT auth headers from ``POST /api/v1/security/login``."""
+        resp = requests.post(f"{self.url}/api/v1/security/login", timeout=10,
+                             json={"username": username, "password": password, "provider": "db"})
+        resp.raise_for_status()
+        return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the REST API as the admin."""
+        headers = kwargs.pop("headers", None) or self.token()
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def sql(self, statement: str, params: tuple = ()) -> None:
+        """Write to the server's SQLite database directly, as the comms node would (e.g. mark meters online)."""
+        with sqlite3.connect(self.data_dir / "hes.db", timeout=10) as conn:
+            conn.execute(statement, params)
+
+    def log(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _server_env(data_dir: Path, web_port: int, meter_listen: str) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("HES_") and k not in ("DATABASE_URL", "SECRET_KEY", "FLASK_APP")}
+    env.update(HES_DATA_DIR=str(data_dir), HES_ADMIN_USER=ADMIN_USER, HES_ADMIN_PASSWORD=ADMIN_PASSWORD,
+               HES_DEMO_METERS="0", HES_METER_LISTEN=meter_listen, HES_WEB_HOST="127.0.0.1",
+               HES_WEB_PORT=str(web_port), HES_LOGIN_RATE_LIMIT="1000 per minute", HES_LOG_LEVEL="WARNING",
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> Iterator[LiveServer]:
+    """``python run.py`` on a fresh data dir and free ports; stopped at the end of the session."""
+    data_dir = tmp_path_factory.mktemp("hes-live")
+    port, meter_listen = free_port(), f"127.0.0.1:{free_port()}"
+    log_path = data_dir / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=_server_env(data_dir, port, meter_listen),
+                                   stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", data_dir, process, log_path, meter_listen)
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the HES server exited with {process.returncode}:\n{server.log()[-4000:]}")
+            try:
+                if requests.get(f"{server.url}/login/", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the HES server did not answer within {START_TIMEOUT}s:\n{server.log()[-4000:]}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless chromium (Debian's build) through Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def login(page, server: LiveServer, username: str, password: str) -> None:
+    """Sign in through the login form and wait to land past it."""
+    page.goto(f"{server.url}/login/")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+@pytest.fixture(scope="session")
+def admin_state(browser, live_server) -> dict:
+    """The admin's signed-in browser state (cookies), logged in once per session."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    login(page, live_server, ADMIN_USER, ADMIN_PASSWORD)
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def page(browser, live_server, admin_state):
+    """A fresh tab signed in as the admin; JavaScript errors on the page fail the test."""
+    context = browser.new_context(viewport=VIEWPORT, storage_state=admin_state, base_url=live_server.url,
+                                  accept_downloads=True)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def new_context(browser, live_server):
+    """Factory for extra signed-out browser contexts (other users); closed after the test."""
+    contexts = []
+
+    def factory(**kwargs):
+        context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url, **kwargs)
+        contexts.append(context)
+        return context
+
+    yield factory
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Save what the page shows as ``test-artifacts/screenshots/<name>.png``."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(350)  # let entrance animations (toasts, charts) settle
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
