@@ -11,9 +11,9 @@ from gevent import monkey
 monkey.patch_all()
 
 import logging  # noqa: E402
+import os  # noqa: E402
 
 import gevent  # noqa: E402
-import os  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import socketio  # noqa: E402

@@ -66,40 +66,36 @@ def _rank(severity: Severity) -> int:
     return {Severity.info: 0, Severity.warning: 1, Severity.critical: 2}[severity]
 
 
-def acknowledge(alert_ids: list[int], user, comment: str | None = None) -> list[Alert]:
-    """Acknowledge active alerts (single or bulk): they leave the active list and stay in the log."""
+def _transition(alert_ids: list[int], user, comment: str | None, target: AlertState) -> list[Alert]:
     alerts = db.session.execute(select(Alert).where(Alert.id.in_(alert_ids))).scalars().all()
     if len(alerts) != len(set(alert_ids)):
         raise NotFound("Some alerts were not found.")
-    now = dt.datetime.now(UTC)
+    allowed = {AlertState.acknowledged: {AlertState.active},
+               AlertState.resolved: {AlertState.active, AlertState.acknowledged}}[target]
+    now, verb = dt.datetime.now(UTC), "acknowledge" if target == AlertState.acknowledged else "resolve"
     for alert in alerts:
-        if alert.state != AlertState.active:
+        if alert.state not in allowed:
             raise ServiceError(f"Alert {alert.id} is already {alert.state.value}.", status=409)
-        alert.state, alert.acknowledged_at = AlertState.acknowledged, now
-        alert.acknowledged_by_id, alert.ack_comment = getattr(user, "id", None), comment
-        audit.record("acknowledge", "alert", alert.id, f"acknowledged: {alert.title}", {"comment": comment})
+        alert.state = target
+        if target == AlertState.acknowledged:
+            alert.acknowledged_at, alert.acknowledged_by_id, alert.ack_comment = now, getattr(user, "id", None), comment
+        else:
+            alert.resolved_at, alert.resolved_by_id, alert.resolve_comment = now, getattr(user, "id", None), comment
+        audit.record(verb, "alert", alert.id, f"{target.value}: {alert.title}", {"comment": comment})
     db.session.commit()
     for alert in alerts:
-        _emit("alert_acknowledged", alert)
+        _emit(f"alert_{target.value}", alert)
     return alerts
+
+
+def acknowledge(alert_ids: list[int], user, comment: str | None = None) -> list[Alert]:
+    """Acknowledge active alerts (single or bulk): they leave the active list and stay in the log."""
+    return _transition(alert_ids, user, comment, AlertState.acknowledged)
 
 
 def resolve(alert_ids: list[int], user, comment: str | None = None) -> list[Alert]:
     """Close alerts (active or acknowledged)."""
-    alerts = db.session.execute(select(Alert).where(Alert.id.in_(alert_ids))).scalars().all()
-    if len(alerts) != len(set(alert_ids)):
-        raise NotFound("Some alerts were not found.")
-    now = dt.datetime.now(UTC)
-    for alert in alerts:
-        if alert.state == AlertState.resolved:
-            raise ServiceError(f"Alert {alert.id} is already resolved.", status=409)
-        alert.state, alert.resolved_at = AlertState.resolved, now
-        alert.resolved_by_id, alert.resolve_comment = getattr(user, "id", None), comment
-        audit.record("resolve", "alert", alert.id, f"resolved: {alert.title}", {"comment": comment})
-    db.session.commit()
-    for alert in alerts:
-        _emit("alert_resolved", alert)
-    return alerts
+    return _transition(alert_ids, user, comment, AlertState.resolved)
 
 
 def resolve_automatically(meter_id: int, alert_type: str, reason: str) -> int:

@@ -87,31 +87,29 @@ def _profile_obis(meter: Meter, name: str) -> str | None:
     return ((meter.brand.objects or {}).get("profiles") or {}).get(name)
 
 
+def _collect(session: DlmsSession, meter: Meter, profile: str, default_days: float) -> dict[str, Any]:
+    obis = _profile_obis(meter, profile)
+    if not obis:
+        return {"skipped": f"brand has no {profile.replace('_', ' ')} profile"}
+    return _store_profile(session, meter, obis, default_days, profile)
+
+
 @operation("collect_load_profile")
 def collect_load_profile(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     """Read the load profile from the last stored interval to now and store it."""
-    obis = _profile_obis(meter, "load_profile")
-    if not obis:
-        return {"skipped": "brand has no load profile"}
-    return _store_profile(session, meter, obis, _config_number("HES_BACKFILL_DAYS", 7), "load_profile")
+    return _collect(session, meter, "load_profile", _config_number("HES_BACKFILL_DAYS", 7))
 
 
 @operation("collect_daily_snapshot")
 def collect_daily_snapshot(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     """Read the daily energy snapshots (midnight register values) not stored yet."""
-    obis = _profile_obis(meter, "daily")
-    if not obis:
-        return {"skipped": "brand has no daily profile"}
-    return _store_profile(session, meter, obis, _config_number("HES_BACKFILL_DAYS", 7), "daily")
+    return _collect(session, meter, "daily", _config_number("HES_BACKFILL_DAYS", 7))
 
 
 @operation("collect_billing")
 def collect_billing(session: DlmsSession, meter: Meter) -> dict[str, Any]:
-    """Read monthly billing rows not stored yet."""
-    obis = _profile_obis(meter, "billing")
-    if not obis:
-        return {"skipped": "brand has no billing profile"}
-    return _store_profile(session, meter, obis, 400, "billing")
+    """Read monthly billing rows not stored yet (up to 400 days back the first time)."""
+    return _collect(session, meter, "billing", 400)
 
 
 @operation("collect_events")

@@ -9,7 +9,7 @@ import time
 import pytest
 import socketio
 
-from tests.hes.conftest import add_meter, meter
+from tests.support.live import add_meter, meter
 
 
 class Listener:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from tests.hes.conftest import add_meter, meter
+from tests.support.live import add_meter, meter
 
 
 def test_dial_in_meter_goes_online_and_offline(hes, simulators):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from tests.hes.conftest import add_meter, meter
+from tests.support.live import add_meter, meter
 from tests.support.simulator import AUTH_KEY, BLOCK_KEY, CLIENT_TITLE
 
 UTC = dt.UTC

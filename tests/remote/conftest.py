@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.live import LiveHes
-from tests.support.simulator import PASSWORD, start_simulator
+from tests.support.live import LiveHes, add_meter, meter, start_with_simulator_password  # noqa: F401
+from tests.support.simulator import SimulatorPool
 
 FAST = {"HES_HEARTBEAT_SECONDS": "1", "HES_MISSED_HEARTBEATS": "3", "HES_IDENTIFY_TIMEOUT": "3",
         "HES_RESPONSE_TIMEOUT": "5", "HES_COMMAND_RETRY_SECONDS": "1", "HES_DIAL_ATTEMPTS": "1"}
@@ -14,9 +14,7 @@ FAST = {"HES_HEARTBEAT_SECONDS": "1", "HES_MISSED_HEARTBEATS": "3", "HES_IDENTIF
 @pytest.fixture(scope="module")
 def hes(tmp_path_factory):
     """A running HES whose hes_sim brand has the simulator's password."""
-    live = LiveHes(tmp_path_factory.mktemp("hes-remote"), env=FAST).start()
-    brand = live.api("GET", "/brand/?q=(filters:!((col:name,opr:eq,value:hes_sim)))").json()["ids"][0]
-    assert live.api("PUT", f"/brand/{brand}/credentials", json={"password": PASSWORD.decode()}).status_code == 200
+    live = start_with_simulator_password(tmp_path_factory.mktemp("hes-remote"), FAST)
     yield live
     live.stop()
 
@@ -24,26 +22,9 @@ def hes(tmp_path_factory):
 @pytest.fixture
 def simulators():
     """Start simulators (stopped after the test)."""
-    started = []
-
-    def start(**kwargs):
-        kwargs.setdefault("heartbeat_seconds", 1)
-        sim = start_simulator(**kwargs)
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
-
-
-def add_meter(hes: LiveHes, number: str, **fields) -> int:
-    """Register a hes_sim meter through the REST API; returns its id."""
-    brand_id = hes.api("GET", "/brand/?q=(filters:!((col:name,opr:eq,value:hes_sim)))").json()["ids"][0]
-    resp = hes.api("POST", "/meter/", json={"number": number, "brand": brand_id, "status": "active",
-                                            "comm_mode": "dial_in", **fields})
-    assert resp.status_code == 201, resp.text
-    return resp.json()["id"]
+    pool = SimulatorPool()
+    yield pool
+    pool.stop()
 
 
 def add_dialout_meter(hes: LiveHes, sim, index: int, **fields) -> int:
@@ -52,11 +33,6 @@ def add_dialout_meter(hes: LiveHes, sim, index: int, **fields) -> int:
                                           "port": sim.port(index)})
     assert resp.status_code == 201, resp.text
     return add_meter(hes, sim.serial(index), comm_mode="dial_out", sim=resp.json()["id"], **fields)
-
-
-def meter(hes: LiveHes, meter_id: int) -> dict:
-    """The meter as the API shows it."""
-    return hes.api("GET", f"/meter/{meter_id}").json()["result"]
 
 
 def command(hes: LiveHes, command_id: int) -> dict:

@@ -115,3 +115,32 @@ class LiveHes:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
+
+
+def start_with_simulator_password(data_dir: Path, env: dict[str, str]) -> LiveHes:
+    """A running HES whose hes_sim brand holds the test simulator's LLS password."""
+    from tests.support.simulator import PASSWORD
+
+    live = LiveHes(data_dir, env=env).start()
+    brand = brand_id(live)
+    assert live.api("PUT", f"/brand/{brand}/credentials", json={"password": PASSWORD.decode()}).status_code == 200
+    return live
+
+
+def brand_id(hes: LiveHes, name: str = "hes_sim") -> int:
+    """The id of a brand by name."""
+    return hes.api("GET", f"/brand/?q=(filters:!((col:name,opr:eq,value:{name})))").json()["ids"][0]
+
+
+def add_meter(hes: LiveHes, number: str, **fields) -> int:
+    """Register an active dial-in meter (hes_sim unless ``brand`` names another) via the REST API."""
+    brand = brand_id(hes, fields.pop("brand", "hes_sim"))
+    resp = hes.api("POST", "/meter/", json={"number": number, "brand": brand, "status": "active",
+                                            "comm_mode": "dial_in", **fields})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"]
+
+
+def meter(hes: LiveHes, meter_id: int) -> dict:
+    """The meter as the API shows it."""
+    return hes.api("GET", f"/meter/{meter_id}").json()["result"]

@@ -136,3 +136,20 @@ def start_simulator(meters: int = 4, interface: str = "wrapper", auth: str = "lo
     raise RuntimeError(f"simulator did not start: {' '.join(cmd)}")
 
 
+
+
+class SimulatorPool:
+    """Start simulators for a test and stop them all afterwards (fast heartbeats by default)."""
+
+    def __init__(self) -> None:
+        self.started: list[SimProcess] = []
+
+    def __call__(self, **kwargs: Any) -> SimProcess:
+        kwargs.setdefault("heartbeat_seconds", 1)
+        sim = start_simulator(**kwargs)
+        self.started.append(sim)
+        return sim
+
+    def stop(self) -> None:
+        for sim in self.started:
+            sim.stop()

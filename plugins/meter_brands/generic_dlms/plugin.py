@@ -8,6 +8,7 @@ import pluggy
 import yaml
 
 from app.comms.heartbeat import Heartbeat, parse_heartbeat
+from app.plugins.tokens import ascii_token
 
 hookimpl = pluggy.HookimplMarker("hes")
 
@@ -25,12 +26,7 @@ def hes_parse_heartbeat(frame: bytes) -> Heartbeat | None:
 @hookimpl
 def hes_encode_token(brand: str, token: str) -> bytes | None:
     """Most DLMS prepaid meters take the 20 digits as an ASCII octet string."""
-    if brand != BRAND:
-        return None
-    digits = token.replace(" ", "").replace("-", "")
-    if len(digits) != 20 or not digits.isdigit():
-        raise ValueError("a token is 20 decimal digits")
-    return digits.encode("ascii")
+    return ascii_token(token) if brand == BRAND else None
 
 
 @hookimpl
