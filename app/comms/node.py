@@ -102,6 +102,8 @@ class CommsNode:
         except (FrameError, OSError, ConnectionError) as exc:
             self._reject(stream, remote, f"first frame unreadable: {exc}")
             return
+        # Once identified, silence is allowed up to the missed-heartbeat window (not the identify timeout).
+        stream.timeout = self.idle_timeout
         conn = DialInConnection(stream, remote, self.idle_timeout, self._on_frame, self._on_closed)
         conn.interface = interface_of(first) or conn.interface
         conn.start_reader()

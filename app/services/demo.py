@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import gevent
 from flask import Flask
 from sqlalchemy import select
 
@@ -62,6 +65,26 @@ def ensure_demo_registry(count: int, password: str) -> list[str]:
     return numbers
 
 
+# What a live fleet reports now and then: outages, tampers, overloads, low credit.
+DEMO_EVENT_CODES = (1, 2, 10, 11, 15, 30)
+
+
+def _demo_activity(control: str | None, count: int, every: float) -> None:
+    """Make a random demo meter push an event every so often, so alerts and events appear by themselves."""
+    if not control:
+        return
+    rnd = random.Random()
+    while True:
+        gevent.sleep(every * rnd.uniform(0.5, 1.5))
+        serial, code = demo_meter_number(rnd.randint(1, count)), rnd.choice(DEMO_EVENT_CODES)
+        request = urllib.request.Request(f"{control}/meters/{serial}/push", data=json.dumps({"code": code}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except OSError as exc:  # the demo goes on; the simulator may be restarting
+            log.debug("demo event for %s failed: %s", serial, exc)
+
+
 def start_demo(app: Flask, count: int, listen: tuple[str, int]) -> Callable[[], None]:
     """Register the demo fleet and start the simulator dialing in; returns a stopper."""
     password = secrets.token_urlsafe(12)
@@ -80,7 +103,11 @@ def start_demo(app: Flask, count: int, listen: tuple[str, int]) -> Callable[[], 
     except (ValueError, KeyError):
         log.error("demo simulator did not start: %r", line)
 
+    activity = gevent.spawn(_demo_activity, app.config.get("HES_DEMO_CONTROL"), count,
+                            float(app.config.get("HES_DEMO_EVENT_SECONDS", 90)))
+
     def stop() -> None:
+        activity.kill(block=False)
         proc.terminate()
         try:
             proc.wait(timeout=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 from tests.support.live import add_meter, meter
 
@@ -68,3 +69,23 @@ def test_garbage_connection_costs_one_socket_not_the_node(hes, simulators):
     read = hes.api("POST", f"/meter/{meter_id}/read", json={"points": ["energy_import"]})
     assert read.status_code == 200, read.text
     assert meter(hes, meter_id)["online"]
+
+
+def test_quiet_meter_between_heartbeats_stays_online(tmp_path, simulators):
+    """Silence shorter than the missed-heartbeat window keeps a meter online, even when that window is
+    longer than the time allowed to identify a new connection."""
+    from tests.support.live import start_with_simulator_password
+
+    live = start_with_simulator_password(tmp_path / "quiet", {
+        "HES_HEARTBEAT_SECONDS": "2", "HES_MISSED_HEARTBEATS": "3", "HES_IDENTIFY_TIMEOUT": "1"})
+    try:
+        meter_id = add_meter(live, "QUI00000001")
+        simulators(meters=1, listen=False, dial_in=live.meter_address, heartbeat_seconds=3,
+                   extra=["--prefix", "QUI"])
+        live.wait_for(lambda: meter(live, meter_id)["online"], what="meter online")
+        seen = [meter(live, meter_id) for _ in range(8) if not time.sleep(1)]
+        assert all(m["online"] for m in seen)
+        events = live.api("GET", "/event/?q=(filters:!((col:event_type,opr:eq,value:comm_lost)))").json()
+        assert events["count"] == 0  # no flapping
+    finally:
+        live.stop()
