@@ -13,7 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.orm import Session
 
 from app.comms.cosem import normalise_obis, parse_obis
 from app.extensions import db
@@ -68,6 +69,11 @@ def channel_id(obis: str, *, key: str | None = None, name: str | None = None, un
     if cached is not None:
         _channel_ids[raw_key] = cached
         return cached
+    # A channel created in this (uncommitted) transaction is only cached once it commits: if the
+    # transaction is lost (a database restart, an error), a cached id would point at nothing.
+    pending = db.session.info.setdefault(PENDING_CHANNELS, {})
+    if cache_key in pending:
+        return pending[cache_key]
     found = db.session.execute(select(Channel.id).where(Channel.obis == obis)).scalar()
     if found is None:
         dialect = db.engine.dialect.name
@@ -78,8 +84,23 @@ def channel_id(obis: str, *, key: str | None = None, name: str | None = None, un
             stmt = insert(Channel).values(**values)
         db.session.execute(stmt)
         found = db.session.execute(select(Channel.id).where(Channel.obis == obis)).scalar_one()
+        pending[cache_key] = pending[raw_key] = found
+        return found
     _channel_ids[cache_key] = _channel_ids[raw_key] = found
     return found
+
+
+PENDING_CHANNELS = "hes_pending_channels"
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed_channels(session: Session) -> None:
+    _channel_ids.update(session.info.pop(PENDING_CHANNELS, {}))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back_channels(session: Session, previous_transaction) -> None:
+    session.info.pop(PENDING_CHANNELS, None)
 
 
 def forget_channel_cache() -> None:

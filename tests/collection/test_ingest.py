@@ -144,3 +144,12 @@ def test_register_snapshot_between_intervals_changes_no_bucket(app, meter_id):
         store_readings([snapshot])  # with rollups recomputed for its day...
         after = {(d.bucket, d.import_wh, d.intervals) for d in db.session.execute(select(ConsumptionDaily)).scalars()}
         assert after == before  # ...the day's energy and its interval count are unchanged
+
+
+def test_channel_created_in_a_lost_transaction_is_not_remembered(app, meter_id):
+    ts = dt.datetime(2026, 3, 2, tzinfo=UTC)
+    with app.app_context():
+        store_readings([Value(meter_id, "1.0.3.8.0.255", ts, 1.0)], commit=False)
+        db.session.rollback()  # e.g. the database restarted before the commit
+        assert store_readings([Value(meter_id, "1.0.3.8.0.255", ts, 1.0)]).inserted == 1
+        assert count_rows(Reading) == 1

@@ -37,7 +37,8 @@ def register_dialout(hes: LiveHes, sim, prefix: str) -> dict[str, int]:
     return {row["number"]: pk for row, pk in zip(resp.json()["result"], resp.json()["ids"], strict=True)}
 
 
-def collect_all(hes: LiveHes, ids: dict[str, int], threads: int = 4) -> dict[str, int]:
+def collect_all(hes: LiveHes, ids: dict[str, int], threads: int = 4,
+                first_done: threading.Event | None = None) -> dict[str, int]:
     """POST /collect for every meter from a few threads; returns status code counts."""
     codes: dict[str, int] = {}
     lock = threading.Lock()
@@ -56,6 +57,8 @@ def collect_all(hes: LiveHes, ids: dict[str, int], threads: int = 4) -> dict[str
                 code = type(exc).__name__
             with lock:
                 codes[code] = codes.get(code, 0) + 1
+            if first_done is not None and code == "200":
+                first_done.set()
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for thread in pool:
@@ -82,13 +85,14 @@ def sqlite_rows(data_dir: Path, meter_id: int) -> list[tuple[str, float]]:
 def test_kill_9_mid_collection_loses_and_duplicates_nothing():
     data_dir = Path(tempfile.mkdtemp(prefix="hes-kill-"))
     env = {"HES_BACKFILL_DAYS": "3", "HES_SCHEDULER": "off", "HES_RESPONSE_TIMEOUT": "10"}
-    sim = start_simulator(meters=24, history_days=4, extra=["--prefix", "KIL"])
+    sim = start_simulator(meters=40, history_days=4, extra=["--prefix", "KIL"])
     hes = LiveHes(data_dir, env=env).start()
     try:
         ids = register_dialout(hes, sim, "KIL")
-        killer = threading.Timer(1.5, hes.kill)
-        killer.start()
-        first = collect_all(hes, ids)
+        acknowledged = threading.Event()
+        killer = threading.Thread(target=lambda: (acknowledged.wait(60), hes.kill()))
+        killer.start()  # kill -9 as soon as the first collection has been acknowledged
+        first = collect_all(hes, ids, first_done=acknowledged)
         killer.join()
         assert hes.proc.poll() is not None and set(first) - {"200"}, first  # it died mid-round
         hes = LiveHes(data_dir, env=env).start()  # same data dir: the restarted process carries on
