@@ -42,11 +42,11 @@ def start_comms_node(app: Flask) -> Stopper | None:
 
 
 def _push_handler(app: Flask):
-    from app.services.push_ingest import handle_push
+    from app.services.push_ingest import handle_pushes
 
-    def handle(meter_id: int, frame: bytes) -> None:
+    def handle(batch: list[tuple[int, bytes]]) -> dict:
         with app.app_context():
-            handle_push(meter_id, frame)
+            return handle_pushes(batch)
 
     return handle
 

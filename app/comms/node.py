@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import gevent
 from flask import Flask
+from gevent.queue import Empty, Queue
 from gevent.server import StreamServer
 from sqlalchemy import select, update
 
@@ -20,7 +21,6 @@ from app.comms.connection import ConnectionGone, DialInConnection, interface_of
 from app.comms.cosem import to_python
 from app.comms.framing import FrameError, FrameTimeout, SocketStream
 from app.comms.heartbeat import Heartbeat
-from app.comms.push import PushError
 from app.comms.session import DlmsError, SessionParams
 from app.models.types import UTC
 
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 IDENTITY_OBJECTS = (("logical_name", "0.0.42.0.0.255"), ("serial", "0.0.96.1.0.255"))
 STATUS_FLUSH_SECONDS = 2.0
 NODE_HEARTBEAT_SECONDS = 5.0
+PUSH_BATCH = 200
+PUSH_LINGER = 0.05
 
 _node: CommsNode | None = None
 
@@ -55,7 +57,9 @@ class CommsNode:
         self._seen: dict[int, float] = {}
         self._server: StreamServer | None = None
         self._workers: list[gevent.Greenlet] = []
-        self.push_handler: Callable[[int, bytes], None] | None = None
+        # Called with a batch of (meter_id, frame): pushes are stored in groups, one transaction each.
+        self.push_handler: Callable[[list[tuple[int, bytes]]], dict | None] | None = None
+        self._pushes: Queue = Queue()
         self.status_listeners: list[Callable[[int, bool], None]] = []
 
     # ----- life cycle --------------------------------------------------------------------
@@ -69,7 +73,8 @@ class CommsNode:
         _node = self
         with self.app.app_context():
             self._register_node()
-        self._workers = [gevent.spawn(self._flush_loop), gevent.spawn(self._node_heartbeat_loop)]
+        self._workers = [gevent.spawn(self._flush_loop), gevent.spawn(self._node_heartbeat_loop),
+                         gevent.spawn(self._push_loop)]
         log.info("comms node %s listening for meters on %s:%s", self.node_id, *self.listen)
         return self
 
@@ -222,13 +227,24 @@ class CommsNode:
         if conn.meter_id is not None and self.push_handler is not None:
             self.counters["pushes"] += 1
             self._seen[conn.meter_id] = time.time()
+            self._pushes.put((conn.meter_id, frame))
+
+    def _push_loop(self) -> None:
+        # Group pushes that arrive together (a burst of alarms) into one transaction: one commit
+        # for up to PUSH_BATCH pushes instead of one each, collected for at most PUSH_LINGER seconds.
+        while True:
+            batch = [self._pushes.get()]
+            deadline = time.monotonic() + PUSH_LINGER
+            while len(batch) < PUSH_BATCH:
+                try:
+                    batch.append(self._pushes.get(timeout=max(0.0, deadline - time.monotonic())))
+                except Empty:
+                    break
             try:
-                self.push_handler(conn.meter_id, frame)
-            except (PushError, FrameError) as exc:
-                self.counters["bad_pushes"] += 1
-                log.warning("undecodable push from %s: %s", conn.identity, exc)
+                result = self.push_handler(batch) or {}
+                self.counters["bad_pushes"] += result.get("undecodable", 0)
             except Exception:
-                log.exception("push handler failed for %s", conn.identity)
+                log.exception("storing %d pushes failed", len(batch))
 
     def _retry_adopt(self, identity: str) -> None:
         from app.extensions import db

@@ -70,9 +70,13 @@ class RawEvent:
     details: dict | None = None
 
 
-def store_events(meter: Meter, raw: list[RawEvent], *, mapped_types: list[str] | None = None) -> list[Event]:
+def store_events(meter: Meter, raw: list[RawEvent], *, mapped_types: list[str] | None = None,
+                 raised: list | None = None) -> list[Event]:
     """Store events not seen before (re-reading a log adds nothing) and raise alerts for new ones,
-    in one transaction; live pushes go out after it commits."""
+    in one transaction; live pushes go out after it commits.
+
+    Given a ``raised`` list, nothing is committed or pushed: the alerts are appended to it, and the
+    caller commits (one transaction for a batch of pushes) and then emits them."""
     from app.services.alerts import emit_raised, raise_alert
     from app.services.outbox import enqueue_events
 
@@ -105,6 +109,9 @@ def store_events(meter: Meter, raw: list[RawEvent], *, mapped_types: list[str] |
                                       severity=kind.severity, at=event.ts, commit=False, emit=False,
                                       details={"event_id": event.id, "code": event.code}))
     enqueue_events(meter, new, commit=False)
+    if raised is not None:
+        raised.extend(alerts)
+        return new
     db.session.commit()
     emit_raised(alerts)
     return new

@@ -8,7 +8,8 @@ import logging
 from dataclasses import dataclass
 
 from app.comms.cosem import normalise_obis, to_python
-from app.comms.push import decode_push
+from app.comms.framing import FrameError
+from app.comms.push import PushError, decode_push
 from app.extensions import db
 from app.models import Meter, MeterBrand, Source
 from app.models.types import UTC
@@ -44,9 +45,8 @@ def push_spec(brand: MeterBrand) -> PushSpec:
     return spec
 
 
-def handle_push(meter_id: int, frame: bytes) -> dict:
-    """Decode one push frame from a meter and store what it carries."""
-    meter = db.session.get(Meter, meter_id)
+def _decode(meter: Meter, frame: bytes) -> tuple[list[RawEvent], list[Value], bool]:
+    """The events and register values one push frame carries (and whether it had an object list)."""
     spec = push_spec(meter.brand)
     push = decode_push(frame, spec.objects or None)
     when = push.timestamp
@@ -66,12 +66,40 @@ def handle_push(meter_id: int, frame: bytes) -> dict:
         elif obj["class_id"] in (3, 4) and isinstance(value, int | float) and not isinstance(value, bool):
             values.append(Value(meter.id, obis, when, float(value) * 10 ** spec.scalers.get(obis, 0),
                                 source=Source.PUSH))
-    if values:
-        # A register snapshot between profile intervals: no bucket changes (see store_readings).
-        store_readings(values, rollups=False, commit=False)
-    new_events = store_events(meter, events) if events else []
-    if not new_events:
-        db.session.commit()
     if not push.objects:
         log.info("push from %s without an object list: %r", meter.number, push.values)
-    return {"events": len(new_events), "values": len(values)}
+    return events, values, bool(push.objects)
+
+
+def handle_pushes(batch: list[tuple[int, bytes]]) -> dict:
+    """Store a batch of pushes (from many meters) in one transaction, then emit their alerts.
+
+    A frame that cannot be decoded is counted and skipped; the rest of the batch is stored."""
+    from app.services.alerts import emit_raised
+
+    values, raised, stored, bad = [], [], 0, 0
+    per_meter: dict[int, list[RawEvent]] = {}
+    for meter_id, frame in batch:
+        meter = db.session.get(Meter, meter_id)
+        try:
+            events, meter_values, _ = _decode(meter, frame)
+        except (PushError, FrameError) as exc:
+            bad += 1
+            log.warning("undecodable push from %s: %s", meter.number, exc)
+            continue
+        values += meter_values
+        per_meter.setdefault(meter_id, []).extend(events)
+    if values:
+        # Register snapshots between profile intervals: no bucket changes (see store_readings).
+        store_readings(values, rollups=False, commit=False)
+    for meter_id, events in per_meter.items():
+        if events:
+            stored += len(store_events(db.session.get(Meter, meter_id), events, raised=raised))
+    db.session.commit()
+    emit_raised(raised)
+    return {"pushes": len(batch), "events": stored, "values": len(values), "undecodable": bad}
+
+
+def handle_push(meter_id: int, frame: bytes) -> dict:
+    """Decode one push frame from a meter and store what it carries."""
+    return handle_pushes([(meter_id, frame)])
