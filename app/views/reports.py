@@ -58,16 +58,30 @@ def page_context(**extra) -> dict:
     return {"area_id": selected_area_id(), "timezone": utility_zone().key, **extra}
 
 
-class ConsumptionView(BaseView):
-    """Energy Consumption (daily, weekly, monthly, hourly) and the Hourly page."""
+class ReportPage(BaseView):
+    """A report page: its template rendered with the page context (the data comes from its API)."""
 
-    route_base = "/reports/consumption"
     default_view = "index"
+    template = ""
+
+    def context(self) -> dict:
+        """The template's variables."""
+        return page_context()
 
     @expose("/")
     @has_access
     def index(self):
-        return self.render_template("reports/consumption.html", **page_context(granularity="daily", days=30))
+        return self.render_template(self.template, **self.context())
+
+
+class ConsumptionView(ReportPage):
+    """Energy Consumption (daily, weekly, monthly, hourly) and the Hourly page."""
+
+    route_base = "/reports/consumption"
+    template = "reports/consumption.html"
+
+    def context(self) -> dict:
+        return page_context(granularity="daily", days=30)
 
     @expose("/hourly")
     @has_access
@@ -75,16 +89,11 @@ class ConsumptionView(BaseView):
         return self.render_template("reports/consumption.html", **page_context(granularity="hourly", days=2))
 
 
-class CompletenessView(BaseView):
+class CompletenessView(ReportPage):
     """Data completeness: expected against received intervals."""
 
     route_base = "/reports/completeness"
-    default_view = "index"
-
-    @expose("/")
-    @has_access
-    def index(self):
-        return self.render_template("reports/completeness.html", **page_context())
+    template = "reports/completeness.html"
 
 
 class ConsumptionApi(BaseApi):

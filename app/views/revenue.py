@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import g, request
-from flask_appbuilder import AppBuilder, BaseView, has_access
+from flask_appbuilder import AppBuilder
 from flask_appbuilder.api import BaseApi, expose, protect, safe
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
@@ -15,7 +15,7 @@ from app.services.reports import leakage as leakage_service
 from app.services.reports import revenue as revenue_reports
 from app.services.reports.periods import parse_date, utility_zone
 from app.views.common import csv_response
-from app.views.reports import api_scope, date_range, guarded, page_context, pdf_response
+from app.views.reports import ReportPage, api_scope, date_range, guarded, page_context, pdf_response
 
 
 def _days() -> int:
@@ -33,41 +33,28 @@ def _number(data: dict, name: str) -> float | None:
         raise ServiceError(f"'{name}' must be a number.", status=422) from exc
 
 
-class LeakageView(BaseView):
+class LeakageView(ReportPage):
     """Revenue Leakage: indicators per area, exceptions per meter and the trend."""
 
     route_base = "/revenue/leakage"
-    default_view = "index"
-
-    @expose("/")
-    @has_access
-    def index(self):
-        return self.render_template("reports/leakage.html", **page_context())
+    template = "reports/leakage.html"
 
 
-class InvestigationView(BaseView):
+class InvestigationView(ReportPage):
     """Investigations: the cases opened by theft detection, their outcomes and each rule's precision."""
 
     route_base = "/revenue/investigations"
-    default_view = "index"
-
-    @expose("/")
-    @has_access
-    def index(self):
-        return self.render_template("reports/investigations.html", **page_context())
+    template = "reports/investigations.html"
 
 
-class TechnicalLossView(BaseView):
+class TechnicalLossView(ReportPage):
     """Technical Loss: the energy balance of areas with a supply meter."""
 
     route_base = "/revenue/technical-loss"
-    default_view = "index"
+    template = "reports/technical_loss.html"
 
-    @expose("/")
-    @has_access
-    def index(self):
-        return self.render_template("reports/technical_loss.html",
-                                    **page_context(threshold=loss.loss_threshold_pct()))
+    def context(self) -> dict:
+        return page_context(threshold=loss.loss_threshold_pct())
 
 
 class LeakageApi(BaseApi):
