@@ -103,6 +103,8 @@ def is_customer_only(user) -> bool:
 class HesSecurityManager(SecurityManager):
     """FAB's security manager with HES defaults (rate-limited login, code-defined roles)."""
 
+    userstatschartview = None  # FAB's chart loads its library from the internet (blank offline)
+
     def register_views(self):
         """FAB rate-limits only the login form; the JWT login (``POST /api/v1/security/login``) takes passwords
         too, so it gets the same limit (its blueprint holds only login and refresh)."""

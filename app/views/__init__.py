@@ -27,9 +27,10 @@ def register_all(appbuilder: AppBuilder) -> None:
         reports,
         revenue,
         settings,
+        stock,
     )
 
     install_audit_listener()
-    for module in (home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api, monitoring,
+    for module in (stock, home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api, monitoring,
                    online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters):
         module.register(appbuilder)

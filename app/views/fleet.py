@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask_appbuilder import AppBuilder, ModelView
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.filters import FilterEqual
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _
 
 from app.extensions import db
 from app.models import Area, Customer, Meter, MeterStatus, Sim
 from app.services.scope import AreaTreeFilter, scoped_base_filters
+from app.views.stock import HesInterface, HesStockMessages
 
 LABELS = {
     "number": _("Number"), "brand": _("Meter Type"), "concentrator_id": _("Concentrator ID"), "area": _("Area"),
@@ -25,8 +25,8 @@ LABELS = {
 }
 
 
-class HesModelView(ModelView):
-    """A ModelView with HES defaults: server-side paging and shared labels."""
+class HesModelView(HesStockMessages, ModelView):
+    """A ModelView with HES defaults: server-side paging, shared labels and plain-words messages."""
 
     page_size = 25
     label_columns = LABELS
@@ -35,8 +35,11 @@ class HesModelView(ModelView):
 class AreaView(HesModelView):
     """System › Area Management."""
 
-    datamodel = SQLAInterface(Area)
+    datamodel = HesInterface(Area, natural_columns=("code",))
     list_title = _("Area Management")
+    add_title = _("Add area")
+    edit_title = _("Edit area")
+    show_title = _("Area")
     list_columns = ["full_name", "code", "kind", "supply_meter"]
     search_columns = ["name", "code", "kind", "parent"]
     add_columns = edit_columns = ["name", "code", "kind", "parent", "description", "supply_meter"]
@@ -53,8 +56,11 @@ class AreaView(HesModelView):
 class MeterView(HesModelView):
     """Meter Management › Add Meter: the meter archive."""
 
-    datamodel = SQLAInterface(Meter)
+    datamodel = HesInterface(Meter, natural_columns=("number", "concentrator_id"))
     list_title = _("Meters")
+    add_title = _("Add meter")
+    edit_title = _("Edit meter")
+    show_title = _("Meter")
     base_filters = scoped_base_filters("customer_id", "area_id")
     list_columns = ["number", "brand", "concentrator_id", "area", "customer", "status", "online", "last_seen"]
     search_columns = ["number", "brand", "concentrator_id", "area", "status", "online", "comm_mode", "customer"]
@@ -75,8 +81,11 @@ class MeterView(HesModelView):
 class SimView(HesModelView):
     """Meter Management › SIM Management."""
 
-    datamodel = SQLAInterface(Sim)
+    datamodel = HesInterface(Sim, natural_columns=("number",))
     list_title = _("SIM Management")
+    add_title = _("Add SIM card")
+    edit_title = _("Edit SIM card")
+    show_title = _("SIM card")
     list_columns = ["number", "ip_address", "port", "apn", "status", "meter"]
     search_columns = ["number", "ip_address", "port", "apn", "status"]
     add_columns = edit_columns = ["number", "ip_address", "port", "apn", "status"]
@@ -96,8 +105,11 @@ class SimView(HesModelView):
 class CustomerView(HesModelView):
     """Customer Management › Import Customer: the customer list and form."""
 
-    datamodel = SQLAInterface(Customer)
+    datamodel = HesInterface(Customer, natural_columns=("account_number", "name"))
     list_title = _("Customers")
+    add_title = _("Add customer")
+    edit_title = _("Edit customer")
+    show_title = _("Customer")
     base_filters = scoped_base_filters("id")
     list_columns = ["account_number", "name", "phone", "address", "meters"]
     search_columns = ["account_number", "name", "phone", "email", "address"]
@@ -131,9 +143,13 @@ def register(appbuilder: AppBuilder) -> None:
     """Menus as in the customer's page tree."""
     appbuilder.add_view(AreaView, "Area Management", icon="fa-sitemap", category="System",
                         category_label=_("System"), label=_("Area Management"))
-    appbuilder.add_view(MeterView, "Add Meter", icon="fa-tachometer", category="Meter Management",
-                        category_label=_("Meter Management"), label=_("Add Meter"))
+    appbuilder.add_view(MeterView, "Meters", icon="fa-tachometer", category="Meter Management",
+                        category_label=_("Meter Management"), label=_("Meters"))
+    appbuilder.add_link("Add Meter", href="MeterView.add", icon="fa-plus", category="Meter Management",
+                        label=_("Add Meter"))
     appbuilder.add_view(SimView, "SIM Management", icon="fa-signal", category="Meter Management",
                         label=_("SIM Management"))
-    appbuilder.add_view(CustomerView, "Import Customer", icon="fa-users", category="Customer Management",
-                        category_label=_("Customer Management"), label=_("Import Customer"))
+    appbuilder.add_view(CustomerView, "Customers", icon="fa-users", category="Customer Management",
+                        category_label=_("Customer Management"), label=_("Customers"))
+    appbuilder.add_link("Add Customer", href="CustomerView.add", icon="fa-user-plus", category="Customer Management",
+                        label=_("Add Customer"))

@@ -77,4 +77,4 @@ def register(appbuilder: AppBuilder) -> None:
     appbuilder.add_link("Import Meters", href="/import/meter/", icon="fa-upload", category="Meter Management",
                         label=_("Import Meters"))
     appbuilder.add_link("Import Customers CSV", href="/import/customer/", icon="fa-upload",
-                        category="Customer Management", label=_("Import from CSV"))
+                        category="Customer Management", label=_("Import Customers"))

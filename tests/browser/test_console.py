@@ -184,7 +184,7 @@ def test_area_selector_narrows_the_meter_list(page, fleet):
         assert number in page.content()
     page.select_option("#hes-area-select", str(fleet.areas["South"]))
     page.wait_for_url(re.compile(rf"area={fleet.areas['South']}"))
-    body = page.locator(".table-bordered").inner_text()
+    body = page.locator(".hes-stock-table").inner_text()
     assert fleet.in_area("BS") <= set(re.findall(r"B[NS]\d{3}", body))
     assert not fleet.in_area("BN") & set(re.findall(r"B[NS]\d{3}", body))
     assert page.locator("#hes-area-select option:checked").inner_text().strip() == "South"

@@ -1,0 +1,22 @@
+/* The leakage report page. */
+(function () {
+  "use strict";
+  var R = window.HesReport, base = document.getElementById("rp-root").dataset.base;
+  var keys = ["zero_consumption", "reverse_flow", "tamper", "relay_open_consuming", "credit_exhausted_relay_closed", "long_offline", "below_area_pattern"];
+  function refresh() {
+    R.links(base);
+    R.load(base + "?" + R.query(), function (d) {
+      keys.concat(["tamper_events"]).forEach(function (k) { var el = document.getElementById("k-" + k); if (el) el.textContent = d.totals[k]; });
+      R.chart("rp-chart", d.trend.map(function (t) { return t.date; }),
+              [{label: "Zero consumption", data: d.trend.map(function (t) { return t.zero_consumption; })},
+               {label: "Reverse flow", data: d.trend.map(function (t) { return t.reverse_flow; })},
+               {label: "Tamper events", data: d.trend.map(function (t) { return t.tamper_events; })}], "line");
+      R.table("rp-areas", d.areas, function (a) { return [R.esc(a.area), a.meters].concat(keys.map(function (k) { return a[k]; })); });
+      R.table("rp-exceptions", d.exceptions.slice(0, 500), function (e) {
+        return [R.esc(e.meter), R.esc(e.customer), R.esc(e.area), '<span class="hes-pill pill-warning">' + R.esc(e.label) + "</span>", R.esc(e.value)];
+      }, "No exceptions: nothing leaks here.");
+    });
+  }
+  document.getElementById("rp-filters").addEventListener("submit", refresh);
+  refresh();
+})();

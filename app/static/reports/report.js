@@ -1,0 +1,66 @@
+/* HES Core report pages: filters as a query string, download links, JSON loading, tables and charts. */
+window.HesReport = (function () {
+  "use strict";
+  function query(extra) {
+    var form = document.getElementById("rp-filters"), params = new URLSearchParams();
+    if (form) new FormData(form).forEach(function (v, k) { if (v !== "") params.set(k, v); });
+    var area = document.body.getAttribute("data-area") || (document.getElementById("rp-root") || {}).dataset.area;
+    if (area) params.set("area", area);
+    Object.keys(extra || {}).forEach(function (k) { if (extra[k] !== "" && extra[k] != null) params.set(k, extra[k]); });
+    return params.toString();
+  }
+  function links(base) {
+    var q = query();
+    ["csv", "pdf"].forEach(function (kind) {
+      var a = document.getElementById("rp-" + kind);
+      if (a) a.href = base + kind + (q ? "?" + q : "");
+    });
+  }
+  function load(url, done) {
+    fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
+      .then(function (res) {
+        if (!res.ok) { toast(res.body.message || "Request failed"); return; }
+        done(res.body);
+      });
+  }
+  function post(url, payload, done) {
+    var token = document.querySelector("meta[name=csrf-token]");
+    fetch(url, {method: "POST", credentials: "same-origin", body: JSON.stringify(payload || {}),
+                headers: {"Content-Type": "application/json", "X-CSRFToken": token ? token.content : ""}})
+      .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
+      .then(function (res) { if (!res.ok) { toast(res.body.message || "Request failed"); return; } done(res.body); });
+  }
+  function toast(text) {
+    var box = document.getElementById("hes-toasts");
+    if (!box) { window.alert(text); return; }
+    var el = document.createElement("div");
+    el.className = "hes-toast hes-toast-danger"; el.textContent = text; box.appendChild(el);
+    setTimeout(function () { el.remove(); }, 6000);
+  }
+  function esc(v) { return v == null ? "" : String(v).replace(/[&<>"]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; }); }
+  function table(tbodyId, rows, cells, empty) {
+    var body = document.getElementById(tbodyId);
+    if (!rows.length) { body.innerHTML = '<tr><td colspan="20"><div class="hes-empty">' + esc(empty || "No data for these filters.") + "</div></td></tr>"; return; }
+    body.innerHTML = rows.map(function (r) { return "<tr>" + cells(r).map(function (c) { return "<td>" + c + "</td>"; }).join("") + "</tr>"; }).join("");
+  }
+  var charts = {};
+  function chart(canvasId, labels, datasets, type) {
+    var css = getComputedStyle(document.documentElement), text = css.getPropertyValue("--hes-muted") || "#64748b";
+    var palette = ["#0f766e", "#f59e0b", "#dc2626", "#6366f1", "#0ea5e9"];
+    if (charts[canvasId]) charts[canvasId].destroy();
+    charts[canvasId] = new window.Chart(document.getElementById(canvasId), {
+      type: type || "bar",
+      data: {labels: labels, datasets: datasets.map(function (d, i) {
+        return Object.assign({backgroundColor: palette[i % 5], borderColor: palette[i % 5], borderRadius: 6, tension: 0.3,
+                              pointRadius: 0, borderWidth: 2, maxBarThickness: 40}, d); })},
+      options: {responsive: true, maintainAspectRatio: false, animation: {duration: 300},
+                plugins: {legend: {display: datasets.length > 1, labels: {color: text}}},
+                scales: {x: {grid: {display: false}, ticks: {color: text, maxTicksLimit: 16}},
+                         y: {beginAtZero: true, ticks: {color: text}}}}
+    });
+  }
+  function num(v, d) { return v == null ? "—" : Number(v).toLocaleString(undefined, {minimumFractionDigits: d == null ? 3 : d, maximumFractionDigits: d == null ? 3 : d}); }
+  function isoDate(offsetDays) { var d = new Date(); d.setDate(d.getDate() + offsetDays); return d.toISOString().slice(0, 10); }
+  return {query: query, links: links, load: load, post: post, table: table, chart: chart, num: num, esc: esc, isoDate: isoDate};
+})();
