@@ -4,8 +4,11 @@ nodes (``run.py`` with HES_WEB=off) and gunicorn web workers. Skipped unless bot
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -17,14 +20,66 @@ from tests.support.live import LiveHes, free_port
 
 PG = os.environ.get("HES_TEST_DATABASE_URL")
 REDIS = os.environ.get("HES_TEST_REDIS_URL")
-pytestmark = pytest.mark.skipif(not (PG and REDIS), reason="needs HES_TEST_DATABASE_URL and HES_TEST_REDIS_URL")
+NEEDS_BOTH = "needs HES_TEST_DATABASE_URL and HES_TEST_REDIS_URL (PostgreSQL and Redis)"
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip this folder's tests without PostgreSQL and Redis. (A ``pytestmark`` in a conftest applies to no test
+    module, so the module-scoped cluster fixture used to run and fail with ``None`` for a URL.) Tests that need
+    only one of the two, or neither, mark themselves ``@pytest.mark.standalone``."""
+    if PG and REDIS:
+        return
+    skip = pytest.mark.skip(reason=NEEDS_BOTH)
+    for item in items:
+        if HERE in item.path.parents and item.get_closest_marker("standalone") is None:
+            item.add_marker(skip)
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free port, to stop and start at will (the machine's shared Redis on
+    6379 belongs to everyone using it and is never stopped by a test)."""
+
+    def __init__(self, root: Path):
+        if shutil.which("redis-server") is None:
+            pytest.skip("needs the redis-server program")
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(self.root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                if client.ping():
+                    return self
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        """Stop it as a crash would: nothing is saved, every queued task is gone."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
 
 class Cluster:
     """Two comms nodes and a gunicorn web tier sharing one PostgreSQL schema and one Redis database."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, redis_url: str | None = None):
         self.root = root
+        self.redis_url = redis_url or REDIS
         self.schema = f"hes_scale_{uuid.uuid4().hex[:8]}"
         engine = create_engine(PG)
         with engine.begin() as conn:
@@ -32,14 +87,14 @@ class Cluster:
         engine.dispose()
         sep = "&" if "?" in PG else "?"
         self.database_url = f"{PG}{sep}options=-csearch_path%3D{self.schema}"
-        redis.Redis.from_url(REDIS).flushdb()
+        redis.Redis.from_url(self.redis_url).flushdb()
         self.nodes: dict[str, LiveHes] = {}
         self.web: LiveHes | None = None
 
     def env(self, **extra: str) -> dict[str, str]:
         # Every process must sign sessions and decrypt meter secrets alike.
         keys = {"SECRET_KEY": "scale-test-secret-key", "HES_SECRETS_KEY": "scale-test-secrets-key"}
-        return {"DATABASE_URL": self.database_url, "HES_REDIS_URL": REDIS, "HES_HEARTBEAT_SECONDS": "1",
+        return {"DATABASE_URL": self.database_url, "HES_REDIS_URL": self.redis_url, "HES_HEARTBEAT_SECONDS": "1",
                 "HES_MISSED_HEARTBEATS": "3", "HES_IDENTIFY_TIMEOUT": "3", "HES_RESPONSE_TIMEOUT": "5", **keys,
                 **extra}
 

@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import create_engine, text
 
-from tests.scale.conftest import PG, REDIS, Cluster
+from tests.scale.conftest import PG, Cluster, RedisServer
 from tests.support.live import LiveHes
 from tests.support.simulator import PASSWORD, start_simulator
 
@@ -82,6 +81,7 @@ def sqlite_rows(data_dir: Path, meter_id: int) -> list[tuple[str, float]]:
                             "WHERE r.meter_id = ? AND c.obis = '1.0.1.8.0.255' ORDER BY r.ts", (meter_id,)).fetchall()
 
 
+@pytest.mark.standalone
 def test_kill_9_mid_collection_loses_and_duplicates_nothing():
     data_dir = Path(tempfile.mkdtemp(prefix="hes-kill-"))
     env = {"HES_BACKFILL_DAYS": "3", "HES_SCHEDULER": "off", "HES_RESPONSE_TIMEOUT": "10"}
@@ -111,6 +111,7 @@ def test_kill_9_mid_collection_loses_and_duplicates_nothing():
         sim.stop()
 
 
+@pytest.mark.standalone
 def test_half_frame_meter_costs_one_read_not_the_node():
     sim = start_simulator(meters=2, history_days=1, extra=["--prefix", "HLF"])
     hes = LiveHes(Path(tempfile.mkdtemp(prefix="hes-half-")),
@@ -136,6 +137,7 @@ def _restart_postgresql() -> None:
                    capture_output=True, timeout=120)
 
 
+@pytest.mark.standalone
 @pytest.mark.skipif(not PG, reason="needs HES_TEST_DATABASE_URL")
 def test_postgresql_restart_during_ingest():
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="hes-pgrestart-")))
@@ -165,25 +167,12 @@ def test_postgresql_restart_during_ingest():
         cluster.stop()
 
 
-def _restart_redis() -> None:
-    client = redis.Redis.from_url(REDIS)
-    try:
-        client.shutdown(nosave=True)
-    except redis.exceptions.ConnectionError:
-        pass  # shutdown closes the connection it came on
-    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "",
-                    "--appendonly", "no"], check=True, capture_output=True, timeout=30)
-    for _ in range(50):
-        try:
-            if client.ping():
-                return
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.2)
-
-
-@pytest.mark.skipif(not (PG and REDIS), reason="needs HES_TEST_DATABASE_URL and HES_TEST_REDIS_URL")
+@pytest.mark.standalone
+@pytest.mark.skipif(not PG, reason="needs HES_TEST_DATABASE_URL (Redis is a private redis-server of its own)")
 def test_redis_restart_with_commands_queued():
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="hes-redisrestart-")))
+    root = Path(tempfile.mkdtemp(prefix="hes-redisrestart-"))
+    private_redis = RedisServer(root / "redis").start()
+    cluster = Cluster(root, redis_url=private_redis.url)
     sim = start_simulator(meters=4, history_days=1, extra=["--prefix", "RDR"])
     try:
         node = cluster.start_node("node-a", scheduler=True)
@@ -196,7 +185,7 @@ def test_redis_restart_with_commands_queued():
                                                       "idempotency_key": f"redis-restart-{number}"})
             assert resp.status_code == 201, resp.text
             created.append(resp.json()["id"])
-        _restart_redis()  # ...and Redis loses them (it keeps nothing on disk)
+        private_redis.restart()  # ...and Redis loses them (it keeps nothing on disk)
         node = LiveHes(cluster.root / "node-a", web=False, env=cluster.env(
             HES_NODE_ID="node-a", HES_WEB="off", HES_SCHEDULER="on", HES_COMMAND_STALE_SECONDS="5")).start()
         cluster.nodes["node-a"] = node
@@ -212,3 +201,4 @@ def test_redis_restart_with_commands_queued():
     finally:
         sim.stop()
         cluster.stop()
+        private_redis.stop()
