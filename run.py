@@ -22,38 +22,70 @@ from app.services.bootstrap import prepare_database  # noqa: E402
 log = logging.getLogger("hes")
 
 
-def bootstrap_admin(app) -> None:
-    """Create the admin from HES_ADMIN_USER/HES_ADMIN_PASSWORD, or generate and print a password once."""
+def bootstrap_admin(app) -> str:
+    """Create the admin from HES_ADMIN_USER/HES_ADMIN_PASSWORD, or generate a password; returns the banner line."""
     from app.cli import ensure_admin
 
     username = os.environ.get("HES_ADMIN_USER", "admin")
     with app.app_context():
         created, generated = ensure_admin(username, os.environ.get("HES_ADMIN_PASSWORD"))
     if created and generated:
-        banner = f"  Admin login: {username} / {generated}  (shown once; change it after signing in)  "
-        print("=" * len(banner), banner, "=" * len(banner), sep="\n", flush=True)
-    elif created:
-        print(f"Admin user '{username}' created from HES_ADMIN_PASSWORD.", flush=True)
+        return f"{username} / {generated}   (generated and shown once: change it after signing in)"
+    if created:
+        return f"{username}   (created from HES_ADMIN_PASSWORD)"
+    return f"{username}   (existing account)"
+
+
+def configure_logging() -> str:
+    """HES_LOG_LEVEL for everything when set; otherwise HES's own messages at INFO and the frameworks' (FAB's
+    permission sync, Huey's consumer, Socket.IO) at WARNING. Returns the level in force for the banner."""
+    level = os.environ.get("HES_LOG_LEVEL", "").upper()
+    logging.basicConfig(level=level or "WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not level:
+        for name in ("app", "hes", "simulator"):
+            logging.getLogger(name).setLevel(logging.INFO)
+    logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)  # per-request access lines
+    if not level:  # FAB warns at every start that it cannot search its own user/role columns
+        logging.getLogger("flask_appbuilder.models.filters").setLevel(logging.ERROR)
+    return level or "WARNING (frameworks), INFO (HES)"
+
+
+def banner(app, admin: str, log_level: str, web: bool) -> str:
+    """What a newcomer needs on the first screen: where the console is, how to sign in, where meters dial."""
+    from app.services.settings import meter_endpoint
+
+    cfg = app.config
+    host, port = cfg["HES_WEB_HOST"], cfg["HES_WEB_PORT"]
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    with app.app_context():
+        dial = meter_endpoint()
+    demo = int(cfg.get("HES_DEMO_METERS", 0) or 0)
+    rows = [("Console", f"http://{shown_host}:{port}/" if web else "off (HES_WEB=off: comms node only)"),
+            ("Admin login", admin),
+            ("Meters dial", f"{dial}   (listening on {cfg['HES_METER_LISTEN']}; set HES_METER_ADDRESS to override)"),
+            ("Demo fleet", f"{demo} simulated meters (SIM00000001 …) dialing in; HES_DEMO_METERS=0 turns it off"
+             if demo > 0 else "off"),
+            ("Logs", f"{log_level}; HES_LOG_LEVEL=INFO or DEBUG for more")]
+    width = max(len(label) for label, _ in rows)
+    lines = ["", "HES Core is running", *(f"  {label.ljust(width)}  {value}" for label, value in rows), ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
     """Prepare the database and run every part of the HES until interrupted."""
-    logging.basicConfig(level=os.environ.get("HES_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("geventwebsocket.handler").setLevel(logging.WARNING)  # per-request access lines
+    log_level = configure_logging()
     app = create_app()
     prepare_database(app)
-    bootstrap_admin(app)
+    admin = bootstrap_admin(app)
     from app.runtime import start_background_services
 
     stop = start_background_services(app)
-    host, port = app.config["HES_WEB_HOST"], app.config["HES_WEB_PORT"]
     web = str(app.config.get("HES_WEB", "on")).lower() != "off"
-    where = f"web console: http://{host}:{port}/   " if web else "comms node (no web)   "
-    print(f"HES Core {where}meters dial: {app.config['HES_METER_LISTEN']}", flush=True)
+    print(banner(app, admin, log_level, web), flush=True)
     try:
         if web:
-            socketio.run(app, host=host, port=port, log_output=False, use_reloader=False)
+            socketio.run(app, host=app.config["HES_WEB_HOST"], port=app.config["HES_WEB_PORT"], log_output=False,
+                         use_reloader=False)
         else:
             gevent.wait()  # the comms node and task consumers run in greenlets until SIGTERM
     finally:

@@ -14,6 +14,7 @@ def register_all(appbuilder: AppBuilder) -> None:
         collection,
         commands_api,
         comms,
+        csp,
         dashboard,
         fleet,
         fleet_api,
@@ -31,6 +32,6 @@ def register_all(appbuilder: AppBuilder) -> None:
     )
 
     install_audit_listener()
-    for module in (stock, home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api, monitoring,
-                   online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters):
+    for module in (csp, stock, home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api,
+                   monitoring, online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters):
         module.register(appbuilder)

@@ -250,3 +250,32 @@ def test_remote_pages_find_a_meter_and_show_its_status(page, fleet):
     page.locator("#rm-results li", has_text="BN001").first.click()
     expect(page.locator("#rm-card")).to_be_visible()
     expect(page.locator("#rm-status")).to_contain_text("Online")
+
+
+def test_console_runs_under_a_strict_content_security_policy(page, fleet):
+    """Every page above ran under this policy (a blocked script is a console error there); here: the policy is
+    sent, allows no inline script without this answer's nonce, and an injected inline script does not run."""
+    response = page.goto("/dashboard/")
+    policy = response.headers["content-security-policy"]
+    script_src = next(part for part in policy.split(";") if part.strip().startswith("script-src")).split()
+    assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
+    assert any(s.startswith("'nonce-") for s in script_src)
+    assert page.goto("/dashboard/").headers["content-security-policy"] != policy  # a fresh nonce per answer
+    assert "default-src 'self'" in policy and "object-src 'none'" in policy and "frame-ancestors 'self'" in policy
+    blocked: list[str] = []
+    page.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.evaluate("""() => { const s = document.createElement('script');
+                             s.textContent = 'window.__injected = true'; document.body.appendChild(s); }""")
+    assert page.evaluate("window.__injected") is None
+    assert blocked, "the injected script was not reported as blocked"
+
+
+def test_start_up_prints_a_short_banner_not_framework_chatter(live_server):
+    log = live_server.log()
+    assert "HES Core is running" in log
+    banner = log[log.index("HES Core is running"):].splitlines()[:7]
+    assert any(line.split()[:1] == ["Console"] and live_server.url in line for line in banner), banner
+    assert any("Meters dial" in line and live_server.meter_listen in line for line in banner), banner
+    assert any("Admin login" in line and "admin" in line for line in banner), banner
+    assert "Added Permission" not in log and "Created Permission View" not in log
+    assert len(log.splitlines()) < 40, log[:2000]

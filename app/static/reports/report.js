@@ -1,6 +1,8 @@
 /* HES Core report pages: filters as a query string, download links, JSON loading, tables and charts. */
 window.HesReport = (function () {
   "use strict";
+  // The filter form only re-queries the page's API; it never submits.
+  document.addEventListener("submit", function (e) { if (e.target.id === "rp-filters") e.preventDefault(); }, true);
   function query(extra) {
     var form = document.getElementById("rp-filters"), params = new URLSearchParams();
     if (form) new FormData(form).forEach(function (v, k) { if (v !== "") params.set(k, v); });
