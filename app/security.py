@@ -105,11 +105,19 @@ class HesSecurityManager(SecurityManager):
 
     userstatschartview = None  # FAB's chart loads its library from the internet (blank offline)
 
+    @property
+    def is_auth_limited(self) -> bool:
+        """FAB's own limit (every POST to the login form, per address) is replaced by ``limit_sign_ins``."""
+        return False
+
     def register_views(self):
-        """FAB rate-limits only the login form; the JWT login (``POST /api/v1/security/login``) takes passwords
-        too, so it gets the same limit (its blueprint holds only login and refresh)."""
+        """Failed sign-ins are limited per account and address on the login form and on the JWT login
+        (``POST /api/v1/security/login``, whose blueprint holds only login and refresh): app/views/login_limit.py."""
         super().register_views()
-        if self.is_auth_limited:
+        from flask import current_app
+
+        from app.views.login_limit import limit_sign_ins
+
+        if current_app.config.get("AUTH_RATE_LIMITED", True):
             api = next((v for v in self.appbuilder.baseviews if isinstance(v, self.security_api)), None)
-            if api is not None and api.blueprint is not None:
-                self.limiter.limit(self.auth_rate_limit, methods=["POST"])(api.blueprint)
+            limit_sign_ins(self, [bp for bp in (self.auth_view.blueprint, getattr(api, "blueprint", None)) if bp])

@@ -17,7 +17,6 @@ and the latest events, all limited to a customer and/or an area (with its sub-ar
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from itertools import pairwise
 
 from sqlalchemy import and_, case, func, or_, select
@@ -37,7 +36,7 @@ from app.models import (
 )
 from app.models.types import utcnow
 from app.services.rollups import local_day_start, zone
-from app.services.scope import area_ids_subquery
+from app.services.scope import Scope, area_ids_subquery
 
 ENERGY_IMPORT_OBIS = "1.0.1.8.0.255"
 INTERVAL = dt.timedelta(minutes=15)
@@ -45,28 +44,6 @@ BUCKETS = 4  # the past hour in quarter-hours
 UNIT_TO_KWH = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0}
 DEFAULT_UNIT = "Wh"  # registers are stored in Wh unless the channel says otherwise (as the rollups assume)
 FIELD_STATUSES = (MeterStatus.installed, MeterStatus.active)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Whose meters a figure covers: one customer's (``NOBODY`` = none) and/or one area's subtree."""
-
-    customer_id: int | None = None
-    area_id: int | None = None
-
-    def meter_clauses(self) -> list:
-        """WHERE clauses on ``Meter`` for this scope."""
-        clauses = []
-        if self.customer_id is not None:
-            clauses.append(Meter.customer_id == self.customer_id)
-        if self.area_id is not None:
-            clauses.append(Meter.area_id.in_(area_ids_subquery(self.area_id)))
-        return clauses
-
-    def meter_ids(self):
-        """SELECT of the ids of the meters in scope (None when the scope is the whole fleet)."""
-        clauses = self.meter_clauses()
-        return select(Meter.id).where(*clauses) if clauses else None
 
 
 def floor_interval(moment: dt.datetime, interval: dt.timedelta = INTERVAL) -> dt.datetime:
@@ -128,9 +105,8 @@ def energy_last_hour(scope: Scope, now: dt.datetime | None = None) -> dict:
         delta = Reading.value - func.lag(Reading.value).over(partition_by=Reading.meter_id, order_by=Reading.ts)
         lagged = select(Reading.ts.label("ts"), delta.label("delta")).where(
             Reading.channel_id == channel.id, Reading.ts > edges[0] - INTERVAL * BUCKETS, Reading.ts <= end)
-        meter_ids = scope.meter_ids()
-        if meter_ids is not None:
-            lagged = lagged.where(Reading.meter_id.in_(meter_ids))
+        if scope.restricted:
+            lagged = lagged.where(Reading.meter_id.in_(scope.meter_ids()))
         lagged = lagged.subquery()
         sums = [func.coalesce(func.sum(case((and_(lagged.c.ts > a, lagged.c.ts <= b, lagged.c.delta >= 0),
                                               lagged.c.delta), else_=0.0)), 0.0)

@@ -14,9 +14,9 @@ from app.extensions import db
 from app.models import Alert, AlertState, Customer, Meter
 from app.models.types import UTC
 from app.services import MAX_ID, NotFound, ServiceError
-from app.services.reports.common import ReportScope
 from app.services.reports.consumption import consumption_series
 from app.services.reports.periods import local_days, local_today
+from app.services.scope import Scope
 
 PERIODS = ("daily", "monthly")
 DAILY_DAYS = 30
@@ -161,7 +161,7 @@ def customer_consumption(customer: Customer, meter_id: int, period: str, tz: Zon
     meter = own_meter(customer, meter_id)
     today = today or local_today(tz)
     start, end, labels = period_window(period, today)
-    scope = ReportScope(customer_id=customer.id, meter_id=meter.id)
+    scope = Scope(customer_id=customer.id, meter_id=meter.id)
     by_label = {row["period"]: row for row in consumption_series(scope, start, end, period, tz)}
     points = []
     for label in labels:

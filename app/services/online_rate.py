@@ -18,7 +18,7 @@ from app.extensions import db
 from app.models import Area, Customer, Meter, MeterBrand, MeterStatus, ObisPoint, Sim
 from app.services import ServiceError
 from app.services.csvio import write_rows
-from app.services.dashboard import Scope
+from app.services.scope import Scope
 
 VISIBILITY = ("all", "never", "online")  # the Online Rate page's dropdown
 ONLINE_STATES = ("", "online", "offline", "never", "ever")

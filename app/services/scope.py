@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import g, has_request_context, request, session
 from flask_appbuilder.models.filters import BaseFilter
 from flask_login import current_user
@@ -14,6 +16,36 @@ from app.security import is_customer_only
 from app.services import MAX_ID
 
 NOBODY = -1
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose meters a page, figure or report covers: one customer's (``NOBODY`` = none), an area with its
+    sub-areas, one meter; all None is the whole fleet. Written once for the dashboard, reports and analytics."""
+
+    customer_id: int | None = None
+    area_id: int | None = None
+    meter_id: int | None = None
+
+    def meter_clauses(self) -> list:
+        """WHERE clauses on ``Meter``."""
+        clauses = []
+        if self.customer_id is not None:
+            clauses.append(Meter.customer_id == self.customer_id)
+        if self.area_id is not None:
+            clauses.append(Meter.area_id.in_(area_ids_subquery(self.area_id)))
+        if self.meter_id is not None:
+            clauses.append(Meter.id == self.meter_id)
+        return clauses
+
+    def meter_ids(self):
+        """SELECT of the ids of the meters in scope (every meter when unrestricted)."""
+        return select(Meter.id).where(*self.meter_clauses())
+
+    @property
+    def restricted(self) -> bool:
+        """True when the scope is narrower than the whole fleet."""
+        return self.customer_id is not None or self.area_id is not None or self.meter_id is not None
 
 
 def restricted_customer_id() -> int | None:

@@ -16,6 +16,7 @@ def register_all(appbuilder: AppBuilder) -> None:
         comms,
         csp,
         dashboard,
+        errors,
         fleet,
         fleet_api,
         home,
@@ -32,6 +33,6 @@ def register_all(appbuilder: AppBuilder) -> None:
     )
 
     install_audit_listener()
-    for module in (csp, stock, home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api,
+    for module in (csp, errors, stock, home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api,
                    monitoring, online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters):
         module.register(appbuilder)

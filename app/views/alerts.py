@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Response, request
 from flask_appbuilder import AppBuilder, BaseView, expose, has_access
 from flask_appbuilder.api import expose as api_expose
-from flask_appbuilder.api import protect, rison, safe
+from flask_appbuilder.api import protect, rison
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Alert, Event, Meter
-from app.services import ServiceError
 from app.services.alerts import acknowledge, resolve
 from app.services.csvio import write_rows
 from app.services.events import EVENT_TYPES
 from app.services.scope import AreaTreeFilter, MeterNumberFilter, scoped_base_filters
-from app.views.common import csv_response, error_json
+from app.views.common import csv_response
+from app.views.errors import safe
 from app.views.fleet_api import MAX_ID, HesModelRestApi
 
 MAX_IDS = 1000
@@ -139,11 +139,7 @@ class AlertApi(FilteredExportMixin, HesModelRestApi):
             visible = flt.apply(visible, value)
         if set(db.session.execute(visible).scalars()) != set(ids):
             return self.response_404()
-        try:
-            done = action(ids, current_user, body.get("comment"))
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        done = action(ids, current_user, body.get("comment"))
         return self.response(200, ids=[a.id for a in done], state=done[0].state.value)
 
     @api_expose("/acknowledge", methods=["POST"])

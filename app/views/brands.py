@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, ModelView, expose, has_access
 from flask_appbuilder.api import expose as api_expose
-from flask_appbuilder.api import protect, safe
+from flask_appbuilder.api import protect
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
@@ -15,7 +15,7 @@ from app.models import MeterBrand, ObisPoint
 from app.services import ServiceError, audit
 from app.services.brands import GROUPS, POINT_COLUMNS, points_from_csv, save_brand
 from app.services.secrets import describe, store_credentials
-from app.views.common import error_json
+from app.views.errors import safe
 from app.views.fleet_api import HesModelRestApi
 from app.views.meter_ops_api import CREDENTIAL_FIELDS
 
@@ -135,14 +135,10 @@ class BrandApi(HesModelRestApi):
             return self.response_404()
         body = request.get_json(silent=True) or {}
         fields = {k: body[k] for k in CREDENTIAL_FIELDS if k in body}
-        try:
-            brand.default_secret = store_credentials(brand.default_secret, **fields)
-            audit.record("credentials", "brand", brand.id, f"default credentials set for {brand.name}",
-                         details={"fields": sorted(fields)})
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        brand.default_secret = store_credentials(brand.default_secret, **fields)
+        audit.record("credentials", "brand", brand.id, f"default credentials set for {brand.name}",
+                     details={"fields": sorted(fields)})
+        db.session.commit()
         return self.response(200, **describe(brand.default_secret))
 
     def _save(self, brand):
@@ -151,13 +147,9 @@ class BrandApi(HesModelRestApi):
             return self.response_400(message="Send the brand as a JSON object.")
         if brand is not None:
             data.setdefault("name", brand.name)
-        try:
-            points = points_from_csv(data.pop("points_csv")) if "points_csv" in data else None
-            saved = save_brand(data, points=points)
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        points = points_from_csv(data.pop("points_csv")) if "points_csv" in data else None
+        saved = save_brand(data, points=points)
+        db.session.commit()
         return self.response(201 if brand is None else 200, id=saved.id, result={"name": saved.name,
                              "points": len(saved.points)})
 

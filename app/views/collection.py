@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_appbuilder import AppBuilder, ModelView
 from flask_appbuilder.actions import action
-from flask_appbuilder.api import expose, protect, safe
+from flask_appbuilder.api import expose, protect
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
@@ -17,7 +17,7 @@ from app.models import SCHEDULE_KINDS, Delivery, Schedule, Subscription
 from app.services import ServiceError, audit
 from app.services.outbox import retry_now
 from app.services.secrets import encrypt
-from app.views.common import error_json
+from app.views.errors import error_json, safe
 from app.views.fleet_api import HesModelRestApi
 
 SCHEDULE_COLUMNS = ["name", "kind", "brand", "area", "interval_minutes", "offset_minutes", "spread_seconds", "enabled"]

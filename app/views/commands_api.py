@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from flask import request
 from flask_appbuilder import AppBuilder
-from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_appbuilder.api import BaseApi, expose, protect
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 
 from app.extensions import db
 from app.models import Meter
 from app.models.commands import Command
-from app.services import MAX_ID, ServiceError, commands, firmware
+from app.services import MAX_ID, commands, firmware
 from app.services.audit import acting_user
 from app.services.scope import customer_meter_ids, restricted_customer_id, scoped_base_filters
-from app.views.common import csv_response, error_json
+from app.views.common import csv_response
 from app.views.dashboard import int_arg
+from app.views.errors import safe
 from app.views.fleet_api import HesModelRestApi
 
 
@@ -69,14 +70,10 @@ class CommandApi(HesModelRestApi):
         meter = _visible_meter(body.get("meter_id"))
         if meter is None:
             return self.response_404()
-        try:
-            command, created = commands.create_command(
-                kind, meter.id, body.get("params") or {k: v for k, v in body.items() if k not in (
-                    "kind", "meter_id", "idempotency_key", "expires_in", "wait")},
-                user=acting_user(), idempotency_key=_idempotency_key(body), expires_in=body.get("expires_in"))
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        command, created = commands.create_command(
+            kind, meter.id, body.get("params") or {k: v for k, v in body.items() if k not in (
+                "kind", "meter_id", "idempotency_key", "expires_in", "wait")},
+            user=acting_user(), idempotency_key=_idempotency_key(body), expires_in=body.get("expires_in"))
         wait = _wait_seconds(body)
         result = commands.wait_for_outcome(command, wait) if wait else commands.as_dict(command)
         return self.response(201 if created else 200, id=command.id, created=created, result=result)
@@ -150,11 +147,7 @@ class CommandApi(HesModelRestApi):
         command = db.session.get(Command, pk)
         if command is None or _visible_meter(command.meter_id) is None:
             return self.response_404()
-        try:
-            return self.response(200, result=commands.as_dict(commands.cancel(pk, acting_user())))
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        return self.response(200, result=commands.as_dict(commands.cancel(pk, acting_user())))
 
     @expose("/export", methods=["GET"])
     @protect()
@@ -168,11 +161,8 @@ class CommandApi(HesModelRestApi):
             200: {description: CSV file}
         """
         args = request.args
-        try:
-            stmt = commands.command_select(_visible_meter_ids(), args.get("kind"), args.get("state"), args.get("from"),
-                                           args.get("to"), args.get("meter"))
-        except ServiceError as exc:
-            return error_json(exc)
+        stmt = commands.command_select(_visible_meter_ids(), args.get("kind"), args.get("state"), args.get("from"),
+                                       args.get("to"), args.get("meter"))
         return csv_response(commands.export_commands(stmt), "commands.csv")
 
     @expose("/audit", methods=["GET"])
@@ -186,11 +176,8 @@ class CommandApi(HesModelRestApi):
           responses:
             200: {description: CSV file}
         """
-        try:
-            return csv_response(commands.export_audit(request.args.get("from"), request.args.get("to")),
-                                "command-audit.csv")
-        except ServiceError as exc:
-            return error_json(exc)
+        return csv_response(commands.export_audit(request.args.get("from"), request.args.get("to")),
+                            "command-audit.csv")
 
 
 class JobApi(BaseApi):
@@ -231,11 +218,7 @@ class JobApi(BaseApi):
             429: {description: too many jobs a minute}
         """
         body = _body()
-        try:
-            job, created = commands.create_job(body, user=acting_user(), idempotency_key=_idempotency_key(body))
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        job, created = commands.create_job(body, user=acting_user(), idempotency_key=_idempotency_key(body))
         return self.response(201 if created else 200, created=created, **commands.job_dict(job))
 
     @expose("/", methods=["GET"])
@@ -264,10 +247,7 @@ class JobApi(BaseApi):
           responses:
             200: {description: the job}
         """
-        try:
-            return self.response(200, **commands.job_dict(commands.get_job(pk)))
-        except ServiceError as exc:
-            return error_json(exc)
+        return self.response(200, **commands.job_dict(commands.get_job(pk)))
 
     @expose("/<int:pk>/commands", methods=["GET"])
     @protect()
@@ -284,10 +264,7 @@ class JobApi(BaseApi):
         """
         page = int_arg("page", 0)
         size = max(1, min(int_arg("page_size", 100), 1000))
-        try:
-            return self.response(200, **commands.job_commands(pk, page, size, request.args.get("state") or None))
-        except ServiceError as exc:
-            return error_json(exc)
+        return self.response(200, **commands.job_commands(pk, page, size, request.args.get("state") or None))
 
     @expose("/<int:pk>/cancel", methods=["POST"])
     @protect()
@@ -302,11 +279,7 @@ class JobApi(BaseApi):
           responses:
             200: {description: how many were cancelled}
         """
-        try:
-            return self.response(200, **commands.cancel_job(pk, acting_user()))
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        return self.response(200, **commands.cancel_job(pk, acting_user()))
 
 
 class FirmwareApi(BaseApi):
@@ -340,12 +313,8 @@ class FirmwareApi(BaseApi):
         upload = request.files.get("file")
         if upload is None:
             return self.response_400(message="Send the image as a multipart field named 'file'.")
-        try:
-            image = firmware.upload_image(request.form.get("identifier", ""), upload.read(), filename=upload.filename,
-                                          notes=request.form.get("notes"), user=acting_user())
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        image = firmware.upload_image(request.form.get("identifier", ""), upload.read(), filename=upload.filename,
+                                      notes=request.form.get("notes"), user=acting_user())
         return self.response(201, id=image.id, result=firmware.image_dict(image))
 
     @expose("/image", methods=["GET"])

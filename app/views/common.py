@@ -1,12 +1,10 @@
-"""Pieces shared by the views: labels, CSV responses, service-error handling."""
+"""Pieces shared by the views: CSV responses (service errors are answered in app/views/errors.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Response, jsonify, stream_with_context
-
-from app.services import ServiceError
+from flask import Response, stream_with_context
 
 
 def csv_response(chunks: Iterator[str], filename: str) -> Response:
@@ -21,8 +19,3 @@ def csv_response(chunks: Iterator[str], filename: str) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-def error_json(exc: ServiceError) -> tuple[Response, int]:
-    """A service error as the API's JSON answer."""
-    return jsonify({"message": exc.message, "errors": exc.errors}), exc.status

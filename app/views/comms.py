@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, ModelView
 from flask_appbuilder.actions import action
-from flask_appbuilder.api import expose, protect, safe
+from flask_appbuilder.api import expose, protect
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import UnregisteredConnection
 from app.services import ServiceError
 from app.services.registration import register_connection
-from app.views.common import error_json
+from app.views.errors import safe
 from app.views.fleet_api import HesModelRestApi
 
 
@@ -79,11 +79,7 @@ class UnregisteredApi(HesModelRestApi):
             201: {description: the meter id}
         """
         body = request.get_json(silent=True) or {}
-        try:
-            meter = register_connection(pk, body.get("brand", ""), body.get("area_id"), body.get("concentrator_id"))
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        meter = register_connection(pk, body.get("brand", ""), body.get("area_id"), body.get("concentrator_id"))
         return self.response(201, id=meter.id, number=meter.number)
 
 

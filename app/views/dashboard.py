@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from flask import current_app, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, has_access
-from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_appbuilder.api import BaseApi, expose, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _
 from flask_login import current_user
 
 from app.security import is_customer_only
-from app.services.dashboard import Scope, active_alert_count, dashboard_summary
-from app.services.scope import restricted_customer_id, selected_area_id
+from app.services.dashboard import active_alert_count, dashboard_summary
+from app.services.scope import Scope, restricted_customer_id, selected_area_id
+from app.views.errors import safe
 
 # The customer's page tree; categories not built yet simply don't exist in the menu.
 PAGE_TREE = ("Dashboard", "System", "Meter Management", "Customer Management", "Task Query", "Consumption Report",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 from flask_appbuilder import AppBuilder, ModelRestApi
-from flask_appbuilder.api import expose, protect, safe
+from flask_appbuilder.api import expose, protect
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from marshmallow import ValidationError
@@ -16,7 +16,8 @@ from app.models import Area, Customer, Meter, Sim
 from app.services import MAX_ID, ServiceError
 from app.services.fleet_import import EXPORTERS, IMPORTERS
 from app.services.scope import AreaTreeFilter, scoped_base_filters
-from app.views.common import csv_response, error_json
+from app.views.common import csv_response
+from app.views.errors import error_json, safe
 from app.views.meter_ops_api import MeterOperationsMixin
 
 
@@ -95,11 +96,7 @@ class HesModelRestApi(ModelRestApi):
                                            status=422))
 
     def delete_headless(self, pk):
-        try:
-            return super().delete_headless(self.row_id(pk))
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        return super().delete_headless(self.row_id(pk))
 
 
 class ImportExportMixin:
@@ -130,11 +127,7 @@ class ImportExportMixin:
         upload = request.files.get("file")
         if upload is None:
             return self.response_400(message="Send the CSV as a multipart field named 'file'.")
-        try:
-            result = IMPORTERS[self.import_kind](upload.read())
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        result = IMPORTERS[self.import_kind](upload.read())
         return self.response(200, **result.as_dict())
 
     @expose("/export", methods=["GET"])

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from flask import request
-from flask_appbuilder.api import expose, protect, safe
+from flask_appbuilder.api import expose, protect
 from flask_appbuilder.security.decorators import permission_name
 
 from app.extensions import db
 from app.models import Meter
-from app.services import ServiceError, audit
+from app.services import audit
 from app.services.reads import read_now
 from app.services.secrets import describe, store_credentials
-from app.views.common import error_json
+from app.views.errors import safe
 
 CREDENTIAL_FIELDS = ("password", "block_cipher_key", "authentication_key", "system_title", "invocation_counter")
 
@@ -54,11 +54,7 @@ class MeterOperationsMixin:
         if self._visible_meter(pk) is None:
             return self.response_404()
         body = request.get_json(silent=True) or {}
-        try:
-            return self.response(200, **read_now(pk, body.get("points"), body.get("from"), body.get("to")))
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        return self.response(200, **read_now(pk, body.get("points"), body.get("from"), body.get("to")))
 
     @expose("/<int:pk>/collect", methods=["POST"])
     @protect()
@@ -88,13 +84,9 @@ class MeterOperationsMixin:
         kind = (request.get_json(silent=True) or {}).get("kind", "load_profile")
         if kind not in OPERATION_OF:
             return self.response_400(message=f"kind must be one of {', '.join(OPERATION_OF)}")
-        try:
-            result = run_on_meter(pk, OPERATION_OF[kind])
-            audit.record("collect", "meter", pk, f"on-demand {kind}")
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        result = run_on_meter(pk, OPERATION_OF[kind])
+        audit.record("collect", "meter", pk, f"on-demand {kind}")
+        db.session.commit()
         return self.response(200, kind=kind, result=result)
 
     @expose("/<int:pk>/gaps", methods=["GET"])
@@ -165,12 +157,8 @@ class MeterOperationsMixin:
         if meter is None:
             return self.response_404()
         body = request.get_json(silent=True) or {}
-        try:
-            meter.secret = store_credentials(meter.secret, **{k: body[k] for k in CREDENTIAL_FIELDS if k in body})
-            audit.record("credentials", "meter", meter.id, f"credentials set for {meter.number}",
-                         details={"fields": sorted(k for k in CREDENTIAL_FIELDS if k in body)})
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
+        meter.secret = store_credentials(meter.secret, **{k: body[k] for k in CREDENTIAL_FIELDS if k in body})
+        audit.record("credentials", "meter", meter.id, f"credentials set for {meter.number}",
+                     details={"fields": sorted(k for k in CREDENTIAL_FIELDS if k in body)})
+        db.session.commit()
         return self.response(200, **describe(meter.secret))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import request
 from flask_appbuilder import AppBuilder, BaseView, expose, has_access
-from flask_appbuilder.api import BaseApi, protect, safe
+from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
@@ -14,6 +14,7 @@ from app.services import commands
 from app.services.commands.lookup import meter_card, search_meters
 from app.services.scope import area_ids_subquery, restricted_customer_id, selected_area_id
 from app.views.commands_api import _visible_meter
+from app.views.errors import safe
 
 
 class MeterLookupApi(BaseApi):

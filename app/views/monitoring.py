@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from flask import request
 from flask_appbuilder import AppBuilder, BaseView, has_access
-from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_appbuilder.api import BaseApi, expose, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
 
 from app.models import MeterStatus
-from app.services import ServiceError
 from app.services.online_rate import MeterFilter, brand_parameters, meter_page
-from app.views.common import error_json
 from app.views.dashboard import api_area_id, int_arg, request_scope
+from app.views.errors import safe
 
 
 class MonitoringView(BaseView):
@@ -55,10 +54,7 @@ class MonitoringApi(BaseApi):
         """
         flt = MeterFilter(scope=request_scope(api_area_id()), q=request.args.get("q", ""),
                           status=request.args.get("status", ""), online=request.args.get("online", ""))
-        try:
-            return self.response(200, **meter_page(flt, int_arg("page", 0), int_arg("page_size", 25)))
-        except ServiceError as exc:
-            return error_json(exc)
+        return self.response(200, **meter_page(flt, int_arg("page", 0), int_arg("page_size", 25)))
 
     @expose("/parameters", methods=["GET"])
     @protect()

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from flask import current_app, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose, has_access
-from flask_appbuilder.api import BaseApi, protect, safe
+from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
 from flask_login import current_user
 
 from app.security import is_customer_only
-from app.services import ServiceError
 from app.services import my_meters as service
 from app.services.audit import acting_user
 from app.services.reports.periods import utility_zone
-from app.views.common import error_json
+from app.views.errors import safe
 
 
 def shows_in_menu() -> bool:
@@ -63,10 +62,7 @@ class MyMetersApi(BaseApi):
             200: {description: "{customer, meters, alerts: {active, recent}, token_entry, generated_at}"}
             404: {description: no customer record is linked to this user}
         """
-        try:
-            customer = service.require_customer(acting_user())
-        except ServiceError as exc:
-            return error_json(exc)
+        customer = service.require_customer(acting_user())
         return self.response(200, **service.customer_summary(customer, acting_user()))
 
     @api_expose("/consumption", methods=["GET"])
@@ -86,13 +82,10 @@ class MyMetersApi(BaseApi):
             400: {description: missing meter_id or unknown period}
             404: {description: not one of your meters (or no customer record)}
         """
-        try:
-            customer = service.require_customer(acting_user())
-            meter_id = service.parse_meter_id(request.args.get("meter_id"))
-            period = request.args.get("period") or "daily"
-            return self.response(200, **service.customer_consumption(customer, meter_id, period, utility_zone()))
-        except ServiceError as exc:
-            return error_json(exc)
+        customer = service.require_customer(acting_user())
+        meter_id = service.parse_meter_id(request.args.get("meter_id"))
+        period = request.args.get("period") or "daily"
+        return self.response(200, **service.customer_consumption(customer, meter_id, period, utility_zone()))
 
 
 def register(appbuilder: AppBuilder) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 from flask_appbuilder import AppBuilder, BaseView, has_access
-from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_appbuilder.api import BaseApi, expose, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
 
-from app.services import ServiceError
 from app.services.online_rate import (
     area_name,
     meter_page,
@@ -18,8 +17,9 @@ from app.services.online_rate import (
     visibility_filter,
 )
 from app.services.scope import selected_area_id
-from app.views.common import csv_response, error_json
+from app.views.common import csv_response
 from app.views.dashboard import api_area_id, int_arg, request_scope
+from app.views.errors import safe
 
 FILTER_CHOICES = (("all", _("All meters")), ("never", _("Never online")), ("online", _("Online (ever or now)")))
 
@@ -65,11 +65,8 @@ class OnlineRateApi(BaseApi):
           responses:
             200: {description: "summary, count and result rows"}
         """
-        try:
-            flt = _filter()
-            page = meter_page(flt, int_arg("page", 0), int_arg("page_size", 25))
-        except ServiceError as exc:
-            return error_json(exc)
+        flt = _filter()
+        page = meter_page(flt, int_arg("page", 0), int_arg("page_size", 25))
         return self.response(200, summary=online_rate_summary(flt.scope), **page)
 
     @expose("/csv", methods=["GET"])
@@ -84,10 +81,7 @@ class OnlineRateApi(BaseApi):
           responses:
             200: {description: CSV file}
         """
-        try:
-            flt = _filter()
-        except ServiceError as exc:
-            return error_json(exc)
+        flt = _filter()
         return csv_response(online_rate_csv(flt, current_app.config["HES_TIMEZONE"]), "online-rate.csv")
 
     @expose("/pdf", methods=["GET"])
@@ -102,13 +96,10 @@ class OnlineRateApi(BaseApi):
           responses:
             200: {description: PDF file}
         """
-        try:
-            flt = _filter()
-            body = online_rate_pdf(flt, visibility=request.args.get("filter", "all") or "all",
-                                   area_name=area_name(flt.scope.area_id),
-                                   timezone=current_app.config["HES_TIMEZONE"])
-        except ServiceError as exc:
-            return error_json(exc)
+        flt = _filter()
+        body = online_rate_pdf(flt, visibility=request.args.get("filter", "all") or "all",
+                               area_name=area_name(flt.scope.area_id),
+                               timezone=current_app.config["HES_TIMEZONE"])
         return Response(body, mimetype="application/pdf",
                         headers={"Content-Disposition": 'attachment; filename="online-rate.pdf"'})
 

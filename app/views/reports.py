@@ -3,46 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import wraps
 
 from flask import Response, request
 from flask_appbuilder import AppBuilder, BaseView, has_access
-from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_appbuilder.api import BaseApi, expose, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
 
-from app.services import ServiceError
 from app.services.reports import completeness as completeness_service
 from app.services.reports import consumption as consumption_service
-from app.services.reports.common import ReportScope, request_scope
+from app.services.reports.common import request_scope
 from app.services.reports.periods import local_today, parse_date, utility_zone
-from app.services.scope import selected_area_id
-from app.views.common import csv_response, error_json
+from app.services.scope import Scope, selected_area_id
+from app.views.common import csv_response
+from app.views.errors import safe
 
 
-def guarded(view):
-    """Turn service errors into the API's JSON 4xx answers."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        try:
-            return view(*args, **kwargs)
-        except ServiceError as exc:
-            return error_json(exc)
-
-    return wrapper
-
-
-def api_scope() -> ReportScope:
+def api_scope() -> Scope:
     """The caller's scope narrowed by ``?area=<id>`` and ``?meter=<id or number>``."""
     raw = request.args.get("area", "")
     return request_scope(int(raw) if raw.isdecimal() else None, request.args.get("meter") or None)
 
 
 def date_range(default_days: int = 30) -> tuple[dt.date, dt.date]:
-    """``?start=&end=`` (local dates, inclusive); by default the ``default_days`` days up to yesterday."""
-    yesterday = local_today(utility_zone()) - dt.timedelta(days=1)
-    end = parse_date(request.args.get("end"), "end", yesterday)
+    """``?start=&end=`` (local dates, inclusive); by default the ``default_days`` days up to today (so far)."""
+    today = local_today(utility_zone())
+    end = parse_date(request.args.get("end"), "end", today)
     start = parse_date(request.args.get("start"), "start", end - dt.timedelta(days=default_days - 1))
     return start, end
 
@@ -55,7 +41,8 @@ def pdf_response(body: bytes, filename: str) -> Response:
 
 def page_context(**extra) -> dict:
     """What every report page needs: the area chosen in the top bar and the zone."""
-    return {"area_id": selected_area_id(), "timezone": utility_zone().key, **extra}
+    zone = utility_zone()
+    return {"area_id": selected_area_id(), "timezone": zone.key, "today": local_today(zone).isoformat(), **extra}
 
 
 class ReportPage(BaseView):
@@ -95,6 +82,11 @@ class CompletenessView(ReportPage):
     route_base = "/reports/completeness"
     template = "reports/completeness.html"
 
+    def context(self) -> dict:
+        from flask import current_app
+
+        return page_context(on_time_hours=float(current_app.config.get("HES_ON_TIME_HOURS", 4)))
+
 
 class ConsumptionApi(BaseApi):
     """``/api/v1/consumption/``: statistics as JSON, CSV (per meter and period, or raw readings) and PDF."""
@@ -110,7 +102,6 @@ class ConsumptionApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def report(self):
         """Series per period, the summary and the largest meters.
         ---
@@ -138,7 +129,6 @@ class ConsumptionApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def csv(self):
         """Per meter and period, streamed.
         ---
@@ -155,7 +145,6 @@ class ConsumptionApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def readings(self):
         """The raw energy-register readings, streamed.
         ---
@@ -171,7 +160,6 @@ class ConsumptionApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def pdf(self):
         """The report as PDF.
         ---
@@ -195,7 +183,6 @@ class CompletenessApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def report(self):
         """Completeness per day, per area and the worst meters.
         ---
@@ -216,7 +203,6 @@ class CompletenessApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def csv(self):
         """Per meter and day, streamed.
         ---
@@ -233,7 +219,6 @@ class CompletenessApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def pdf(self):
         """The report as PDF.
         ---

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 from flask_appbuilder import AppBuilder
-from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_appbuilder.api import BaseApi, expose, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
 
@@ -15,7 +15,8 @@ from app.services.reports import leakage as leakage_service
 from app.services.reports import revenue as revenue_reports
 from app.services.reports.periods import parse_date, utility_zone
 from app.views.common import csv_response
-from app.views.reports import ReportPage, api_scope, date_range, guarded, page_context, pdf_response
+from app.views.errors import safe
+from app.views.reports import ReportPage, api_scope, date_range, page_context, pdf_response
 
 
 def _days() -> int:
@@ -67,7 +68,6 @@ class LeakageApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def report(self):
         """Indicators per area, exceptions per meter, daily trend.
         ---
@@ -85,7 +85,6 @@ class LeakageApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def csv(self):
         """Exceptions per meter.
         ---
@@ -101,7 +100,6 @@ class LeakageApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def pdf(self):
         """The report as PDF.
         ---
@@ -125,7 +123,6 @@ class InvestigationApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def list_cases(self):
         """Cases with the summary and the precision of each rule.
         ---
@@ -144,7 +141,6 @@ class InvestigationApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def show(self, pk: int):
         """One case with its notes and findings.
         ---
@@ -163,7 +159,6 @@ class InvestigationApi(BaseApi):
     @protect()
     @safe
     @permission_name("edit")
-    @guarded
     def assign(self, pk: int):
         """Assign to a user (``{"username": "..."}``; empty to unassign).
         ---
@@ -181,7 +176,6 @@ class InvestigationApi(BaseApi):
     @protect()
     @safe
     @permission_name("edit")
-    @guarded
     def note(self, pk: int):
         """Add a note (``{"text": "..."}``).
         ---
@@ -198,7 +192,6 @@ class InvestigationApi(BaseApi):
     @protect()
     @safe
     @permission_name("edit")
-    @guarded
     def close(self, pk: int):
         """Close with the field visit's outcome (resolves the alert).
         ---
@@ -222,7 +215,6 @@ class InvestigationApi(BaseApi):
     @protect()
     @safe
     @permission_name("detect")
-    @guarded
     def detect(self):
         """Run theft detection now (``?as_of=YYYY-MM-DD``; default today).
         ---
@@ -238,7 +230,6 @@ class InvestigationApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def csv(self):
         """Every case in scope.
         ---
@@ -254,7 +245,6 @@ class InvestigationApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def pdf(self):
         """The report as PDF.
         ---
@@ -281,7 +271,6 @@ class TechnicalLossApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def report(self):
         """Energy in, consumers and loss per area and period.
         ---
@@ -298,7 +287,6 @@ class TechnicalLossApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def csv(self):
         """The balance as CSV.
         ---
@@ -315,7 +303,6 @@ class TechnicalLossApi(BaseApi):
     @protect()
     @safe
     @permission_name("get")
-    @guarded
     def pdf(self):
         """The report as PDF.
         ---

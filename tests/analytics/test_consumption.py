@@ -11,8 +11,8 @@ from pypdf import PdfReader
 from app.extensions import db
 from app.models import Area
 from app.services.ingest import store_readings
-from app.services.reports.common import ReportScope
 from app.services.reports.consumption import consumption_series
+from app.services.scope import Scope
 from tests.analytics.conftest import UTC, fill_days, profile, timezone
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -27,7 +27,7 @@ def test_daily_buckets_follow_the_local_day(app, fleet):
     with app.app_context(), timezone(app, "Asia/Kolkata"):
         # 1 kWh per hour from 2026-03-02 00:00 UTC for 24 h: local midnight is 18:30 UTC.
         store_readings(profile(meter, dt.datetime(2026, 3, 2, tzinfo=UTC), 97))
-        rows = consumption_series(ReportScope(meter_id=meter), dt.date(2026, 3, 1), dt.date(2026, 3, 4), "daily",
+        rows = consumption_series(Scope(meter_id=meter), dt.date(2026, 3, 1), dt.date(2026, 3, 4), "daily",
                                   ZoneInfo("Asia/Kolkata"))
     assert _periods(rows) == {"2026-03-02": 18.5, "2026-03-03": 5.5}
 
@@ -40,7 +40,7 @@ def test_weekly_and_monthly_across_spring_forward(app, fleet):
     count = int((end - start).total_seconds() // 900) + 1
     with app.app_context(), timezone(app, "Europe/Berlin"):
         store_readings(profile(meter, start, count))
-        scope = ReportScope(meter_id=meter)
+        scope = Scope(meter_id=meter)
         daily = _periods(consumption_series(scope, dt.date(2026, 3, 23), dt.date(2026, 4, 1), "daily", BERLIN))
         weekly = _periods(consumption_series(scope, dt.date(2026, 3, 23), dt.date(2026, 4, 5), "weekly", BERLIN))
         monthly = _periods(consumption_series(scope, dt.date(2026, 3, 1), dt.date(2026, 4, 30), "monthly", BERLIN))
@@ -56,7 +56,7 @@ def test_weekly_across_fall_back(app, fleet):
     with app.app_context(), timezone(app, "Europe/Berlin"):
         # Week 43 of 2026 ends on Sunday 25 October, a 25-hour day.
         fill_days(meter, dt.date(2026, 10, 19), [24.0] * 6 + [25.0] + [24.0], "Europe/Berlin")
-        weekly = _periods(consumption_series(ReportScope(meter_id=meter), dt.date(2026, 10, 19),
+        weekly = _periods(consumption_series(Scope(meter_id=meter), dt.date(2026, 10, 19),
                                              dt.date(2026, 10, 26), "weekly", BERLIN))
     assert weekly == {"2026-W43": 6 * 24 + 25.0, "2026-W44": 24.0}
 
@@ -125,3 +125,27 @@ def test_pdf_has_title_filters_and_the_table_totals(app, fleet, client, admin_he
     assert "2026-03-31" in text
     assert "Total 279.000 0.000 279.000 3" in " ".join(text.split())  # 31 days × (2 + 3 + 4) kWh
     assert len(reader.pages[0].images) == 1  # the chart
+
+
+def test_average_per_day_counts_the_days_that_have_data(app, fleet):
+    """Seven days of readings in a 30-day range: 27 + 25 + 29 + 27 + 26 + 28 + 27 = 189 kWh over 7 days is
+    27 kWh a day (dividing by the 30 days of the range showed 6.3)."""
+    from app.services.reports.consumption import consumption_summary
+
+    meter = fleet.meters["A1"]
+    with app.app_context():
+        fill_days(meter, dt.date(2026, 3, 20), [27.0, 25.0, 29.0, 27.0, 26.0, 28.0, 27.0])
+        summary = consumption_summary(Scope(meter_id=meter), dt.date(2026, 2, 25), dt.date(2026, 3, 26), UTC)
+    assert summary["days"] == 30 and summary["days_with_data"] == 7
+    assert summary["import_kwh"] == 189.0 and summary["avg_kwh_per_day"] == 27.0
+
+
+def test_report_range_runs_to_today_by_default(app, fleet, client, admin_headers):
+    """The default range ends today (so far), not yesterday: today's readings are in it."""
+    meter = fleet.meters["A1"]
+    today = dt.datetime.now(UTC).date()
+    with app.app_context():
+        fill_days(meter, today, [12.5])
+    body = client.get(f"/api/v1/consumption/?meter={meter}", headers=admin_headers).get_json()
+    assert body["summary"]["end"] == today.isoformat()
+    assert body["summary"]["import_kwh"] == 12.5

@@ -13,9 +13,9 @@ from app.models import Alert, AlertState, Area, Event, Investigation, Meter, Rel
 from app.services.analytics.detection import run_detection
 from app.services.analytics.loss import check_losses, energy_balance
 from app.services.ingest import store_readings
-from app.services.reports.common import ReportScope
 from app.services.reports.completeness import completeness
 from app.services.reports.leakage import leakage
+from app.services.scope import Scope
 from tests.analytics.conftest import EXPORT, UTC, fill_days, profile, timezone
 
 DAY = dt.datetime(2026, 3, 2, tzinfo=UTC)
@@ -34,7 +34,7 @@ def test_energy_balance_hand_computed(app, fleet, client, admin_headers):
         # One day of 96 intervals: supply 100 Wh each, consumers A1 20 + A2 30 + A4 30 Wh; A5 (feeder) 60 Wh.
         for name, wh in (("A6", 100.0), ("A1", 20.0), ("A2", 30.0), ("A4", 30.0), ("A5", 60.0)):
             store_readings(profile(fleet.meters[name], DAY, 97, wh=wh))
-        rows = {r["area"]: r for r in energy_balance(ReportScope(), dt.date(2026, 3, 2), dt.date(2026, 3, 2))}
+        rows = {r["area"]: r for r in energy_balance(Scope(), dt.date(2026, 3, 2), dt.date(2026, 3, 2))}
         assert rows["Test Region › Ward A"] == {
             "area_id": fleet.ward_a, "area": "Test Region › Ward A", "supply_meter": "MTR-A6", "period": "2026-03-02",
             "energy_in_kwh": 9.6, "consumers_kwh": 7.68, "loss_kwh": 1.92, "loss_pct": 20.0,
@@ -152,7 +152,7 @@ def test_leakage_indicators(app, fleet):
                             Event(meter_id=fleet.meters["A6"], ts=now - dt.timedelta(days=1),
                                   event_type="magnetic_tamper")])
         db.session.commit()
-        data = leakage(ReportScope(area_id=fleet.ward_a), ZoneInfo("UTC"), days=10, now=now)
+        data = leakage(Scope(area_id=fleet.ward_a), ZoneInfo("UTC"), days=10, now=now)
     by_meter = {(e["meter"], e["indicator"]) for e in data["exceptions"]}
     assert ("MTR-A1", "zero_consumption") in by_meter
     assert ("MTR-A1", "below_area_pattern") in by_meter
@@ -173,7 +173,7 @@ def test_completeness_counts_expected_intervals_in_the_local_day(app, fleet):
         # 2026-03-29 is 23 hours long in Berlin: 92 intervals expected; A1 sends all of them.
         start = dt.datetime(2026, 3, 28, 23, tzinfo=UTC)
         store_readings(profile(fleet.meters["A1"], start, 93))
-        data = completeness(ReportScope(meter_id=fleet.meters["A1"]), dt.date(2026, 3, 29), dt.date(2026, 3, 30),
+        data = completeness(Scope(meter_id=fleet.meters["A1"]), dt.date(2026, 3, 29), dt.date(2026, 3, 30),
                             ZoneInfo("Europe/Berlin"))
     assert data["days"][0] == {"date": "2026-03-29", "expected": 92, "received": 92, "on_time": 0,
                                "completeness_pct": 100.0, "on_time_pct": 0.0}

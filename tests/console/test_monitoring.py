@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_login import login_user
 
-from app.services.dashboard import Scope
 from app.services.online_rate import MeterFilter, brand_parameters, meter_page
+from app.services.scope import Scope
 
 
 def numbers(resp) -> list[str]:

@@ -7,8 +7,8 @@ import io
 
 from pypdf import PdfReader
 
-from app.services.dashboard import Scope
 from app.services.online_rate import meter_page, online_rate_summary, visibility_filter
+from app.services.scope import Scope
 
 
 def test_summary_figures(app, console_fleet):

@@ -24,7 +24,7 @@ from app.models import (
 )
 from app.models.types import utcnow
 from app.services import NotFound, ServiceError, alerts, audit
-from app.services.reports.common import ReportScope
+from app.services.scope import Scope
 
 STATES = ("", "open", "closed")
 
@@ -33,7 +33,7 @@ def _user_name(user) -> str:
     return getattr(user, "username", None) or "system"
 
 
-def investigation_query(scope: ReportScope, state: str = ""):
+def investigation_query(scope: Scope, state: str = ""):
     """SELECT of the investigations of the meters in scope, newest first."""
     if state not in STATES:
         raise ServiceError(f"Unknown state '{state}' (use open or closed).")
@@ -43,13 +43,13 @@ def investigation_query(scope: ReportScope, state: str = ""):
     return stmt.order_by(Investigation.state.desc(), Investigation.score.desc(), Investigation.id.desc())
 
 
-def investigation_page(scope: ReportScope, state: str = "", page: int = 0, size: int = 50) -> list[dict]:
+def investigation_page(scope: Scope, state: str = "", page: int = 0, size: int = 50) -> list[dict]:
     """One page of investigations in scope as JSON."""
     stmt = investigation_query(scope, state).limit(size).offset(max(0, page) * size)
     return [as_dict(case) for case in db.session.execute(stmt).scalars()]
 
 
-def get_investigation(investigation_id: int, scope: ReportScope) -> Investigation:
+def get_investigation(investigation_id: int, scope: Scope) -> Investigation:
     """One investigation in scope (404 otherwise)."""
     found = db.session.execute(investigation_query(scope).where(Investigation.id == investigation_id)
                                .options(selectinload(Investigation.notes))).scalar()
@@ -136,7 +136,7 @@ def close(case: Investigation, outcome: str, *, energy_kwh: float | None = None,
     return case
 
 
-def rule_precision(scope: ReportScope) -> list[dict]:
+def rule_precision(scope: Scope) -> list[dict]:
     """Per rule, over closed investigations in scope: cases, outcomes and precision (theft confirmed ÷ closed)."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {o.value: 0 for o in InvestigationOutcome})
     for rules, outcome in db.session.execute(
@@ -152,7 +152,7 @@ def rule_precision(scope: ReportScope) -> list[dict]:
     return rows
 
 
-def summary(scope: ReportScope) -> dict:
+def summary(scope: Scope) -> dict:
     """Open and closed cases, confirmed thefts and the energy and amount recovered, in scope."""
     row = db.session.execute(
         select(func.count(Investigation.id),
@@ -172,7 +172,7 @@ REPORT_COLUMNS = ["Case", "Meter", "Customer", "Area", "State", "Rules", "Score"
                   "Energy recovered (kWh)", "Amount recovered", "Opened", "Closed", "Reason"]
 
 
-def report_rows(scope: ReportScope, state: str = "", tz=None, limit: int | None = None):
+def report_rows(scope: Scope, state: str = "", tz=None, limit: int | None = None):
     """Rows of the investigations report (times in the utility's zone)."""
     stmt = (select(Investigation.id, Meter.number, Customer.name, Area.name, Investigation.state,
                    Investigation.rules, Investigation.score, Investigation.assigned_to_id, Investigation.outcome,

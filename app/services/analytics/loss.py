@@ -18,9 +18,8 @@ from app.models import Area, ConsumptionDaily, Meter, Severity
 from app.services import Forbidden, ServiceError
 from app.services.alerts import raise_alert
 from app.services.analytics.series import supply_meter_ids
-from app.services.reports.common import ReportScope
 from app.services.reports.periods import local_today, period_label, period_start, utc_range, utility_zone
-from app.services.scope import area_ids_subquery
+from app.services.scope import Scope, area_ids_subquery
 
 ALERT_TYPE = "technical_loss"
 GRANULARITIES = ("daily", "monthly")
@@ -33,7 +32,7 @@ def loss_threshold_pct() -> float:
     return float(current_app.config.get("HES_LOSS_THRESHOLD_PCT", 15) or 15)
 
 
-def supplied_areas(scope: ReportScope) -> list[tuple[int, str, int, str]]:
+def supplied_areas(scope: Scope) -> list[tuple[int, str, int, str]]:
     """(area id, full name, supply meter id, its number) of the areas in scope that have a supply meter."""
     if scope.customer_id is not None:
         raise Forbidden("Technical loss is not available to customers.")
@@ -43,7 +42,7 @@ def supplied_areas(scope: ReportScope) -> list[tuple[int, str, int, str]]:
     return [(area.id, area.full_name, area.supply_meter_id, number) for area, number in db.session.execute(stmt)]
 
 
-def energy_balance(scope: ReportScope, start: dt.date, end: dt.date, granularity: str = "daily",
+def energy_balance(scope: Scope, start: dt.date, end: dt.date, granularity: str = "daily",
                    tz: ZoneInfo | None = None) -> list[dict]:
     """One row per supplied area and local day (or month) from ``start`` to ``end``."""
     if granularity not in GRANULARITIES:
@@ -96,7 +95,7 @@ def check_losses(day: dt.date | None = None) -> list[dict]:
     tz = utility_zone()
     day = day or local_today(tz) - dt.timedelta(days=1)
     threshold = loss_threshold_pct()
-    over = [r for r in energy_balance(ReportScope(), day, day, "daily", tz)
+    over = [r for r in energy_balance(Scope(), day, day, "daily", tz)
             if r["loss_pct"] is not None and r["loss_pct"] > threshold]
     for r in over:
         raise_alert(None, ALERT_TYPE, f"Technical loss {r['loss_pct']:.1f}% in {r['area']} on {r['period']}",

@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Area, Meter
 from app.services import MAX_ID, NotFound
-from app.services.scope import area_ids_subquery, restricted_customer_id
+from app.services.scope import Scope, area_ids_subquery, restricted_customer_id
 
 WH_PER_KWH = 1000.0
 
 
-@dataclass(frozen=True)
-class ReportScope:
-    """The meters a report covers: the caller's customer limit, an area with its sub-areas, one meter."""
-
-    customer_id: int | None = None
-    area_id: int | None = None
-    meter_id: int | None = None
-
-    def meter_clauses(self) -> list:
-        """WHERE clauses on ``Meter``."""
-        clauses = []
-        if self.customer_id is not None:
-            clauses.append(Meter.customer_id == self.customer_id)
-        if self.area_id is not None:
-            clauses.append(Meter.area_id.in_(area_ids_subquery(self.area_id)))
-        if self.meter_id is not None:
-            clauses.append(Meter.id == self.meter_id)
-        return clauses
-
-    def meter_ids(self):
-        """SELECT of the ids of the meters in scope (the whole fleet when unrestricted)."""
-        return select(Meter.id).where(*self.meter_clauses())
-
-    @property
-    def restricted(self) -> bool:
-        """True when the scope is narrower than the whole fleet."""
-        return bool(self.meter_clauses())
-
-
-def request_scope(area_id: int | None = None, meter: str | int | None = None) -> ReportScope:
+def request_scope(area_id: int | None = None, meter: str | int | None = None) -> Scope:
     """The scope of the signed-in user, narrowed to an area and/or a meter (by id or number).
 
     A meter or area the user may not see is reported as not found (404), never as someone else's data.
@@ -68,7 +37,7 @@ def request_scope(area_id: int | None = None, meter: str | int | None = None) ->
                 select(Meter.id).where(Meter.customer_id == customer_id,
                                        Meter.area_id.in_(area_ids_subquery(area_id))).limit(1)).first():
             raise NotFound(f"Area {area_id} was not found.")
-    return ReportScope(customer_id=customer_id, area_id=area_id, meter_id=meter_id)
+    return Scope(customer_id=customer_id, area_id=area_id, meter_id=meter_id)
 
 
 def _is_id(value: int) -> bool:
@@ -79,7 +48,7 @@ def _is_id(value: int) -> bool:
     return db.session.execute(select(Meter.id).where(Meter.number == str(value))).scalar() is None
 
 
-def scope_names(scope: ReportScope) -> dict[str, str]:
+def scope_names(scope: Scope) -> dict[str, str]:
     """Human names of the scope for report headings."""
     names = {}
     area = db.session.get(Area, scope.area_id) if scope.area_id is not None else None

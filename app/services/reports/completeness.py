@@ -14,8 +14,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Area, ConsumptionDaily, Meter, MeterBrand, MeterStatus
 from app.services.csvio import write_rows
-from app.services.reports.common import ReportScope, scope_names
+from app.services.reports.common import scope_names
 from app.services.reports.periods import check_range, local_days, utc_range
+from app.services.scope import Scope
 
 FIELD_STATUSES = (MeterStatus.installed, MeterStatus.active)
 CSV_COLUMNS = ["Meter", "Area", "Date", "Expected", "Received", "On time", "Completeness (%)", "On time (%)"]
@@ -32,13 +33,13 @@ def _pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 2) if whole else None
 
 
-def _meters(scope: ReportScope):
+def _meters(scope: Scope):
     return (select(Meter.id, Meter.number, Area.name, MeterBrand.profile_period_minutes)
             .join(MeterBrand, MeterBrand.id == Meter.brand_id).outerjoin(Area, Area.id == Meter.area_id)
             .where(Meter.status.in_(FIELD_STATUSES), *scope.meter_clauses()))
 
 
-def _received(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo, meter_ids=None):
+def _received(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, meter_ids=None):
     lo, hi = utc_range(start, end, tz)
     stmt = select(ConsumptionDaily.meter_id, ConsumptionDaily.bucket, ConsumptionDaily.intervals,
                   ConsumptionDaily.on_time).where(ConsumptionDaily.bucket >= lo, ConsumptionDaily.bucket < hi)
@@ -46,7 +47,7 @@ def _received(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo, me
                                                     .with_only_columns(Meter.id)))
 
 
-def completeness(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo, worst: int = 50) -> dict:
+def completeness(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, worst: int = 50) -> dict:
     """Totals per day and per area, the overall figures, and the ``worst`` meters by completeness."""
     check_range(start, end)
     days = local_days(start, end)
@@ -96,7 +97,7 @@ def completeness(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo,
     }
 
 
-def completeness_rows(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[list]:
+def completeness_rows(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[list]:
     """One row per meter and local day (days without data count as nothing received)."""
     days = local_days(start, end)
     meters = db.session.execute(_meters(scope).order_by(Meter.number)).all()
@@ -118,13 +119,13 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def completeness_csv(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[str]:
+def completeness_csv(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[str]:
     """Per meter and day completeness as streamed CSV text."""
     check_range(start, end)
     return write_rows(CSV_COLUMNS, completeness_rows(scope, start, end, tz))
 
 
-def completeness_pdf(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo) -> bytes:
+def completeness_pdf(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> bytes:
     """The completeness report as PDF: summary, chart per day and the per-area table with totals."""
     from app.services.reports.pdf import chart_png, render_pdf
 

@@ -13,8 +13,9 @@ from sqlalchemy import DateTime, String, func, select, type_coerce
 from app.extensions import db
 from app.models import Area, Channel, ConsumptionDaily, ConsumptionHourly, Customer, Meter, Reading
 from app.services.csvio import write_rows
-from app.services.reports.common import ReportScope, kwh
+from app.services.reports.common import kwh
 from app.services.reports.periods import check_range, period_label, period_start, utc_range
+from app.services.scope import Scope
 
 CSV_COLUMNS = ["Meter", "Customer", "Area", "Period", "Import (kWh)", "Export (kWh)", "Net (kWh)", "Intervals"]
 METER_COLUMNS = ["Meter", "Customer", "Area", "Import (kWh)", "Export (kWh)", "Net (kWh)", "Intervals"]
@@ -26,11 +27,11 @@ def _table(granularity: str):
     return ConsumptionHourly if granularity == "hourly" else ConsumptionDaily
 
 
-def _scoped(stmt, model, scope: ReportScope):
+def _scoped(stmt, model, scope: Scope):
     return stmt.where(model.meter_id.in_(scope.meter_ids())) if scope.restricted else stmt
 
 
-def consumption_series(scope: ReportScope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo
+def consumption_series(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo
                        ) -> list[dict]:
     """Totals of the meters in scope per local hour, day, ISO week or month (only periods with data)."""
     check_range(start, end, granularity)
@@ -54,7 +55,7 @@ def consumption_series(scope: ReportScope, start: dt.date, end: dt.date, granula
             for key, (i, e, m, n) in periods.items()]
 
 
-def _meter_totals_select(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo):
+def _meter_totals_select(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo):
     lo, hi = utc_range(start, end, tz)
     imp, exp = func.sum(ConsumptionDaily.import_wh), func.sum(ConsumptionDaily.export_wh)
     return (select(Meter.id, Meter.number, Customer.name, Area.name, imp.label("imp"), exp.label("exp"),
@@ -66,7 +67,7 @@ def _meter_totals_select(scope: ReportScope, start: dt.date, end: dt.date, tz: Z
             .group_by(Meter.id, Meter.number, Customer.name, Area.name))
 
 
-def meter_totals(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo, *, limit: int | None = 100,
+def meter_totals(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, *, limit: int | None = 100,
                  offset: int = 0) -> list[dict]:
     """Per meter in scope: its energy over the range, largest consumers first."""
     check_range(start, end)
@@ -79,21 +80,23 @@ def meter_totals(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo,
             for mid, number, customer, area, i, e, n in db.session.execute(stmt)]
 
 
-def consumption_summary(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo) -> dict:
+def consumption_summary(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> dict:
     """Totals over the range: energy, meters with data, meters in scope, average per meter and per day."""
     check_range(start, end)
     lo, hi = utc_range(start, end, tz)
-    imp, exp, meters = db.session.execute(_scoped(
+    imp, exp, meters, days_with_data = db.session.execute(_scoped(
         select(func.coalesce(func.sum(ConsumptionDaily.import_wh), 0.0),
                func.coalesce(func.sum(ConsumptionDaily.export_wh), 0.0),
-               func.count(func.distinct(ConsumptionDaily.meter_id)))
+               func.count(func.distinct(ConsumptionDaily.meter_id)),
+               func.count(func.distinct(ConsumptionDaily.bucket)))
         .where(ConsumptionDaily.bucket >= lo, ConsumptionDaily.bucket < hi), ConsumptionDaily, scope)).one()
     in_scope = db.session.execute(select(func.count(Meter.id)).where(*scope.meter_clauses())).scalar()
-    days = (end - start).days + 1
-    return {"start": start.isoformat(), "end": end.isoformat(), "days": days, "import_kwh": kwh(imp),
-            "export_kwh": kwh(exp), "net_kwh": kwh(imp - exp), "meters_with_data": int(meters),
-            "meters": int(in_scope), "avg_kwh_per_meter": kwh(imp / meters) if meters else 0.0,
-            "avg_kwh_per_day": kwh(imp / days)}
+    # "Per day" is over the days that have data: a range of 30 days with 7 days of readings is not 30 days of use.
+    return {"start": start.isoformat(), "end": end.isoformat(), "days": (end - start).days + 1,
+            "days_with_data": int(days_with_data), "import_kwh": kwh(imp), "export_kwh": kwh(exp),
+            "net_kwh": kwh(imp - exp), "meters_with_data": int(meters), "meters": int(in_scope),
+            "avg_kwh_per_meter": kwh(imp / meters) if meters else 0.0,
+            "avg_kwh_per_day": kwh(imp / days_with_data) if days_with_data else 0.0}
 
 
 def _stream(stmt, batch: int = 5000) -> Iterator:
@@ -102,7 +105,7 @@ def _stream(stmt, batch: int = 5000) -> Iterator:
         yield from conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
 
 
-def consumption_rows(scope: ReportScope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo
+def consumption_rows(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo
                      ) -> Iterator[list]:
     """One row per meter and period (kWh), meters in number order; weekly and monthly fold local days."""
     check_range(start, end, granularity)
@@ -145,14 +148,14 @@ def _row(acc: list) -> list:
             intervals]
 
 
-def consumption_csv(scope: ReportScope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo
+def consumption_csv(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo
                     ) -> Iterator[str]:
     """The per-meter, per-period consumption as streamed CSV text."""
     check_range(start, end, granularity)
     return write_rows(CSV_COLUMNS, consumption_rows(scope, start, end, granularity, tz))
 
 
-def reading_rows(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[tuple]:
+def reading_rows(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[tuple]:
     """The raw energy-register readings (kWh) in range, by meter, register and time; times in the local zone."""
     check_range(start, end)
     lo, hi = utc_range(start, end, tz)
@@ -178,7 +181,7 @@ def reading_rows(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo)
         yield numbers.get(meter_id, meter_id), channels[channel_id], text, value / 1000.0
 
 
-def readings_csv(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[str]:
+def readings_csv(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> Iterator[str]:
     """The raw energy-register readings as streamed CSV text."""
     check_range(start, end)
     return write_rows(READING_COLUMNS, reading_rows(scope, start, end, tz))
@@ -187,7 +190,7 @@ def readings_csv(scope: ReportScope, start: dt.date, end: dt.date, tz: ZoneInfo)
 PERIOD_COLUMNS = ["Period", "Import (kWh)", "Export (kWh)", "Net (kWh)", "Meters reporting", "Intervals"]
 
 
-def consumption_pdf(scope: ReportScope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo) -> bytes:
+def consumption_pdf(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo) -> bytes:
     """The consumption report as PDF: filters, summary, chart of the periods, and the period table with totals."""
     from app.services.reports.common import scope_names
     from app.services.reports.pdf import capped, chart_png, render_pdf

@@ -18,8 +18,9 @@ from app.models.types import utcnow
 from app.services.analytics.rules import TAMPER_EVENT_TYPES
 from app.services.analytics.series import supply_meter_ids
 from app.services.csvio import write_rows
-from app.services.reports.common import ReportScope, scope_names
+from app.services.reports.common import scope_names
 from app.services.reports.periods import local_days, local_today, utc_range
+from app.services.scope import Scope
 
 INDICATORS = {
     "zero_consumption": "Zero consumption (48 h)",
@@ -42,7 +43,7 @@ def _settings() -> dict:
             "min_hours": int(float(cfg.get("HES_LEAKAGE_MIN_HOURS", 36) or 36))}
 
 
-def leakage(scope: ReportScope, tz: ZoneInfo, *, days: int = 30, now: dt.datetime | None = None) -> dict:
+def leakage(scope: Scope, tz: ZoneInfo, *, days: int = 30, now: dt.datetime | None = None) -> dict:
     """Indicators per area, the exceptions per meter and the daily trend over the last ``days`` days."""
     now = now or utcnow()
     days = max(1, min(int(days), 366))
@@ -150,7 +151,7 @@ def leakage_csv(data: dict) -> Iterator[str]:
                                     for e in data["exceptions"]))
 
 
-def leakage_pdf(scope: ReportScope, data: dict, tz: ZoneInfo) -> bytes:
+def leakage_pdf(scope: Scope, data: dict, tz: ZoneInfo) -> bytes:
     """The leakage report as PDF: indicator totals, the trend chart and the per-area table with totals."""
     from app.services.reports.pdf import chart_png, render_pdf
 

@@ -8,17 +8,18 @@ from zoneinfo import ZoneInfo
 
 from app.services.analytics import investigations, loss
 from app.services.csvio import write_rows
-from app.services.reports.common import ReportScope, scope_names
+from app.services.reports.common import scope_names
 from app.services.reports.pdf import capped, chart_png, render_pdf
+from app.services.scope import Scope
 
 
-def investigations_csv(scope: ReportScope, state: str, tz: ZoneInfo) -> Iterator[str]:
+def investigations_csv(scope: Scope, state: str, tz: ZoneInfo) -> Iterator[str]:
     """Every investigation in scope as CSV text."""
     investigations.investigation_query(scope, state)  # validates the state before the download starts
     return write_rows(investigations.REPORT_COLUMNS, investigations.report_rows(scope, state, tz))
 
 
-def investigations_pdf(scope: ReportScope, state: str, tz: ZoneInfo) -> bytes:
+def investigations_pdf(scope: Scope, state: str, tz: ZoneInfo) -> bytes:
     """The investigations report: case figures, precision per rule (chart) and the cases."""
     investigations.investigation_query(scope, state)
     figures = investigations.summary(scope)
@@ -38,13 +39,13 @@ def investigations_pdf(scope: ReportScope, state: str, tz: ZoneInfo) -> bytes:
         columns=investigations.REPORT_COLUMNS, rows=rows, chart=chart, totals=totals, note=note)
 
 
-def loss_csv(scope: ReportScope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo) -> Iterator[str]:
+def loss_csv(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo) -> Iterator[str]:
     """The energy balance per supplied area and period as CSV text."""
     rows = loss.energy_balance(scope, start, end, granularity, tz)
     return write_rows(loss.COLUMNS, loss.balance_csv_rows(rows))
 
 
-def loss_pdf(scope: ReportScope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo) -> bytes:
+def loss_pdf(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo) -> bytes:
     """The technical-loss report: totals, energy in against consumers per period (chart) and the balance table."""
     rows = loss.energy_balance(scope, start, end, granularity, tz)
     e_in = sum(r["energy_in_kwh"] for r in rows)

@@ -2,8 +2,8 @@
 (function () {
   "use strict";
   var R = window.HesReport, root = document.getElementById("rp-root"), base = root.dataset.base;
-  document.getElementById("rp-end").value = R.isoDate(-1);
-  document.getElementById("rp-start").value = R.isoDate(-Number(root.dataset.days));
+  document.getElementById("rp-end").value = R.isoDate(0);
+  document.getElementById("rp-start").value = R.isoDate(-(Number(root.dataset.days) - 1));
   function refresh() {
     R.links(base);
     R.load(base + "?" + R.query(), function (d) {

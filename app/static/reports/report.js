@@ -63,6 +63,12 @@ window.HesReport = (function () {
     });
   }
   function num(v, d) { return v == null ? "—" : Number(v).toLocaleString(undefined, {minimumFractionDigits: d == null ? 3 : d, maximumFractionDigits: d == null ? 3 : d}); }
-  function isoDate(offsetDays) { var d = new Date(); d.setDate(d.getDate() + offsetDays); return d.toISOString().slice(0, 10); }
+  // Dates relative to today in the utility's zone (the server's data-today), not the browser's clock or UTC.
+  function isoDate(offsetDays) {
+    var root = document.getElementById("rp-root"), today = root && root.dataset.today;
+    var d = today ? new Date(today + "T00:00:00Z") : new Date();
+    d.setUTCDate(d.getUTCDate() + offsetDays);
+    return d.toISOString().slice(0, 10);
+  }
   return {query: query, links: links, load: load, post: post, table: table, chart: chart, num: num, esc: esc, isoDate: isoDate};
 })();

@@ -2,8 +2,8 @@
 (function () {
   "use strict";
   var R = window.HesReport, base = document.getElementById("rp-root").dataset.base;
-  document.getElementById("rp-end").value = R.isoDate(-1);
-  document.getElementById("rp-start").value = R.isoDate(-30);
+  document.getElementById("rp-end").value = R.isoDate(0);
+  document.getElementById("rp-start").value = R.isoDate(-29);
   function refresh() {
     R.links(base);
     R.load(base + "?" + R.query(), function (d) {
