@@ -17,7 +17,7 @@ from app.services.audit import acting_user
 from app.services.scope import customer_meter_ids, restricted_customer_id, scoped_base_filters
 from app.views.common import csv_response
 from app.views.dashboard import int_arg
-from app.views.errors import safe
+from app.views.errors import domain_errors, safe
 from app.views.fleet_api import HesModelRestApi
 
 
@@ -78,6 +78,7 @@ class CommandApi(HesModelRestApi):
         result = commands.wait_for_outcome(command, wait) if wait else commands.as_dict(command)
         return self.response(201 if created else 200, id=command.id, created=created, result=result)
 
+    @domain_errors
     def post_headless(self):
         """Create a command: ``{kind, meter_id, params | fields, idempotency_key?, expires_in?, wait?}``."""
         body = _body()

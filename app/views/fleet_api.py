@@ -9,15 +9,15 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from marshmallow import ValidationError
 from marshmallow_sqlalchemy.fields import Related, RelatedList
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy.exc import NoResultFound
 
 from app.extensions import db
 from app.models import Area, Customer, Meter, Sim
-from app.services import MAX_ID, ServiceError
+from app.services import MAX_ID
 from app.services.fleet_import import EXPORTERS, IMPORTERS
 from app.services.scope import AreaTreeFilter, scoped_base_filters
 from app.views.common import csv_response
-from app.views.errors import error_json, safe
+from app.views.errors import domain_errors, safe
 from app.views.meter_ops_api import MeterOperationsMixin
 
 
@@ -73,27 +73,13 @@ class HesModelRestApi(ModelRestApi):
         text = str(pk)
         return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID else -1
 
+    @domain_errors
     def post_headless(self):
-        try:
-            return super().post_headless()
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
-        except IntegrityError:  # a rule (pre_add) queried and autoflushed the duplicate before FAB's own check
-            db.session.rollback()
-            return error_json(ServiceError("This conflicts with an existing record (a value must be unique).",
-                                           status=422))
+        return super().post_headless()
 
+    @domain_errors
     def put_headless(self, pk):
-        try:
-            return super().put_headless(self.row_id(pk))
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
-        except IntegrityError:
-            db.session.rollback()
-            return error_json(ServiceError("This conflicts with an existing record (a value must be unique).",
-                                           status=422))
+        return super().put_headless(self.row_id(pk))
 
     def delete_headless(self, pk):
         return super().delete_headless(self.row_id(pk))
