@@ -279,3 +279,57 @@ def test_start_up_prints_a_short_banner_not_framework_chatter(live_server):
     assert any("Admin login" in line and "admin" in line for line in banner), banner
     assert "Added Permission" not in log and "Created Permission View" not in log
     assert len(log.splitlines()) < 40, log[:2000]
+
+
+STOCK_SCREENS = {
+    "meters-list": "/meterview/list/?psize_MeterView=5", "meters-search": "/meterview/list/?_flt_2_number=BN",
+    "meter-show": "/meterview/show/{BN001}", "meter-edit": "/meterview/edit/{BN001}", "meter-add": "/meterview/add",
+    "areas-list": "/areaview/list/", "area-add": "/areaview/add", "sims-list": "/simview/list/",
+    "customers-list": "/customerview/list/", "customer-add": "/customerview/add", "brands-list": "/brandview/list/",
+    "users-list": "/users/list/", "user-add": "/users/add", "roles-list": "/roles/list/",
+    "schedules-list": "/scheduleview/list/",
+}
+LUMINANCE = """sel => Array.from(document.querySelectorAll(sel)).filter(e => e.offsetParent !== null).map(e => {
+    const [r, g, b] = getComputedStyle(e).backgroundColor.match(/[\\d.]+/g).map(Number);
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255; })"""
+# Controls that stayed white in the dark theme.
+DARK_CONTROLS = ".form-control, .select2-selection, .hes-pager .btn-default, .btn-default, .hes-card, .dropdown-menu"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_stock_screens_use_the_hes_look_in_both_themes(browser, live_server, admin_state, fleet, theme):
+    """The framework's list, search, pager, show, add and edit screens and the security pages render in the HES
+    layout (page head, cards, no Bootstrap panels), controls follow the theme; a screenshot of each."""
+    from tests.support.browser import screenshot
+
+    context = browser.new_context(viewport=VIEWPORT, storage_state=admin_state, base_url=live_server.url)
+    page = context.new_page()
+    try:
+        page.goto("/dashboard/")
+        if page.locator("html").get_attribute("data-theme") != theme:
+            page.click("#hes-theme-toggle")
+            page.wait_for_load_state()
+        assert page.locator("html").get_attribute("data-theme") == theme
+        for name, path in STOCK_SCREENS.items():
+            page.goto(path.format(**fleet.meters))
+            assert page.locator(".hes-page-head h1").is_visible(), path
+            assert page.locator(".panel-primary, .well, .pagination").count() == 0, path
+            if theme == "dark":
+                bright = [v for v in page.evaluate(LUMINANCE, DARK_CONTROLS) if v > 0.35]
+                assert not bright, f"{path}: {len(bright)} controls stay light in the dark theme"
+            screenshot(page, f"stock-{name}-{theme}")
+    finally:
+        page.goto("/dashboard/")
+        if page.locator("html").get_attribute("data-theme") == "dark":
+            page.click("#hes-theme-toggle")
+        context.close()
+
+
+def test_list_pages_through_its_rows(page, fleet):
+    page.goto("/meterview/list/?psize_MeterView=3")
+    expect(page.locator(".hes-stock-table tbody tr")).to_have_count(3)
+    expect(page.locator(".hes-table-foot")).to_contain_text(f"1–3 of {len(fleet.meters)}")
+    page.click(".hes-pager a[rel=next]")
+    expect(page.locator(".hes-table-foot")).to_contain_text(f"4–6 of {len(fleet.meters)}")
+    numbers = page.locator('.hes-stock-table tbody td[data-column="number"]').all_inner_texts()
+    assert [n.strip() for n in numbers] == ["BN004", "BN005", "BS001"]
