@@ -18,7 +18,7 @@ ADMIN_ONLY_VIEWS = re.compile(
     r"|RegisterUserModelView|List Users|List Roles"
     r"|List Groups|Security|Base Permissions|Views/Menus|Permission on Views/Menus|User's Statistics"
     r"|User Registrations|API Keys|User|Role|Group|Permission|ViewMenu|PermissionViewMenu|ApiKey"
-    r"|SettingsView|Settings|AuditLogView|Audit Log)$"
+    r"|SettingsView|Settings|AuditLogView|Audit Log|RoleMatrixView|Roles)$"
 )
 # What every signed-in user may do to their own profile.
 SELF_SERVICE = [

@@ -28,11 +28,13 @@ def register_all(appbuilder: AppBuilder) -> None:
         remote,
         reports,
         revenue,
+        roles,
         settings,
         stock,
     )
 
     install_audit_listener()
     for module in (csp, errors, stock, home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api,
-                   monitoring, online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters):
+                   monitoring, online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters,
+                   roles):
         module.register(appbuilder)

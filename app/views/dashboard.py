@@ -89,6 +89,25 @@ def _match(url: str, path: str) -> int:
     return 1 if url.split("/")[1:2] == path.split("/")[1:2] != [""] else 0
 
 
+def can_open(url: str) -> bool:
+    """True when the signed-in user holds the permission of the page a menu entry opens (menu access alone would
+    show entries that answer 403). Addresses outside the app's views count as open."""
+    from werkzeug.exceptions import HTTPException
+
+    appbuilder = current_app.appbuilder
+    try:
+        endpoint, _args = current_app.url_map.bind("localhost").match(url.split("?")[0], method="GET")
+    except HTTPException:
+        return False
+    blueprint, _, method = endpoint.partition(".")
+    view = next((v for v in appbuilder.baseviews if v.blueprint is not None and v.blueprint.name == blueprint), None)
+    if view is None or not method:
+        return True
+    permission = (view.method_permission_name or {}).get(method) or getattr(getattr(view, method, None),
+                                                                             "_permission_name", method)
+    return appbuilder.sm.has_access(f"can_{permission}", view.class_permission_name)
+
+
 def layout_menu() -> list[dict]:
     """The menu items the user may see, in page-tree order, with their visible children; the best match
     of the current path is marked active (and its category open)."""
@@ -96,7 +115,9 @@ def layout_menu() -> list[dict]:
     path = request.path
 
     def visible(item) -> bool:
-        return item.name != "-" and item.should_render() and appbuilder.sm.has_access("menu_access", item.name)
+        if item.name == "-" or not item.should_render() or not appbuilder.sm.has_access("menu_access", item.name):
+            return False
+        return bool(item.childs) or can_open(item.get_url())
 
     def entry(item) -> dict:
         url = "" if item.childs else item.get_url()

@@ -7,9 +7,11 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import Response, current_app, flash, jsonify, redirect, request
+from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from app.extensions import db
 from app.services import ServiceError
@@ -77,6 +79,70 @@ def handle_service_error(exc: ServiceError):
     return redirect(current_app.appbuilder.get_url_for_index)
 
 
+def _error_text(status: int) -> tuple[str, str]:
+    """Heading and explanation of an error page, in the reader's words."""
+    texts = {
+        403: (gettext("You do not have access to this page"),
+              gettext("Your role does not include this page. Ask an administrator to add it to your role if you "
+                      "need it.")),
+        404: (gettext("Page not found"),
+              gettext("The address may be mistyped, or the record was deleted or is not visible to you.")),
+        429: (gettext("Too many attempts"),
+              gettext("Too many requests or failed sign-ins came from here in a short time. Wait a few minutes, "
+                      "then try again.")),
+        500: (gettext("Something went wrong on our side"),
+              gettext("The error was logged for the administrators. Nothing you entered was saved half-way; try "
+                      "again, and tell an administrator if it keeps happening.")),
+    }
+    return texts.get(status) or (gettext("The request could not be completed"), "")
+
+
+def _actions(status: int) -> list[tuple[str, str, bool]]:
+    """Where to go from an error page: home (or sign in), and back where the user came from."""
+    from app.views.stock import safe_return_url
+
+    signed_in = getattr(current_user, "is_authenticated", False)
+    home = current_app.appbuilder.get_url_for_index
+    actions = [(gettext("Go to the start page"), home, True)] if signed_in else [
+        (gettext("Sign in"), url_for("AuthDBView.login"), True)]
+    back = safe_return_url(request.referrer)
+    if back and back.split("?")[0] != request.path:
+        actions.append((gettext("Back to the previous page"), back, False))
+    return actions
+
+
+def handle_http_error(exc: HTTPException):
+    """403, 404, 429 and 500 as a branded page that says what happened and where to go (JSON for APIs)."""
+    status = exc.code or 500
+    if status >= 500:
+        db.session.rollback()
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify(message=exc.description if status < 500 else "Internal error"), status
+    heading, explanation = _error_text(status)
+    try:
+        body = render_template("hes/error.html", appbuilder=current_app.appbuilder, status=status, heading=heading,
+                               explanation=explanation,
+                               actions=_actions(status), title=heading)
+    except Exception:  # the layout itself failed (e.g. the database is down): a plain page still answers
+        log.exception("error page could not be rendered")
+        body = f"<!doctype html><title>{status}</title><h1>{status} {heading}</h1><p>{explanation}</p>"
+    response = current_app.make_response((body, status))
+    if status == 429 and exc.get_response().headers.get("Retry-After"):
+        response.headers["Retry-After"] = exc.get_response().headers["Retry-After"]
+    return response
+
+
+def handle_unexpected_error(exc: Exception):
+    """Anything unhandled: logged, rolled back, and the branded 500 page."""
+    if isinstance(exc, HTTPException):
+        return handle_http_error(exc)
+    log.exception("unhandled error on %s", request.path)
+    return handle_http_error(InternalServerError())
+
+
 def register(appbuilder) -> None:
-    """The page-side handler (APIs use ``@safe`` from here)."""
+    """The page-side handlers (APIs use ``@safe`` from here)."""
     current_app.register_error_handler(ServiceError, handle_service_error)
+    for status in (403, 404, 405, 429):
+        current_app.register_error_handler(status, handle_http_error)
+    current_app.register_error_handler(Exception, handle_unexpected_error)

@@ -53,11 +53,8 @@ MAIN_CONTENT: dict[str, tuple[str, str]] = {
     "/revenue/investigations/": ("#k-open", r"^\d+$"),
     "/revenue/technical-loss/": ("#hes-content", r"supply meter|%"),
     "/users/list/": (".hes-stock-table tbody", r"admin"),
-    "/roles/list/": ("#hes-content", r"Operator"),
+    "/roles/matrix/": ("#roles-table tbody", r"Operator"),
     "/groups/list/": ("#stock-list", EMPTY),
-    "/permissions/list/": (".hes-stock-table tbody", r"can_"),
-    "/viewmenus/list/": (".hes-stock-table tbody", r"HomeView"),
-    "/permissionviews/list/": (".hes-stock-table tbody", r"can_"),
     "/my/": ("#hes-content", r"BN001"),
 }
 
@@ -287,6 +284,7 @@ STOCK_SCREENS = {
     "areas-list": "/areaview/list/", "area-add": "/areaview/add", "sims-list": "/simview/list/",
     "customers-list": "/customerview/list/", "customer-add": "/customerview/add", "brands-list": "/brandview/list/",
     "users-list": "/users/list/", "user-add": "/users/add", "roles-list": "/roles/list/",
+    "role-matrix": "/roles/matrix/",
     "schedules-list": "/scheduleview/list/",
 }
 LUMINANCE = """sel => Array.from(document.querySelectorAll(sel)).filter(e => e.offsetParent !== null).map(e => {
@@ -333,3 +331,42 @@ def test_list_pages_through_its_rows(page, fleet):
     expect(page.locator(".hes-table-foot")).to_contain_text(f"4–6 of {len(fleet.meters)}")
     numbers = page.locator('.hes-stock-table tbody td[data-column="number"]').all_inner_texts()
     assert [n.strip() for n in numbers] == ["BN004", "BN005", "BS001"]
+
+
+def test_role_editor_builds_a_role_that_sees_only_what_it_can_open(page, browser, live_server, fleet):
+    """An admin makes a "Report reader" role in the matrix (consumption reports and dashboard, view only); its user
+    sees exactly those menu entries, each opens, and a page outside the role answers the branded 403."""
+    page.goto("/roles/matrix/")
+    page.fill("#role-new input[name=name]", "Report reader")
+    page.click("#role-new button[type=submit]")
+    page.wait_for_url(re.compile(r"/roles/matrix/\d+$"))
+    page.check('#role-matrix input[value="reports:view"]')
+    page.check('#role-matrix input[value="dashboard:view"]')
+    assert not page.locator('#role-matrix input[value="dashboard:operate"]').is_checked()
+    page.click("#role-save")
+    page.wait_for_url(re.compile(r"/roles/matrix/$"))
+    row = page.locator('#roles-table tr[data-role="Report reader"]')
+    expect(row).to_contain_text("View")
+    role_id = int(row.locator("a.hes-row-link").get_attribute("href").rstrip("/").rsplit("/", 1)[-1])
+    resp = live_server.api("POST", "/api/v1/security/users/", json={
+        "username": "reader1", "first_name": "Rita", "last_name": "Reader", "email": "reader1@example.test",
+        "password": "Reader-Pw-123", "active": True, "roles": [role_id]})
+    assert resp.status_code == 201, resp.text
+    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
+    try:
+        tab = context.new_page()
+        watch = PageWatch(tab, live_server.url)
+        login(tab, live_server, "reader1", "Reader-Pw-123")
+        links = tab.eval_on_selector_all("#hes-nav a[href]", "els => els.map(a => a.getAttribute('href'))")
+        paths = {urlsplit(h).path for h in links}
+        assert paths == {"/dashboard/", "/alerts/", "/reports/consumption/", "/reports/consumption/hourly",
+                         "/reports/completeness/"}, paths
+        problems = []
+        for href in links:
+            problems += check_page(tab, href) + watch.take()
+        assert not problems, "\n".join(problems)
+        response = tab.goto("/meterview/list/")
+        assert response.status == 403
+        expect(tab.locator("#hes-error")).to_contain_text("You do not have access to this page")
+    finally:
+        context.close()

@@ -107,6 +107,7 @@ EXPECTED: dict[str, frozenset | str] = {
     **{f"{v}.list": ADMIN_ONLY for v in ("PermissionModelView", "ViewMenuModelView", "PermissionViewModelView")},
     "UserStatsChartView.chart": ADMIN_ONLY, "ResetPasswordView.this_form_get": ADMIN_ONLY,
     "ResetPasswordView.this_form_post": ADMIN_ONLY, "SettingsView.index": ADMIN_ONLY,
+    **{f"RoleMatrixView.{m}": ADMIN_ONLY for m in ("index", "edit", "add", "delete")},
     **_model_api("UserApi", ADMIN_ONLY), **_model_api("RoleApi", ADMIN_ONLY, "update_role_groups",
                                                       "add_role_permissions", "list_role_permissions",
                                                       "update_role_users"),
