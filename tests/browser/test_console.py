@@ -68,7 +68,7 @@ def test_dashboard_counts_match_the_fleet_and_update_without_reload(page, live_s
     try:
         page.evaluate("window.hesDashboard.refresh()")
         expected = len(fleet.online) + 1
-        page.wait_for_function(f"document.querySelector('[data-field=online]').textContent == '{expected}'")
+        page.wait_for_function(f"() => document.querySelector('[data-field=online]').textContent == '{expected}'")
         assert kpi(page, "alerts") == "1"
         assert page.locator("#card-alerts").evaluate("el => el.classList.contains('alerting')")
         assert page.locator("#hes-bell").evaluate("el => el.classList.contains('hes-pulse')")
@@ -205,7 +205,7 @@ def test_monitoring_searches_selects_and_lists_parameters(page, fleet):
     offline_row = page.locator('#mon-rows tr[data-id]', has_text="BS003")
     assert offline_row.locator(".hes-dot.off").count() == 1
     page.fill("#mon-search", "bs")
-    page.wait_for_function("document.querySelectorAll('#mon-rows tr[data-id]').length == 3")
+    page.wait_for_function("() => document.querySelectorAll('#mon-rows tr[data-id]').length == 3")
     page.check("#mon-check-all")
     assert page.locator("#mon-selected").inner_text().startswith("3 meters")
     page.click("#mon-params-btn")
@@ -233,7 +233,8 @@ def test_online_rate_filters_and_downloads(page, fleet):
     assert summary.locator('[data-field="never_online"]').inner_text() == str(len(fleet.meters) - len(fleet.seen))
     screenshot(page, "online-rate")
     page.select_option("#or-filter", "never")
-    page.wait_for_function(f"document.querySelectorAll('#or-rows tr').length == {len(fleet.meters) - len(fleet.seen)}")
+    never = len(fleet.meters) - len(fleet.seen)
+    page.wait_for_function(f"() => document.querySelectorAll('#or-rows tr').length == {never}")
     assert "BN001" not in page.locator("#or-rows").inner_text()
     with page.expect_download() as download:
         page.click("#or-csv")
@@ -275,9 +276,9 @@ def test_a_meter_dialing_in_turns_green_without_reload(page, live_server, fleet)
     assert creds.status_code == 200, creds.text
     page.goto("/monitoring/")
     page.fill("#mon-search", "LIV")
-    page.wait_for_function("document.querySelectorAll('#mon-rows tr[data-id]').length == 1")
+    page.wait_for_function("() => document.querySelectorAll('#mon-rows tr[data-id]').length == 1")
     assert page.locator("#mon-rows tr[data-id] .hes-dot.off").count() == 1
-    page.wait_for_function("document.querySelector('#hes-live').classList.contains('on')")
+    page.wait_for_function("() => document.querySelector('#hes-live').classList.contains('on')")
     page.evaluate("window.__sameDocument = true")
     simulator = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--meters", "1", "--prefix", "LIV", "--dial-in", live_server.meter_listen,

@@ -78,17 +78,17 @@ def test_customer_sees_their_meter_live_and_loads_a_token(live_server, new_conte
     assert card.locator(".hes-dot.off").count() == 1
 
     # The chart: the last 30 days from the rollups (day 45 is outside), then the last 12 months.
-    page.wait_for_function(f"document.getElementById('my-meters').dataset.chart == 'daily:{ids[NUMBER]}'")
+    page.wait_for_function(f"() => document.getElementById('my-meters').dataset.chart == 'daily:{ids[NUMBER]}'")
     assert page.evaluate("!!window.Chart.getChart(document.getElementById('mm-chart'))")
     in_window = sum(kwh for days_ago, kwh in DAILY_KWH.items() if days_ago <= 29)
     assert _chart_total(page) == pytest.approx(in_window, abs=0.05)
     bars = page.evaluate("window.Chart.getChart(document.getElementById('mm-chart')).data.datasets[0].data")
     assert len(bars) == 30 and bars[-2] == 12.5 and bars[-1] is None
     page.click('#mm-period [data-period="monthly"]')
-    page.wait_for_function(f"document.getElementById('my-meters').dataset.chart == 'monthly:{ids[NUMBER]}'")
+    page.wait_for_function(f"() => document.getElementById('my-meters').dataset.chart == 'monthly:{ids[NUMBER]}'")
     assert _chart_total(page) == pytest.approx(sum(DAILY_KWH.values()), abs=0.05)
     page.click('#mm-period [data-period="daily"]')
-    page.wait_for_function(f"document.getElementById('my-meters').dataset.chart == 'daily:{ids[NUMBER]}'")
+    page.wait_for_function(f"() => document.getElementById('my-meters').dataset.chart == 'daily:{ids[NUMBER]}'")
 
     # Operator pages and APIs stay closed.
     for path in ("/dashboard/", "/meterview/list/", "/monitoring/", "/remote/loading/", "/alerts/", "/settings/"):
@@ -97,7 +97,7 @@ def test_customer_sees_their_meter_live_and_loads_a_token(live_server, new_conte
     assert page.request.get(f"/api/v1/my/consumption?meter_id={ids[OTHER]}").status == 404
 
     # The meter dials in: its card turns green without a reload (Socket.IO, the customer's own room).
-    page.wait_for_function("document.querySelector('#hes-live').classList.contains('on')")
+    page.wait_for_function("() => document.querySelector('#hes-live').classList.contains('on')")
     page.evaluate("window.__sameDocument = true")
     simulator = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--meters", "1", "--prefix", "MYB", "--dial-in", live_server.meter_listen,
@@ -120,7 +120,7 @@ def test_customer_sees_their_meter_live_and_loads_a_token(live_server, new_conte
         assert page.locator("#mm-outcome-title").inner_text() == "Token accepted"
         facts = page.locator("#mm-outcome-facts").inner_text()
         assert "execution OK" in facts
-        page.wait_for_function("document.querySelector('#mm-tokens tbody td.mm-mono') !== null")
+        page.wait_for_function("() => document.querySelector('#mm-tokens tbody td.mm-mono') !== null")
         assert token[:4] + " " + token[4:8] in page.locator("#mm-tokens tbody").inner_text()
         commands = live_server.api("GET", "/api/v1/command/?q=(filters:!((col:kind,opr:eq,value:token)),"
                                           "order_column:id,order_direction:desc)").json()["result"]
@@ -128,7 +128,7 @@ def test_customer_sees_their_meter_live_and_loads_a_token(live_server, new_conte
         assert commands[0]["kind"] == "token" and 24.8 <= result["credit"] - result["credit_before"] <= 25.0
         credit = f"{result['credit']:,.2f}"
         page.wait_for_function(
-            f"document.querySelector('.mm-meter [data-field=credit]').textContent == '{credit}'", timeout=15_000)
+            f"() => document.querySelector('.mm-meter [data-field=credit]').textContent == '{credit}'", timeout=15_000)
         # Alerts: the customer's own, active and recent, never another customer's.
         alert = ("INSERT INTO alert (meter_id, kind, alert_type, severity, state, title, count, first_at, last_at) "
                  "VALUES (?, 'event', ?, ?, ?, ?, 1, datetime('now', ?), datetime('now', ?))")
@@ -151,7 +151,7 @@ def test_customer_sees_their_meter_live_and_loads_a_token(live_server, new_conte
         page.wait_for_load_state()
         try:
             assert page.locator("html").get_attribute("data-theme") == "dark"
-            page.wait_for_function(f"document.getElementById('my-meters').dataset.chart == 'daily:{ids[NUMBER]}'")
+            page.wait_for_function(f"() => document.getElementById('my-meters').dataset.chart == 'daily:{ids[NUMBER]}'")
             screenshot(page, "my-meters-dark")
         finally:
             if page.locator("html").get_attribute("data-theme") == "dark":
