@@ -30,25 +30,16 @@ def start_background_services(app: Flask) -> Stopper:
 
 
 def start_comms_node(app: Flask) -> Stopper | None:
-    """Listen for dial-in meters on HES_METER_LISTEN (unless HES_COMMS=off for a web-only process)."""
+    """Listen for dial-in meters on HES_METER_LISTEN and pushes on HES_PUSH_LISTEN (unless HES_COMMS=off
+    for a web-only process). The node calls the services back through the handlers wired here."""
     if str(app.config.get("HES_COMMS", "on")).lower() == "off":
         return None
     from app.comms.node import CommsNode
+    from app.services.comms_node import node_handlers
 
-    node = CommsNode(app)
-    node.push_handler = _push_handler(app)
+    node = CommsNode(app, handlers=node_handlers(app))
     node.start()
     return node.stop
-
-
-def _push_handler(app: Flask):
-    from app.services.push_ingest import handle_pushes
-
-    def handle(batch: list[tuple[int, bytes]]) -> dict:
-        with app.app_context():
-            return handle_pushes(batch)
-
-    return handle
 
 
 def start_task_consumers(app: Flask) -> Stopper | None:

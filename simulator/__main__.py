@@ -11,6 +11,7 @@ import time
 
 import gevent
 
+from simulator.behaviours import BEHAVIOURS
 from simulator.fleet import Fleet, parse_hostport, parse_port_range
 from simulator.meter import FleetConfig
 
@@ -35,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--utc-offset-minutes", type=int, default=0, help="meters' local time offset from UTC")
     p.add_argument("--heartbeat-seconds", type=float, default=60.0, help="dial-in heartbeat period")
     p.add_argument("--image-block-size", type=int, default=128, help="firmware image block size")
-    p.add_argument("--push-to", help="host:port for Data-Notification pushes")
+    p.add_argument("--push-to", help="host:port for Data-Notification pushes (each on its own connection)")
+    p.add_argument("--push-from", help="source address of pushes (e.g. 127.0.0.2, a meter's static SIM IP)")
+    p.add_argument("--behaviour", action="append", default=[], choices=sorted(BEHAVIOURS),
+                   help="a real-meter behaviour every meter shows (repeatable); per meter: control API")
     p.add_argument("--control", help="host:port for the JSON control API (port 0 = ephemeral)")
     p.add_argument("--log-level", default="WARNING")
     return p
@@ -54,13 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         authentication_key=bytes.fromhex(args.authentication_key),
         history_days=args.history_days, utc_offset_minutes=args.utc_offset_minutes,
         image_block_size=args.image_block_size, start_time=time.time(),
+        behaviours=frozenset(args.behaviour) or None,
     )
     fleet = Fleet(
         args.meters, cfg, prefix=args.prefix, first_serial=args.first_serial, seed=args.seed,
         dial_in=[parse_hostport(a) for a in args.dial_in.split(",")] if args.dial_in else None,
         listen=parse_port_range(args.listen) if args.listen else None,
         heartbeat_seconds=args.heartbeat_seconds,
-        push_to=parse_hostport(args.push_to) if args.push_to else None,
+        push_to=parse_hostport(args.push_to) if args.push_to else None, push_from=args.push_from,
         control=parse_hostport(args.control) if args.control else None,
     ).start()
     gevent.signal_handler(signal.SIGTERM, fleet.stop)

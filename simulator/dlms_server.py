@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.comms import axdr, security
 from app.comms.framing import (
     HDLC,
     WRAPPER,
@@ -24,6 +23,7 @@ from app.comms.framing import (
     parse_wrapper,
     wrapper_frame,
 )
+from simulator import axdr, behaviours, security
 
 # Data-access-result / action-result codes (IEC 62056-5-3).
 SUCCESS = 0
@@ -339,11 +339,16 @@ class DlmsServerConnection:
             params, _ = axdr.decode(apdu, 14)
         if not assoc.authenticated and not (class_id == 15 and ln == ASSOCIATION_LN):
             return bytes([0xC4, 0x01, invoke, 0x01, READ_WRITE_DENIED])
+        refusal = behaviours.selective_access_refusal(self.device, selector)
+        if isinstance(refusal, bytes):
+            return refusal
+        if refusal is not None:
+            return bytes([0xC4, 0x01, invoke, 0x01, refusal])
         try:
             data = encode_value(self.device.cosem_get(self._ctx(assoc), class_id, ln, attr, selector, params))
         except CosemError as exc:
             return bytes([0xC4, 0x01, invoke, 0x01, exc.code])
-        room = min(assoc.max_pdu, SERVER_MAX_PDU) - (40 if assoc.ciphered else 12)
+        room = behaviours.max_pdu(self.device, min(assoc.max_pdu, SERVER_MAX_PDU)) - (40 if assoc.ciphered else 12)
         if len(data) + 4 <= room:
             return bytes([0xC4, 0x01, invoke, 0x00]) + data
         assoc.pending_blocks = [data[i:i + room] for i in range(0, len(data), room)]

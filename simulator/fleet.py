@@ -14,7 +14,6 @@ from gevent import socket
 from gevent.pywsgi import WSGIServer
 from gevent.server import StreamServer
 
-from app.comms import axdr, security
 from app.comms.cosem import encode_datetime
 from app.comms.framing import (
     WRAPPER,
@@ -26,7 +25,7 @@ from app.comms.framing import (
     wrapper_frame,
 )
 from app.comms.heartbeat import heartbeat_frame
-from simulator import model
+from simulator import axdr, behaviours, model, security
 from simulator.dlms_server import (
     AUTH_HIGH_GMAC,
     AUTH_LEVELS,
@@ -83,7 +82,8 @@ class Fleet:
     def __init__(self, count: int, cfg: FleetConfig | None = None, prefix: str = "SIM", first_serial: int = 1,
                  seed: int = 1, dial_in: tuple[str, int] | list[tuple[str, int]] | None = None,
                  listen: tuple[str, int, int] | None = None, heartbeat_seconds: float = 60.0,
-                 push_to: tuple[str, int] | None = None, control: tuple[str, int] | None = None) -> None:
+                 push_to: tuple[str, int] | None = None, control: tuple[str, int] | None = None,
+                 push_from: str | None = None) -> None:
         """Create `count` meters numbered prefix + 8 digits from first_serial."""
         self.cfg = cfg or FleetConfig()
         self.cfg.event_sink = self._on_event
@@ -100,6 +100,7 @@ class Fleet:
             raise ValueError(f"port range {listen[1]}-{listen[2]} too small for {count} meters")
         self.heartbeat_seconds = heartbeat_seconds
         self.push_to = push_to
+        self.push_from = push_from
         self.control = control
         self.running = False
         self._greenlets: list[gevent.Greenlet] = []
@@ -282,7 +283,10 @@ class Fleet:
             if slow:
                 gevent.sleep(float(slow.get("seconds") or 5.0))
             for reply in replies:
-                if self._fault(meter, "garbage"):
+                if behaviours.has(meter, "hdlc_on_wrapper") and self.cfg.interface == WRAPPER:
+                    # A meter set to HDLC: it frames its answer in HDLC whatever the port expects.
+                    sock.sendall(build_hdlc(1, 1, 1, 1, 0x73))
+                elif self._fault(meter, "garbage"):
                     sock.sendall(os.urandom(max(8, len(reply))))
                 elif self._fault(meter, "half_frame"):
                     sock.sendall(reply[: len(reply) // 2])
@@ -305,12 +309,16 @@ class Fleet:
         self.push_id += 1
         now = time.time()
         when = encode_datetime(model.to_datetime(meter.clock(now)), -self.cfg.utc_offset_minutes)
-        apdu = data_notification(self.push_id, when, axdr.structure(*meter.push_values(code, now)))
-        if AUTH_LEVELS[self.cfg.auth] == AUTH_HIGH_GMAC:
+        values = meter.push_values(code, now)
+        if behaviours.has(meter, "push_anonymous"):
+            values[0] = axdr.Typed(axdr.OCTET_STRING, b"")
+        apdu = data_notification(self.push_id, when, axdr.structure(*values))
+        tag = behaviours.push_cipher(meter, AUTH_LEVELS[self.cfg.auth] == AUTH_HIGH_GMAC)
+        if tag is not None:
             meter.server_invocation_counter += 1
             apdu = security.wrap_general_glo(security.SC_AUTH_ENC, meter.server_invocation_counter,
                                              meter.system_title, self.cfg.block_cipher_key,
-                                             self.cfg.authentication_key, apdu)
+                                             self.cfg.authentication_key, apdu, tag=tag)
         if self.cfg.interface == WRAPPER:
             return wrapper_frame(1, 1, apdu)
         return build_hdlc(1, 1, 1, 1, 0x13, b"\xe6\xe7\x00" + apdu)
@@ -320,7 +328,9 @@ class Fleet:
         frame = self.push_frame(meter, code)
         try:
             if self.push_to:
-                with socket.create_connection(self.push_to, timeout=5) as sock:
+                # The usual DLMS push: connect, send the Data-Notification, close.
+                source = (self.push_from, 0) if self.push_from else None
+                with socket.create_connection(self.push_to, timeout=5, source_address=source) as sock:
                     sock.sendall(frame)
             elif meter.link is not None and meter.link.sock is not None and (
                     meter.link.conn is None or not meter.link.conn.associated):
@@ -380,6 +390,9 @@ class Fleet:
                                              body.get("seconds"), body.get("duration"))
             if method == "DELETE" and action == "fault" and len(parts) == 4:
                 return ok, self.inject_fault(meter.serial, parts[3], False)
+            if method == "POST" and action == "behaviour":
+                return ok, {"behaviours": sorted(behaviours.set_behaviour(meter, str(body["name"]),
+                                                                          bool(body.get("active", True))))}
             if method == "POST" and action == "push":
                 return ok, {"sent": self.push(meter, int(body.get("code", 0)))}
             if method == "POST" and action == "relay":

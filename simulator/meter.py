@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.comms import axdr
-from app.comms.axdr import Typed, structure
 from app.comms.cosem import decode_datetime, encode_datetime
-from simulator import model
+from simulator import axdr, behaviours, model
 from simulator import objects as o
+from simulator.axdr import Typed, structure
 from simulator.dlms_server import (
     AUTH_LEVELS,
     MANAGEMENT_CLIENT,
@@ -56,6 +56,7 @@ class FleetConfig:
     start_time: float = field(default_factory=time.time)
     event_sink: Callable[[Meter, int], None] | None = None
     push_sink: Callable[[Meter], None] | None = None
+    behaviours: frozenset[str] | None = None  # simulator.behaviours every meter starts with
 
     @property
     def install_time(self) -> float:
@@ -81,6 +82,7 @@ class Meter:
     """A simulated meter. Values come from model.py and a few mutable fields; no history is stored."""
 
     __slots__ = (
+        "behaviours",
         "cfg",
         "clock_offset",
         "control_state",
@@ -142,7 +144,9 @@ class Meter:
         self.low_credit_raised = False
         self.push_destination = ""
         self.link: Any = None
-        self.system_title = ("SIM" + serial[-5:]).encode("ascii")[:8].ljust(8, b"0")
+        self.behaviours: frozenset[str] | None = cfg.behaviours
+        # Manufacturer id "SIM" and five bytes unique to the meter, as real system titles carry a serial.
+        self.system_title = b"SIM" + hashlib.sha256(serial.encode()).digest()[:5]
 
     # ----- secrets and access --------------------------------------------------------------
 
@@ -491,6 +495,7 @@ class Meter:
             start, end = self._range_bound(params[1]), self._range_bound(params[2])
             first_index = next((i for i, t in enumerate(times) if t >= start), len(times))
             last_index = next((i for i, t in enumerate(times) if t > end), len(times))
+            first_index, last_index = behaviours.range_rows(self, first_index, last_index, len(times))
             if len(params) > 3 and params[3]:
                 wanted = [(c[0], c[1], c[2]) for c in params[3] if isinstance(c, list) and len(c) >= 3]
                 chosen = [i for i, col in enumerate(columns) if (col[0], col[1], col[2]) in wanted]
@@ -812,6 +817,8 @@ class Meter:
             "server_invocation_counter": self.server_invocation_counter,
             "limiter_threshold": self.limiter_threshold,
             "link": getattr(self.link, "status", None),
+            "behaviours": sorted(self.behaviours or ()),
+            "system_title": self.system_title.hex(),
         }
 
 

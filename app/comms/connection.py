@@ -18,13 +18,17 @@ from gevent.queue import Empty, Queue
 
 from app.comms.framing import HDLC, HDLC_FLAG, WRAPPER, ConnectionClosed, FrameError, FrameTimeout, SocketStream
 from app.comms.heartbeat import parse_heartbeat
-from app.comms.session import DlmsSession, ObjectCache, SessionParams
+from app.comms.session import AuthenticationError, DlmsSession, ObjectCache, SessionParams
 
 log = logging.getLogger(__name__)
 
 
 class ConnectionGone(ConnectionError):
     """The meter's socket closed (or went silent) before or during a session."""
+
+
+class SecretWithheld(AuthenticationError):
+    """The HES will not send an LLS password on this dial-in socket (HES_DIAL_IN_REQUIRE_HLS)."""
 
 
 def interface_of(frame: bytes) -> str | None:
@@ -80,6 +84,7 @@ class DialInConnection:
         self.session_active = False
         self.closed = False
         self.close_reason = ""
+        self.require_hls = False
         self._reader: gevent.Greenlet | None = None
 
     def start_reader(self) -> None:
@@ -139,7 +144,14 @@ class DialInConnection:
     @contextmanager
     def session(self, params: SessionParams, on_invocation_counter: Callable[[int], None] | None = None,
                 lock_timeout: float | None = None, object_cache: ObjectCache | None = None) -> Iterator[DlmsSession]:
-        """An associated DLMS session over this connection; released (best effort) afterwards."""
+        """An associated DLMS session over this connection; released (best effort) afterwards.
+
+        With ``require_hls`` an LLS session is refused before anything is sent: over carrier NAT a
+        dial-in socket is only a claim of identity, and an LLS password travels in clear.
+        """
+        if self.require_hls and params.auth == "low":
+            raise SecretWithheld(0, "LLS password withheld: dial-in meters must authenticate with HLS "
+                                    "(HES_DIAL_IN_REQUIRE_HLS is on)")
         if not self.lock.acquire(timeout=lock_timeout):
             raise TimeoutError("the meter is busy with another request")
         try:

@@ -13,8 +13,8 @@ caller can persist it: a crash can then skip counters but never reuse one.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +31,7 @@ from gurux_dlms.enums import (
 from gurux_dlms.objects import GXDLMSObject, GXDLMSProfileGeneric
 from gurux_dlms.secure import GXDLMSSecureClient
 
-from app.comms import axdr
+from app.comms import gx
 from app.comms.cosem import (
     UTC,
     decode_datetime,
@@ -55,19 +55,19 @@ from app.comms.heartbeat import parse_heartbeat
 log = logging.getLogger(__name__)
 
 
-def _discard(*_args: Any, **_kwargs: Any) -> None:
-    """Swallow gurux's diagnostic prints."""
-
-
-# gurux prints "Encryption is applied." for every ciphered APDU; at fleet scale that floods stdout.
-# The package re-exports classes under the module names, so fetch the modules themselves.
-for _name in ("gurux_dlms.GXDLMSChippering", "gurux_dlms.GXDLMSClient"):
-    importlib.import_module(_name).print = _discard
-
 CLOCK_OBIS = "0.0.1.0.0.255"
 INVOCATION_COUNTER_OBIS = "0.0.43.1.0.255"
 PUBLIC_CLIENT = 16
-AUTH_NAMES = {"none": Authentication.NONE, "low": Authentication.LOW, "high_gmac": Authentication.HIGH_GMAC}
+AUTH_NAMES = {
+    "none": Authentication.NONE, "low": Authentication.LOW, "high_md5": Authentication.HIGH_MD5,
+    "high_sha1": Authentication.HIGH_SHA1, "high_gmac": Authentication.HIGH_GMAC,
+    "high_gmac_plain": Authentication.HIGH_GMAC, "high_sha256": Authentication.HIGH_SHA256,
+}
+# Mechanisms whose challenge answer uses the block cipher and authentication keys (and a counter).
+GMAC_AUTH = ("high_gmac", "high_gmac_plain")
+# Mechanisms whose secret is a shared HLS secret (the "password" field), never sent on the wire.
+HLS_SECRET_AUTH = ("high_md5", "high_sha1", "high_sha256")
+HLS_AUTH = GMAC_AUTH + HLS_SECRET_AUTH
 RELEASE_WAIT = 3.0
 
 DATA_ACCESS_RESULTS = {
@@ -80,12 +80,6 @@ DATA_ACCESS_RESULTS = {
 ACSE_DIAGNOSTICS = {
     1: "no reason given", 2: "application context name not supported", 11: "authentication mechanism not recognised",
     12: "authentication mechanism required", 13: "authentication failure", 14: "authentication required",
-}
-DATATYPE_ALIASES = {
-    "double_long_unsigned": "uint32", "double_long": "int32", "long_unsigned": "uint16", "long": "int16",
-    "unsigned": "uint8", "integer": "int8", "long64": "int64", "long64_unsigned": "uint64",
-    "enumerate": "enum", "bool": "boolean", "string": "visible_string", "octet-string": "octet_string",
-    "datetime": "date_time", "bitstring": "bit_string",
 }
 
 
@@ -132,11 +126,23 @@ class SessionParams:
             raise ValueError(f"interface must be 'wrapper' or 'hdlc', not {self.interface!r}")
         if self.auth not in AUTH_NAMES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_NAMES)}, not {self.auth!r}")
-        if self.auth == "high_gmac":
+        if self.auth in GMAC_AUTH or self.auth == "high_sha256":
             if len(self.system_title) != 8:
-                raise ValueError("system_title must be 8 bytes for high_gmac")
+                raise ValueError(f"system_title must be 8 bytes for {self.auth}")
+        if self.auth in GMAC_AUTH:
             if len(self.block_cipher_key) != 16 or len(self.authentication_key) != 16:
-                raise ValueError("block_cipher_key and authentication_key must be 16 bytes for high_gmac")
+                raise ValueError(f"block_cipher_key and authentication_key must be 16 bytes for {self.auth}")
+        if self.auth in HLS_SECRET_AUTH and not self.password:
+            raise ValueError(f"{self.auth} needs the meter's HLS secret (set as its password)")
+
+    @property
+    def ciphered(self) -> bool:
+        """True when APDUs are ciphered (authenticated encryption with the global key)."""
+        return self.auth == "high_gmac"
+
+    def with_timeout(self, response_timeout: float) -> SessionParams:
+        """The same parameters with another response timeout."""
+        return dataclasses.replace(self, response_timeout=response_timeout)
 
 
 class _RawValueObject(GXDLMSObject):
@@ -156,19 +162,11 @@ class _RawValueObject(GXDLMSObject):
 
 
 def encode_typed(value: Any, datatype_name: str | None = None) -> bytes:
-    """A-XDR encode a value, with an explicit DLMS type name (e.g. 'uint32', 'octet_string') or guessed."""
+    """A-XDR encode a value (through gurux), with an explicit DLMS type name (e.g. 'uint32') or guessed."""
     if isinstance(value, dt.datetime):
         value = encode_datetime(value)
         datatype_name = datatype_name or "octet_string"
-    if datatype_name is None:
-        return axdr.encode(value)
-    name = DATATYPE_ALIASES.get(datatype_name.lower(), datatype_name.lower())
-    if name not in axdr.TYPE_BY_NAME:
-        raise ValueError(f"unknown DLMS data type {datatype_name!r}")
-    tag = axdr.TYPE_BY_NAME[name]
-    if tag == axdr.OCTET_STRING and isinstance(value, str):
-        value = value.encode("ascii")
-    return axdr.encode(axdr.Typed(tag, value))
+    return gx.encode(value, datatype_name)
 
 
 @dataclass
@@ -212,14 +210,15 @@ class DlmsSession:
             server, size = hdlc_server_address(p.logical_address, p.physical_address)
         else:
             server, size = p.server_address, 1 if p.server_address < 0x80 else 2
-        client = GXDLMSSecureClient(True, client_address, server, AUTH_NAMES[auth],
-                                    p.password if auth == "low" else None, interface)
+        secret = bytes(p.password) if auth == "low" or auth in HLS_SECRET_AUTH else None
+        client = GXDLMSSecureClient(True, client_address, server, AUTH_NAMES[auth], secret, interface)
         if p.interface == HDLC:
             client.setServerAddressSize(size)
         client.setMaxReceivePDUSize(p.max_pdu)
-        if auth == "high_gmac":
-            client.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
+        if auth in GMAC_AUTH or auth == "high_sha256":
+            client.ciphering.security = Security.AUTHENTICATION_ENCRYPTION if auth == "high_gmac" else Security.NONE
             client.ciphering.systemTitle = bytes(p.system_title)
+        if auth in GMAC_AUTH:
             client.ciphering.blockCipherKey = bytes(p.block_cipher_key)
             client.ciphering.authenticationKey = bytes(p.authentication_key)
             client.ciphering.invocationCounter = self.invocation_counter
@@ -227,7 +226,7 @@ class DlmsSession:
 
     def _note_counter(self, client: GXDLMSSecureClient) -> None:
         if client.authentication != Authentication.HIGH_GMAC:
-            return
+            return  # only GMAC consumes invocation counters
         used = int(client.ciphering.invocationCounter)
         if used > self.invocation_counter:
             self.invocation_counter = used
@@ -339,7 +338,7 @@ class DlmsSession:
 
     def associate(self) -> None:
         """Open the association (SNRM/UA for HDLC, AARQ/AARE, HLS-GMAC pass 3/4)."""
-        if self.params.auth == "high_gmac" and self.params.sync_invocation_counter:
+        if self.params.auth in GMAC_AUTH and self.params.sync_invocation_counter:
             self._sync_invocation_counter()
         self._connect(self.client)
         self.associated = True
@@ -438,7 +437,7 @@ class DlmsSession:
     def action(self, obis: str, class_id: int, method: int, value: Any = None,
                datatype_name: str | None = None) -> int:
         """Invoke a method (no value sends integer 0); returns the action result code (0 = success)."""
-        raw = encode_typed(axdr.Typed(axdr.INT8, 0) if value is None else value, datatype_name)
+        raw = encode_typed(gx.Typed("int8", 0) if value is None else value, datatype_name)
         try:
             self._exchange(self.client.method(self._object(class_id, obis), method, raw, DataType.STRUCTURE))
         except DlmsError as exc:

@@ -10,7 +10,7 @@ from app.models.analytics import (
 from app.models.audit import AuditLog, Setting, UserPreference
 from app.models.collection import SCHEDULE_KINDS, Delivery, Schedule, Subscription
 from app.models.commands import Command, CommandJob, CommandState
-from app.models.comms import CommsNode, UnregisteredConnection
+from app.models.comms import CommsNode, PushFailure, UnregisteredConnection
 from app.models.events import Alert, AlertState, Event, Severity
 from app.models.fleet import (
     Area,
@@ -24,6 +24,7 @@ from app.models.fleet import (
     MeterSecret,
     MeterStatus,
     ObisPoint,
+    PushPolicy,
     RelayState,
     Sim,
     SimStatus,
@@ -33,6 +34,8 @@ from app.models.remote import FirmwareImage, FirmwareTransfer, JobTracking
 from app.models.rollups import ConsumptionDaily, ConsumptionHourly, EnergyQuarter
 
 __all__ = [
+    "PushFailure",
+    "PushPolicy",
     "EnergyQuarter",
     "Investigation",
     "InvestigationNote",

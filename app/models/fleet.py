@@ -61,11 +61,23 @@ class CommMode(enum.StrEnum):
 
 
 class AuthLevel(enum.StrEnum):
-    """DLMS association security."""
+    """DLMS authentication mechanism of the association (and, for GMAC, whether APDUs are ciphered)."""
 
-    none = "none"
-    low = "low"
-    high_gmac = "high_gmac"
+    none = "none"  # mechanism 0, lowest level
+    low = "low"  # mechanism 1, LLS: a password
+    high_md5 = "high_md5"  # mechanism 3, HLS with MD5
+    high_sha1 = "high_sha1"  # mechanism 4, HLS with SHA-1
+    high_gmac = "high_gmac"  # mechanism 5, HLS with GMAC, APDUs ciphered (authenticated encryption)
+    high_gmac_plain = "high_gmac_plain"  # mechanism 5, HLS with GMAC, APDUs not ciphered
+    high_sha256 = "high_sha256"  # mechanism 6, HLS with SHA-256
+
+
+class PushPolicy(enum.StrEnum):
+    """Which pushes of a brand the HES stores."""
+
+    auto = "auto"  # authenticated only when the brand authenticates with HLS keys, else plain too
+    plain = "plain"  # plain pushes accepted (their values never override profile values)
+    authenticated = "authenticated"  # plain pushes refused (kept for diagnosis)
 
 
 class Interface(enum.StrEnum):
@@ -198,6 +210,8 @@ class MeterBrand(Model):
     objects: Mapped[dict] = mapped_column(JSON, default=dict)
     event_codes: Mapped[dict] = mapped_column(JSON, default=dict)
     default_secret_id: Mapped[int | None] = mapped_column(ForeignKey("meter_secret.id", ondelete="SET NULL"))
+    push_policy: Mapped[PushPolicy] = mapped_column(_enum(PushPolicy, "push_policy"), default=PushPolicy.auto,
+                                                    server_default="auto", nullable=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     points: Mapped[list[ObisPoint]] = relationship(
@@ -325,6 +339,10 @@ class Meter(Model):
     server_address: Mapped[int | None] = mapped_column(Integer)
     auth_level: Mapped[AuthLevel | None] = mapped_column(_enum(AuthLevel, "auth_level"))
     secret_id: Mapped[int | None] = mapped_column(ForeignKey("meter_secret.id", ondelete="SET NULL"))
+    # The meter's own DLMS system title (hex): who a ciphered push comes from. Learnt at association.
+    system_title: Mapped[str | None] = mapped_column(String(16), unique=True)
+    # The last invocation counter of an authenticated push from this meter: a replay is refused.
+    push_invocation_counter: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", nullable=False)
     # Live state, written by the comms node.
     online: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     last_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.comms.cosem import CLASS_NAMES, normalise_obis
 from app.extensions import db
-from app.models import AuthLevel, Interface, MeterBrand, ObisPoint
+from app.models import AuthLevel, Interface, MeterBrand, ObisPoint, PushPolicy
 from app.services import ServiceError, audit
 from app.services.csvio import Column, parse
 
@@ -165,6 +165,7 @@ def save_brand(data: dict, *, source: str = "ui", points: list[PointSpec] | None
     try:
         brand.interface = Interface(defaults.get("interface", (brand.interface or Interface.wrapper).value))
         brand.auth_level = AuthLevel(defaults.get("auth", (brand.auth_level or AuthLevel.low).value))
+        brand.push_policy = PushPolicy(defaults.get("push_policy", (brand.push_policy or PushPolicy.auto).value))
     except ValueError as exc:
         raise ServiceError(f"Brand '{name}': {exc}", status=422) from exc
     brand.client_address = int(defaults.get("client_address", brand.client_address or 1))

@@ -11,7 +11,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from app.comms import axdr
+from app.comms import gx
 from app.comms.session import DATA_ACCESS_RESULTS, DlmsSession
 from app.extensions import db
 from app.models import FirmwareImage, FirmwareTransfer, Meter
@@ -113,8 +113,8 @@ class _Transfer:
         data = self.image.data
         for number in range(first, total):
             block = data[number * size:(number + 1) * size]
-            code = self.session.action(self.obis, 18, 2, axdr.structure(axdr.Typed(axdr.UINT32, number),
-                                                                        axdr.Typed(axdr.OCTET_STRING, block)))
+            code = self.session.action(self.obis, 18, 2, gx.structure(gx.Typed("uint32", number),
+                                                                      gx.Typed("octet_string", block)))
             if code:
                 return f"block {number} refused: {DATA_ACCESS_RESULTS.get(code, 'error')} (code {code})"
             self.transfer.blocks_sent += 1
@@ -150,8 +150,8 @@ class _Transfer:
         total = -(-image.size // size)
         transfer.block_size, transfer.blocks_total = size, total
         self.save("transferring")
-        code = self.session.action(self.obis, 18, 1, axdr.structure(
-            axdr.Typed(axdr.OCTET_STRING, image.identifier.encode("ascii")), axdr.Typed(axdr.UINT32, image.size)))
+        code = self.session.action(self.obis, 18, 1, gx.structure(
+            gx.Typed("octet_string", image.identifier.encode("ascii")), gx.Typed("uint32", image.size)))
         if code:
             return self.fail(f"The meter refused to start the transfer: {DATA_ACCESS_RESULTS.get(code, 'error')} "
                              f"(code {code}).")

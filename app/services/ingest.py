@@ -35,6 +35,8 @@ class Value:
     value: float
     quality: int = Quality.MEASURED
     source: int = Source.SCHEDULE
+    # False for a plain (unauthenticated) push: anyone on the network could have sent it.
+    authenticated: bool = True
 
 
 @dataclass

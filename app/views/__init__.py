@@ -24,6 +24,7 @@ def register_all(appbuilder: AppBuilder) -> None:
         meter_pages,
         monitoring,
         my_meters,
+        nodes,
         online_rate,
         remote,
         reports,
@@ -36,5 +37,5 @@ def register_all(appbuilder: AppBuilder) -> None:
     install_audit_listener()
     for module in (csp, errors, stock, home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api,
                    monitoring, online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters,
-                   roles):
+                   roles, nodes):
         module.register(appbuilder)

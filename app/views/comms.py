@@ -1,4 +1,4 @@
-"""Meter Management › Unregistered Meters: dial-in connections the registry does not know yet."""
+"""Meter Management › Unregistered Meters: dial-in connections and pushes from meters the registry does not know."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ class UnregisteredView(ModelView):
 
     datamodel = SQLAInterface(UnregisteredConnection)
     list_title = _("Unregistered Meters")
-    list_columns = ["identity", "connected", "remote_addr", "how_identified", "first_seen", "last_seen",
-                    "connections", "node_id"]
-    label_columns = {"identity": _("Meter number"), "remote_addr": _("From"), "how_identified": _("Identified by")}
+    list_columns = ["identity", "kind", "connected", "remote_addr", "how_identified", "first_seen", "last_seen",
+                    "connections", "pushes", "node_id"]
+    show_columns = list_columns + ["system_title", "last_push", "first_frame_hex"]
+    label_columns = {"identity": _("Meter number"), "remote_addr": _("From"), "how_identified": _("Identified by"),
+                     "kind": _("Seen as"), "last_push": _("Last push (decoded)")}
     base_permissions = ["can_list", "can_show", "can_delete"]
     base_order = ("last_seen", "desc")
 
@@ -50,8 +52,8 @@ class UnregisteredApi(HesModelRestApi):
 
     resource_name = "unregistered"
     datamodel = SQLAInterface(UnregisteredConnection)
-    list_columns = ["id", "identity", "connected", "remote_addr", "how_identified", "first_seen", "last_seen",
-                    "connections", "node_id", "first_frame_hex"]
+    list_columns = ["id", "identity", "kind", "connected", "remote_addr", "how_identified", "first_seen", "last_seen",
+                    "connections", "pushes", "node_id", "system_title", "last_push", "first_frame_hex"]
     show_columns = list_columns
     base_permissions = ["can_get", "can_info", "can_delete", "can_register"]
 
@@ -73,13 +75,15 @@ class UnregisteredApi(HesModelRestApi):
                   type: object
                   properties:
                     brand: {type: string}
+                    number: {type: string, description: meter number (defaults to the listed identity)}
                     area_id: {type: integer}
                     concentrator_id: {type: string}
           responses:
             201: {description: the meter id}
         """
         body = request.get_json(silent=True) or {}
-        meter = register_connection(pk, body.get("brand", ""), body.get("area_id"), body.get("concentrator_id"))
+        meter = register_connection(pk, body.get("brand", ""), body.get("area_id"), body.get("concentrator_id"),
+                                    body.get("number"))
         return self.response(201, id=meter.id, number=meter.number)
 
 

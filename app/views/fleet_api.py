@@ -159,15 +159,22 @@ class MeterApi(MeterOperationsMixin, ImportExportMixin, HesModelRestApi):
     list_columns = ["id", "number", "brand.name", "concentrator_id", "area_id", "area.name", "sim.number",
                     "customer_id", "customer.name", "status", "comm_mode", "online", "last_seen", "relay_state",
                     "firmware_version", "credit_balance", "node_id"]
-    show_columns = list_columns + ["interface", "client_address", "server_address", "auth_level", "first_seen",
-                                   "installed_at", "created_at"]
+    show_columns = list_columns + ["interface", "client_address", "server_address", "auth_level", "system_title",
+                                   "first_seen", "installed_at", "created_at"]
     add_columns = ["number", "brand", "concentrator_id", "area", "sim", "customer", "status", "comm_mode",
-                   "interface", "client_address", "server_address", "auth_level"]
+                   "interface", "client_address", "server_address", "auth_level", "system_title"]
     edit_columns = add_columns
     search_columns = ["number", "brand", "concentrator_id", "area", "area_id", "status", "online", "comm_mode",
                       "customer"]
     search_filters = {"area_id": [AreaTreeFilter], "area": [AreaTreeFilter]}
     order_columns = ["number", "status", "online", "last_seen", "concentrator_id"]
+
+    def pre_add(self, item):
+        from app.services.identity import validate_identity
+
+        validate_identity(item)
+
+    pre_update = pre_add
 
 
 class SimApi(ImportExportMixin, HesModelRestApi):

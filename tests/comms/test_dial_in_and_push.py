@@ -8,7 +8,7 @@ import pytest
 
 from app.comms.framing import SocketStream, parse_wrapper
 from app.comms.heartbeat import parse_heartbeat
-from app.comms.push import PushError, decode_push
+from app.comms.push import PushError, PushKeys, decode_push
 from app.comms.session import DlmsSession, ResponseTimeout
 from tests.support.simulator import AUTH_KEY, BLOCK_KEY
 
@@ -67,7 +67,7 @@ def test_tamper_is_logged_and_pushed(sim_factory, tcp_listener, auth):
     conn = _accept(tcp_listener)
     frame = SocketStream(conn, "wrapper", 5).recv_frame()
     conn.close()
-    keys = {"block_cipher_key": BLOCK_KEY, "authentication_key": AUTH_KEY} if auth == "high_gmac" else {}
+    keys = {"keys": PushKeys(BLOCK_KEY, AUTH_KEY)} if auth == "high_gmac" else {}
     raw = decode_push(frame, **keys)
     assert raw.values[0] == sim.serial(0).encode() and raw.values[2] == 12
     paired = decode_push(frame, PUSH_OBJECTS, **keys)
@@ -79,7 +79,7 @@ def test_tamper_is_logged_and_pushed(sim_factory, tcp_listener, auth):
         with pytest.raises(PushError):
             decode_push(frame)
         with pytest.raises(PushError):
-            decode_push(frame, block_cipher_key=bytes(16), authentication_key=AUTH_KEY)
+            decode_push(frame, keys=PushKeys(bytes(16), AUTH_KEY))
     with sim.session(0) as session:
         _, rows = session.read_entries("0.0.99.98.1.255")
         assert rows[-1][1] == 12

@@ -1,4 +1,7 @@
-"""Pure parsers: heartbeats, pushes, OBIS codes, COSEM date-times, A-XDR (with hypothesis fuzzing)."""
+"""Pure parsers: heartbeats, pushes, OBIS codes, COSEM date-times, A-XDR (with hypothesis fuzzing).
+
+Pushes are built with the simulator's own A-XDR and cipher code and decoded by the HES through gurux-dlms:
+two implementations that must agree value for value."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.comms import axdr
+from app.comms import gx
 from app.comms.cosem import (
     UTC,
     class_name,
@@ -19,9 +22,10 @@ from app.comms.cosem import (
 )
 from app.comms.framing import FrameError, wrapper_frame
 from app.comms.heartbeat import heartbeat_frame, parse_heartbeat
-from app.comms.push import PushError, decode_data_notification, decode_push
-from app.comms.security import SC_AUTH_ENC, wrap_general_glo
+from app.comms.push import PushError, PushKeys, decode_data_notification, decode_push, sender_of
+from simulator import axdr
 from simulator.dlms_server import data_notification
+from simulator.security import SC_AUTH, SC_AUTH_ENC, SC_ENC, wrap_general_glo
 
 
 def test_heartbeat_formats():
@@ -46,7 +50,7 @@ def test_push_with_and_without_object_list():
     body = axdr.structure(b"SIM1", when, axdr.Typed(axdr.UINT16, 11), axdr.Typed(axdr.UINT32, 5000))
     frame = wrapper_frame(1, 1, data_notification(7, when, body))
     plain = decode_push(frame)
-    assert plain.long_invoke_id == 7 and plain.timestamp == dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    assert plain.timestamp == dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC) and not plain.authenticated
     assert plain.values == [b"SIM1", when, 11, 5000] and plain.objects == []
     objects = [(1, "0-0:96.1.0", 2), (8, "0.0.1.0.0.255", 2), (1, "0.0.96.11.0.255", 2), (3, "1.0.1.8.0.255", 2)]
     paired = decode_push(frame, objects)
@@ -55,10 +59,43 @@ def test_push_with_and_without_object_list():
     with pytest.raises(PushError, match="object list"):
         decode_push(frame, objects[:2])
     key, auth = bytes(range(16)), bytes(range(16, 32))
-    ciphered = wrap_general_glo(SC_AUTH_ENC, 9, b"SIMTITLE", key, auth, data_notification(8, None, 5))
-    opened = decode_data_notification(ciphered, block_cipher_key=key, authentication_key=auth)
-    assert (opened.values, opened.timestamp) == ([5], None)
-    assert (opened.system_title, opened.invocation_counter) == (b"SIMTITLE", 9)
+    for sc, tag in ((SC_AUTH_ENC, 0xDB), (SC_AUTH, 0xDB), (SC_AUTH_ENC, 0xDC)):
+        ciphered = wrap_general_glo(sc, 9, b"SIMTITLE", key, auth, data_notification(8, None, 5), tag=tag)
+        assert sender_of(ciphered).system_title == b"SIMTITLE"
+        opened = decode_data_notification(ciphered, keys=PushKeys(key, auth))
+        assert (opened.values, opened.timestamp, opened.authenticated) == ([5], None, True)
+        assert (opened.system_title, opened.invocation_counter) == (b"SIMTITLE", 9)
+
+
+def test_ciphered_push_is_authenticated_or_refused():
+    """gurux-dlms 1.0.203 does not check the GCM tag of authenticated-encrypted APDUs; app.comms.gx does."""
+    key, auth = bytes(range(16)), bytes(range(16, 32))
+    apdu = data_notification(8, None, axdr.structure(b"SIM1", axdr.Typed(axdr.UINT32, 5000)))
+    ciphered = wrap_general_glo(SC_AUTH_ENC, 9, b"SIMTITLE", key, auth, apdu)
+    keys = PushKeys(key, auth)
+    assert decode_data_notification(ciphered, keys=keys).values == [b"SIM1", 5000]
+    for position in (11, 15, 20, len(ciphered) - 1):  # security control, counter, ciphertext, tag
+        tampered = bytearray(ciphered)
+        tampered[position] ^= 0x01
+        with pytest.raises(PushError):
+            decode_data_notification(bytes(tampered), keys=keys)
+    with pytest.raises(PushError, match="tag mismatch"):
+        decode_data_notification(ciphered, keys=PushKeys(key, bytes(16)))  # wrong authentication key
+    with pytest.raises(PushError, match="unauthenticated"):
+        decode_data_notification(wrap_general_glo(SC_ENC, 9, b"SIMTITLE", key, auth, apdu), keys=keys)
+    with pytest.raises(PushError, match="no block cipher"):
+        decode_data_notification(ciphered)
+
+
+@pytest.mark.parametrize("value,datatype", [(5, "uint32"), (-5, "int16"), (-70000, "int32"), (3, "enum"),
+                                            (b"abc", "octet_string"), ("abc", "visible_string"), (True, "boolean"),
+                                            ("0101", "bit_string"), (1.5, "float64"), (2**40, "uint64"),
+                                            (-(2**40), "int64"), (200, "uint8"), (-3, "int8"), (None, "null")])
+def test_gurux_encoding_equals_the_simulators(value, datatype):
+    assert gx.encode(value, datatype) == axdr.encode(axdr.Typed(axdr.TYPE_BY_NAME[datatype], value))
+    nested = gx.structure(gx.Typed(datatype, value), gx.array([b"x", 7]))
+    assert gx.encode(nested) == axdr.encode(axdr.structure(axdr.Typed(axdr.TYPE_BY_NAME[datatype], value),
+                                                           axdr.array([b"x", 7])))
 
 
 @settings(max_examples=500, deadline=None)
@@ -66,11 +103,11 @@ def test_push_with_and_without_object_list():
 def test_push_decoder_only_raises_documented_errors(data):
     for candidate in (data, b"\x0f" + data, wrapper_frame(1, 1, b"\x0f" + data[:100]), b"\xdb\x08" + data):
         try:
-            decode_push(candidate, block_cipher_key=bytes(16), authentication_key=bytes(16))
+            decode_push(candidate, keys=PushKeys(bytes(16), bytes(16)))
         except (FrameError, PushError):
             pass
         try:
-            decode_data_notification(candidate, block_cipher_key=bytes(16), authentication_key=bytes(16))
+            decode_data_notification(candidate, keys=PushKeys(bytes(16), bytes(16)))
         except PushError:
             pass
 
@@ -105,7 +142,7 @@ def test_datetime_round_trip(when, deviation):
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=100))
-def test_axdr_decoder_only_raises_axdr_error(data):
+def test_simulator_axdr_decoder_only_raises_axdr_error(data):
     try:
         axdr.decode_all(data)
     except axdr.AxdrError:

@@ -184,11 +184,10 @@ def test_image_transfer_resumes_after_a_dropped_connection(sim_hdlc_gmac):
     sock = socket.create_connection(("127.0.0.1", sim.port(3)))
     session = DlmsSession(SocketStream(sock, params.interface, 5), params)
     session.associate()
-    from app.comms import axdr
+    from app.comms import gx
 
     for number, block in enumerate(blocks[:4]):
-        assert session.action("0.0.44.0.0.255", 18, 2,
-                              axdr.structure(axdr.Typed(axdr.UINT32, number), block)) == 0
+        assert session.action("0.0.44.0.0.255", 18, 2, gx.structure(gx.Typed("uint32", number), block)) == 0
     sock.close()
     with sim.session(3) as session:
         first_missing = session.get("0.0.44.0.0.255", 18, 4)
@@ -196,7 +195,7 @@ def test_image_transfer_resumes_after_a_dropped_connection(sim_hdlc_gmac):
         assert session.action("0.0.44.0.0.255", 18, 3) != 0  # verify fails while blocks are missing
         assert session.action("0.0.44.0.0.255", 18, 1, [image_id, len(image)]) == 0  # same image: keeps blocks
         for number in range(session.get("0.0.44.0.0.255", 18, 4), len(blocks)):
-            block = axdr.structure(axdr.Typed(axdr.UINT32, number), blocks[number])
+            block = gx.structure(gx.Typed("uint32", number), blocks[number])
             assert session.action("0.0.44.0.0.255", 18, 2, block) == 0
         assert session.get("0.0.44.0.0.255", 18, 3) == "1" * len(blocks)
         assert session.action("0.0.44.0.0.255", 18, 3) == 0

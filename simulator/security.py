@@ -1,11 +1,14 @@
-"""DLMS security suite 0 (AES-GCM-128) helpers: glo/general-glo APDU protection and HLS GMAC."""
+"""DLMS security suite 0 (AES-GCM-128) for the simulator: glo/general-glo APDU protection and HLS GMAC.
+
+The HES deciphers through gurux-dlms (with the tag check of app.comms.gx); this is the meter side.
+"""
 
 from __future__ import annotations
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from app.comms.axdr import decode_length, encode_length
+from simulator.axdr import decode_length, encode_length
 
 TAG_LEN = 12
 SC_AUTH = 0x10

@@ -1,4 +1,8 @@
-"""A-XDR encoding and decoding of DLMS data (IEC 62056-6-2 types), strict and bounded."""
+"""A-XDR encoding and decoding of DLMS data (IEC 62056-6-2 types), strict and bounded: the simulator's own.
+
+The HES itself encodes and decodes through gurux-dlms (app.comms.gx); the simulator keeps an independent
+implementation, so the two check each other in the tests.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,64 @@
+"""System › Comms Nodes: each node's listeners, sockets and push counters, and the pushes not stored."""
+
+from __future__ import annotations
+
+from flask_appbuilder import AppBuilder, BaseView, expose, has_access
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import lazy_gettext as _
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import CommsNode, PushFailure
+from app.services.push_ingest import failure_summary
+from app.views.fleet_api import HesModelRestApi
+
+PUSH_COUNTER_LABELS = (("push_received", _("Received")), ("push_stored", _("Stored")),
+                       ("push_undecodable", _("Undecodable")), ("push_unknown_sender", _("Unknown sender")),
+                       ("push_refused", _("Refused")))
+
+
+class CommsNodesView(BaseView):
+    """Which node holds how many meters, and what happened to the pushes it received."""
+
+    route_base = "/nodes"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        nodes = db.session.execute(select(CommsNode).order_by(CommsNode.node_id)).scalars().all()
+        return self.render_template("hes/nodes.html", nodes=nodes, labels=PUSH_COUNTER_LABELS,
+                                    failures=failure_summary(25))
+
+
+class CommsNodeApi(HesModelRestApi):
+    """``/api/v1/comms_node/``: nodes with their listeners, socket count and counters (read only)."""
+
+    resource_name = "comms_node"
+    datamodel = SQLAInterface(CommsNode)
+    base_permissions = ["can_get", "can_info"]
+    list_columns = ["node_id", "listen", "push_listen", "pid", "started_at", "heartbeat_at", "connections",
+                    "counters"]
+    show_columns = list_columns
+
+
+class PushFailureApi(HesModelRestApi):
+    """``/api/v1/push_failure/``: pushes that were not stored, with the reason and their bytes (hex)."""
+
+    resource_name = "push_failure"
+    datamodel = SQLAInterface(PushFailure)
+    base_permissions = ["can_get", "can_info", "can_delete"]
+    list_columns = ["id", "received_at", "node_id", "remote_addr", "port", "meter_id", "identity", "category",
+                    "reason", "frame_hex"]
+    show_columns = list_columns
+    search_columns = ["category", "meter_id", "identity", "remote_addr", "received_at"]
+    order_columns = ["id", "received_at"]
+    base_order = ("id", "desc")
+
+
+def register(appbuilder: AppBuilder) -> None:
+    """System › Comms Nodes, and the node and push-failure APIs."""
+    appbuilder.add_view(CommsNodesView, "Comms Nodes", icon="fa-server", category="System",
+                        label=_("Comms Nodes"))
+    appbuilder.add_api(CommsNodeApi)
+    appbuilder.add_api(PushFailureApi)
