@@ -141,7 +141,7 @@ def test_brand_requiring_authenticated_pushes_refuses_plain_ones_and_replays(hes
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
     listener.settimeout(10)
-    sim = simulators(meters=1, push_to="127.0.0.1:%d" % listener.getsockname()[1], first_serial=8,
+    sim = simulators(meters=1, push_to=f"127.0.0.1:{listener.getsockname()[1]}", first_serial=8,
                      extra=["--prefix", "PSEC"])
     meter_id = add_meter(hes, sim.serial(0), comm_mode="dial_out", brand="secure_push", system_title=title_of(sim))
     host, port = push_address(hes).split(":")
