@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Alert, Event, Meter, MeterBrand, MeterStatus
+from app.comms.push import ReceivedPush
 from app.services.push_ingest import handle_pushes
 from simulator.fleet import Fleet
 from simulator.meter import FleetConfig
@@ -25,11 +26,13 @@ def test_a_batch_of_pushes_from_many_meters(app):
             ids[m.serial] = meter.id
         db.session.commit()
         a, b, c = fleet.meters
-        batch = [(ids[a.serial], fleet.push_frame(a, 11)), (ids[b.serial], fleet.push_frame(b, 10)),
-                 (ids[c.serial], b"\x00\x01\x00\x01\x00\x01\x00\x03\x0f\x00\x00"),  # truncated notification
-                 (ids[a.serial], fleet.push_frame(a, 15))]
+        batch = [ReceivedPush(frame, "127.0.0.1:1", ids[serial]) for serial, frame in (
+            (a.serial, fleet.push_frame(a, 11)), (b.serial, fleet.push_frame(b, 10)),
+            (c.serial, b"\x00\x01\x00\x01\x00\x01\x00\x03\x0f\x00\x00"),  # truncated notification
+            (a.serial, fleet.push_frame(a, 15)))]
         result = handle_pushes(batch)
-        assert result == {"pushes": 4, "events": 3, "values": 3, "undecodable": 1}
+        assert result == {"pushes": 4, "events": 3, "values": 3, "stored": 3, "undecodable": 1,
+                          "unknown_sender": 0, "refused": 0}
         types = dict(db.session.execute(select(Event.event_type, func.count()).group_by(Event.event_type)).all())
         assert types == {"magnetic_tamper": 1, "cover_open": 1, "overload": 1}
         alerts = db.session.execute(select(Alert.alert_type)).scalars().all()
