@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from flask_appbuilder import AppBuilder, BaseView, expose, has_access
+from flask_appbuilder.api import BaseApi, protect, safe
+from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 
@@ -31,15 +34,30 @@ class CommsNodesView(BaseView):
                                     failures=failure_summary(25))
 
 
-class CommsNodeApi(HesModelRestApi):
-    """``/api/v1/comms_node/``: nodes with their listeners, socket count and counters (read only)."""
+class CommsNodeApi(BaseApi):
+    """``GET /api/v1/comms_node/``: nodes with their listeners, socket count and counters."""
 
     resource_name = "comms_node"
-    datamodel = SQLAInterface(CommsNode)
-    base_permissions = ["can_get", "can_info"]
-    list_columns = ["node_id", "listen", "push_listen", "pid", "started_at", "heartbeat_at", "connections",
-                    "counters"]
-    show_columns = list_columns
+    base_permissions = ["can_get"]
+
+    @api_expose("/", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def get_list(self):
+        """Every comms node and its counters.
+        ---
+        get:
+          summary: Comms nodes with listeners, connected meters and push counters
+          responses:
+            200: {description: "result: one object per node"}
+        """
+        nodes = db.session.execute(select(CommsNode).order_by(CommsNode.node_id)).scalars()
+        return self.response(200, result=[{
+            "node_id": n.node_id, "listen": n.listen, "push_listen": n.push_listen, "pid": n.pid,
+            "started_at": n.started_at.isoformat() if n.started_at else None,
+            "heartbeat_at": n.heartbeat_at.isoformat() if n.heartbeat_at else None,
+            "connections": n.connections, "counters": n.counters or {}} for n in nodes])
 
 
 class PushFailureApi(HesModelRestApi):
