@@ -21,6 +21,7 @@ from app.comms.framing import (
     FrameError,
     FrameTimeout,
     SocketStream,
+    WrongFraming,
     build_hdlc,
     wrapper_frame,
 )
@@ -267,6 +268,10 @@ class Fleet:
                 if heartbeats and (link.conn is None or not link.conn.associated):
                     sock.sendall(heartbeat_frame(meter.serial))
                     meter.check_credit()
+                continue
+            except WrongFraming:
+                # A real meter hunts for frames of its own framing and ignores anything else.
+                stream.take_buffer()
                 continue
             except FrameError:
                 # An unparsable frame means the byte stream is out of sync: drop the link.

@@ -16,7 +16,7 @@ import gevent
 from gevent.lock import Semaphore
 from gevent.queue import Empty, Queue
 
-from app.comms.framing import HDLC, HDLC_FLAG, WRAPPER, ConnectionClosed, FrameError, FrameTimeout, SocketStream
+from app.comms.framing import WRAPPER, ConnectionClosed, FrameError, FrameTimeout, SocketStream, framing_of
 from app.comms.heartbeat import parse_heartbeat
 from app.comms.session import AuthenticationError, DlmsSession, ObjectCache, SessionParams
 
@@ -33,11 +33,7 @@ class SecretWithheld(AuthenticationError):
 
 def interface_of(frame: bytes) -> str | None:
     """Which DLMS framing a frame uses, if it is a DLMS frame at all."""
-    if frame[:2] == b"\x00\x01":
-        return WRAPPER
-    if frame[:1] == bytes([HDLC_FLAG]):
-        return HDLC
-    return None
+    return framing_of(frame)
 
 
 class _BorrowedStream:

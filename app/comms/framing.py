@@ -21,6 +21,25 @@ class FrameError(ValueError):
     """Bytes on the link are not a valid frame (garbage, bad version, oversize, bad checksum)."""
 
 
+class WrongFraming(FrameError):
+    """The peer answered in the other framing: HDLC on a port set for wrapper, or the reverse."""
+
+    def __init__(self, expected: str, seen: str) -> None:
+        """Say which framing the HES used and which one the meter answered in."""
+        super().__init__(f"the meter answered in {seen.upper()} framing but the HES is set to {expected} for it: "
+                         f"set the meter's interface to {seen} (or the meter to {expected})")
+        self.expected, self.seen = expected, seen
+
+
+def framing_of(data: bytes) -> str | None:
+    """Which framing bytes start with: 0x7E is HDLC, 0x00 0x01 the wrapper (version 1)."""
+    if data[:1] == bytes([HDLC_FLAG]):
+        return HDLC
+    if data[:2] == WRAPPER_VERSION.to_bytes(2, "big"):
+        return WRAPPER
+    return None
+
+
 class ConnectionClosed(ConnectionError):
     """The peer closed the connection (EOF) before a complete frame arrived."""
 
@@ -202,6 +221,10 @@ def parse_hdlc(frame: bytes) -> HdlcFrame:
 
 def frame_length(buffer: bytes, interface: str, max_frame: int = DEFAULT_MAX_WRAPPER) -> int | None:
     """Length of the first frame in buffer, or None if the header is not complete yet."""
+    if buffer[:1] == bytes([HDLC_FLAG]) and interface == WRAPPER:
+        raise WrongFraming(WRAPPER, HDLC)
+    if buffer[:2] == WRAPPER_VERSION.to_bytes(2, "big") and interface == HDLC:
+        raise WrongFraming(HDLC, WRAPPER)
     if interface == WRAPPER:
         return wrapper_length(buffer, max_frame) if len(buffer) >= WRAPPER_HEADER else None
     if interface == HDLC:

@@ -31,7 +31,7 @@ from gurux_dlms.enums import (
 from gurux_dlms.objects import GXDLMSObject, GXDLMSProfileGeneric
 from gurux_dlms.secure import GXDLMSSecureClient
 
-from app.comms import gx
+from app.comms import errors, gx
 from app.comms.cosem import (
     UTC,
     decode_datetime,
@@ -47,6 +47,8 @@ from app.comms.framing import (
     FrameError,
     FrameTimeout,
     SocketStream,
+    WrongFraming,
+    framing_of,
     hdlc_server_address,
     parse_hdlc,
 )
@@ -70,27 +72,18 @@ HLS_SECRET_AUTH = ("high_md5", "high_sha1", "high_sha256")
 HLS_AUTH = GMAC_AUTH + HLS_SECRET_AUTH
 RELEASE_WAIT = 3.0
 
-DATA_ACCESS_RESULTS = {
-    0: "success", 1: "hardware fault", 2: "temporary failure", 3: "access denied (read/write denied)",
-    4: "object undefined", 9: "object class inconsistent", 11: "object unavailable",
-    12: "type unmatched", 13: "scope of access violated", 14: "data block unavailable",
-    15: "long get aborted", 16: "no long get in progress", 17: "long set aborted",
-    18: "no long set in progress", 19: "data block number invalid", 250: "other reason",
-}
-ACSE_DIAGNOSTICS = {
-    1: "no reason given", 2: "application context name not supported", 11: "authentication mechanism not recognised",
-    12: "authentication mechanism required", 13: "authentication failure", 14: "authentication required",
-}
+DATA_ACCESS_RESULTS = errors.DATA_ACCESS_RESULTS
 
 
 class DlmsError(Exception):
     """The meter answered with a DLMS error (data-access-result, action-result or exception)."""
 
-    def __init__(self, code: int, message: str) -> None:
-        """Keep the numeric code and a readable message."""
+    def __init__(self, code: int, message: str, kind: str = "data-access") -> None:
+        """Keep the numeric code, a readable message, and which kind of DLMS answer it was."""
         super().__init__(f"{message} (code {code})")
         self.code = code
         self.message = message
+        self.kind = kind
 
 
 class AuthenticationError(DlmsError):
@@ -171,10 +164,33 @@ def encode_typed(value: Any, datatype_name: str | None = None) -> bytes:
 
 @dataclass
 class ObjectCache:
-    """Per-meter knowledge that rarely changes: register scaler/units and profile capture objects."""
+    """Per-meter knowledge that rarely changes: register scaler/units, profile capture objects, and
+    how each profile must be read (``profile_methods``: OBIS -> "range" or "entry")."""
 
     scalers: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     captures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    profile_methods: dict[str, str] = field(default_factory=dict)
+
+
+class ProfileReadError(DlmsError):
+    """A profile read came back empty (or unusable) while the meter holds entries in the window."""
+
+
+@dataclass
+class ProfileRead:
+    """Rows of a profile read and how they were read ("range", "entry" or "all").
+
+    Unpacks as ``columns, rows`` for callers that need only those."""
+
+    columns: list[dict[str, Any]]
+    rows: list[list[Any]]
+    method: str
+    entries_in_use: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __iter__(self):
+        """``columns, rows = session.read_profile(...)``."""
+        return iter((self.columns, self.rows))
 
 
 class DlmsSession:
@@ -199,6 +215,8 @@ class DlmsSession:
         cache = object_cache if object_cache is not None else ObjectCache()
         self._scalers: dict[tuple[str, int], tuple[int, int]] = cache.scalers
         self._captures: dict[str, list[dict[str, Any]]] = cache.captures
+        self._methods: dict[str, str] = cache.profile_methods
+        self._periods: dict[str, int] = {}
         stream.timeout = params.response_timeout
 
     # ----- plumbing -------------------------------------------------------------------------
@@ -243,6 +261,9 @@ class DlmsSession:
                 if self.on_unsolicited is not None:
                     self.on_unsolicited(frame)
                 continue
+            seen = framing_of(frame)
+            if seen is not None and seen != self.params.interface:
+                raise WrongFraming(self.params.interface, seen)
             return frame
 
     def _unsolicited(self, frame: bytes) -> bool:
@@ -279,24 +300,22 @@ class DlmsSession:
             notify = GXReplyData()
             try:
                 complete = client.getData(GXByteBuffer(data), reply, notify)
-            except GXDLMSException as exc:
-                raise self._error(getattr(exc, "errorCode", 250), str(exc)) from exc
+            except gx.CipheringError as exc:
+                raise DlmsError(250, f"reply refused: {exc}") from exc
             except (ValueError, TypeError, IndexError, KeyError) as exc:
                 raise DlmsError(250, f"unexpected reply from meter: {exc}") from exc
-            except Exception as exc:  # gurux raises bare Exception for exception-responses
-                raise DlmsError(250, str(exc) or exc.__class__.__name__) from exc
+            except Exception as exc:  # exception-responses, confirmed-service-errors, data-access results
+                raise self._error(exc) from exc
             if complete:
                 break
         if reply.error:
-            raise self._error(reply.error, DATA_ACCESS_RESULTS.get(reply.error, "error"))
+            raise DlmsError(int(reply.error), errors.data_access_sentence(int(reply.error)))
 
     @staticmethod
-    def _error(code: Any, text: str) -> DlmsError:
-        try:
-            number = int(code)
-        except (TypeError, ValueError):
-            number = 250
-        return DlmsError(number, DATA_ACCESS_RESULTS.get(number, text))
+    def _error(exc: BaseException) -> DlmsError:
+        """A gurux exception as a DlmsError in the standard's words (see app.comms.errors)."""
+        code, kind, sentence = errors.explain(exc)
+        return (AuthenticationError if kind == "association" else DlmsError)(code, sentence, kind)
 
     # ----- association ------------------------------------------------------------------------
 
@@ -308,17 +327,23 @@ class DlmsSession:
             reply = self._exchange(client.aarqRequest(), client)
             client.parseAareResponse(reply.data)
         except GXDLMSException as exc:
-            diagnostic = int(getattr(exc, "diagnostic", 1) or 1)
-            raise AuthenticationError(diagnostic, "association refused: "
-                                      + ACSE_DIAGNOSTICS.get(diagnostic, str(exc).strip())) from exc
+            code, kind, sentence = errors.explain(exc)
+            raise AuthenticationError(code, sentence, kind) from exc
+        except AuthenticationError:
+            raise
         except DlmsError as exc:
             raise AuthenticationError(exc.code, f"association refused: {exc.message}") from exc
         if client.getIsAuthenticationRequired():
             try:
                 reply = self._exchange(client.getApplicationAssociationRequest(), client)
+            except DlmsError as exc:
+                raise AuthenticationError(13, "HLS authentication failed: the meter rejected the HES's answer to "
+                                              f"its challenge (wrong HLS secret or keys): {exc.message}") from exc
+            try:
                 client.parseApplicationAssociationResponse(reply.data)
-            except (DlmsError, GXDLMSException, ValueError) as exc:
-                raise AuthenticationError(13, "HLS authentication failed: wrong keys or invocation counter") from exc
+            except Exception as exc:  # gurux raises a bare Exception when the meter's answer does not match
+                raise AuthenticationError(13, "HLS authentication failed: the meter's answer to the HES's challenge "
+                                              "is wrong (not the meter it claims to be, or its keys differ)") from exc
 
     def _sync_invocation_counter(self) -> None:
         public = self._make_client(PUBLIC_CLIENT, "none")
@@ -337,11 +362,34 @@ class DlmsSession:
         self.client.ciphering.invocationCounter = self.invocation_counter
 
     def associate(self) -> None:
-        """Open the association (SNRM/UA for HDLC, AARQ/AARE, HLS-GMAC pass 3/4)."""
-        if self.params.auth in GMAC_AUTH and self.params.sync_invocation_counter:
-            self._sync_invocation_counter()
-        self._connect(self.client)
+        """Open the association (SNRM/UA for HDLC, AARQ/AARE, HLS pass 3/4).
+
+        A meter that stays silent is asked once in the other framing: one that answers there is set
+        to the other framing, and WrongFraming says so instead of a bare timeout."""
+        try:
+            if self.params.auth in GMAC_AUTH and self.params.sync_invocation_counter:
+                self._sync_invocation_counter()
+            self._connect(self.client)
+        except ResponseTimeout as exc:
+            self._diagnose_silence(exc)
+            raise
         self.associated = True
+
+    def _diagnose_silence(self, timeout: ResponseTimeout) -> None:
+        """Send the other framing's opening frame; raise WrongFraming if the meter answers it."""
+        other = HDLC if self.params.interface == WRAPPER else WRAPPER
+        probe = GXDLMSSecureClient(True, PUBLIC_CLIENT, 1, Authentication.NONE, None,
+                                   InterfaceType.HDLC if other == HDLC else InterfaceType.WRAPPER)
+        frame = probe.snrmRequest() if other == HDLC else probe.aarqRequest()[0]
+        wait = min(3.0, self.params.response_timeout)
+        try:
+            self.stream.send(bytes(frame))
+            receive = getattr(self.stream, "recv_frame_as", None)
+            answer = receive(other, wait) if receive is not None else self.stream.recv_frame(wait)
+        except (FrameTimeout, FrameError, ConnectionClosed, OSError):
+            answer = b""
+        if framing_of(answer) == other:
+            raise WrongFraming(self.params.interface, other) from timeout
 
     def _disconnect(self, client: GXDLMSSecureClient) -> None:
         wait = min(self.params.response_timeout, RELEASE_WAIT)
@@ -475,26 +523,137 @@ class DlmsSession:
         return rows
 
     def read_profile(self, obis: str, start: dt.datetime | None = None,
-                     end: dt.datetime | None = None) -> tuple[list[dict[str, Any]], list[list[Any]]]:
-        """Read a profile buffer, by clock range when start/end are given; timestamps tz-aware UTC."""
-        profile = self._profile_object(obis)
+                     end: dt.datetime | None = None) -> ProfileRead:
+        """Read a profile buffer, whole or for the window start..end; timestamps tz-aware UTC.
+
+        Reads by range (selective access 1) where the meter does that right; when a range read is
+        refused, answers nothing while the meter holds entries, or answers rows outside the window,
+        reads by entry (selective access 2) using entries in use and capture period, and remembers
+        for this meter (``ObjectCache.profile_methods``) that this profile is read by entry.
+        Raises ProfileReadError when the meter holds entries in the window but answers none.
+        """
         columns = self.read_capture_objects(obis)
         if start is None and end is None:
-            raw = self.get_raw(obis, 7, 2)
-        else:
-            start = (start or dt.datetime(2000, 1, 1, tzinfo=UTC)).astimezone(UTC)
-            end = (end or dt.datetime.now(UTC) + dt.timedelta(days=1)).astimezone(UTC)
-            profile.sortObject = self._object(8, CLOCK_OBIS)
-            reply = self._exchange(self.client.readRowsByRange(profile, start, end))
-            raw = reply.value
-        return columns, self._rows(columns, raw)
+            return ProfileRead(columns, self._rows(columns, self.get_raw(obis, 7, 2)), "all")
+        start = (start or dt.datetime(2000, 1, 1, tzinfo=UTC)).astimezone(UTC)
+        end = (end or dt.datetime.now(UTC) + dt.timedelta(days=1)).astimezone(UTC)
+        key = normalise_obis(obis)
+        notes: list[str] = []
+        range_rows: list[list[Any]] | None = None
+        if self._methods.get(key) != "entry":
+            try:
+                range_rows = self._read_range(obis, columns, start, end)
+            except (ResponseTimeout, AuthenticationError, WrongFraming):
+                raise
+            except DlmsError as exc:
+                notes.append(f"range read refused: {exc.message}")
+            else:
+                outside = [row for row in range_rows if not _in_window(row, columns, start, end)]
+                if range_rows and not outside:
+                    return ProfileRead(columns, range_rows, "range", notes=notes)
+                if outside:
+                    notes.append(f"range read answered {len(outside)} of {len(range_rows)} rows outside the window")
+        entries = self.entries_in_use(obis)
+        if entries == 0:
+            return ProfileRead(columns, [], "range" if range_rows is not None else "entry", 0, notes)
+        if range_rows == []:
+            notes.append(f"range read answered no rows while the meter holds {entries} entries")
+        try:
+            rows = self._read_window_by_entry(obis, columns, start, end, entries)
+        except (ResponseTimeout, AuthenticationError, WrongFraming):
+            raise
+        except DlmsError as exc:
+            notes.append(f"entry read refused: {exc.message}")
+            rows = None
+        if rows:
+            if self._methods.get(key) != "entry":
+                log.info("profile %s: read by entry from now on (%s)", key, "; ".join(notes) or "range read empty")
+            self._methods[key] = "entry"
+            return ProfileRead(columns, rows, "entry", entries, notes)
+        expected = self._expects_rows(obis, entries, start, end)
+        if expected:
+            raise ProfileReadError(250, f"profile {key}: the meter holds {entries} entries ({expected}) but answered "
+                                        f"none for {start.isoformat()} .. {end.isoformat()}"
+                                        + (f"; {'; '.join(notes)}" if notes else ""), "profile")
+        return ProfileRead(columns, [], "entry" if rows is not None else "range", entries, notes)
 
-    def read_entries(self, obis: str, first: int = 1, count: int = 0) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+    def _read_range(self, obis: str, columns: list[dict[str, Any]], start: dt.datetime,
+                    end: dt.datetime) -> list[list[Any]]:
+        profile = self._profile_object(obis)
+        profile.sortObject = self._object(8, CLOCK_OBIS)
+        reply = self._exchange(self.client.readRowsByRange(profile, start, end))
+        return self._rows(columns, reply.value)
+
+    def entries_in_use(self, obis: str) -> int:
+        """How many entries the profile holds now (attribute 7)."""
+        value = self.get(obis, 7, 7)
+        return int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def capture_period(self, obis: str) -> int:
+        """Seconds between captures (attribute 4); 0 for asynchronous profiles such as event logs."""
+        key = normalise_obis(obis)
+        if key not in self._periods:
+            value = self.get(obis, 7, 4)
+            self._periods[key] = int(value) if isinstance(value, int) and not isinstance(value, bool) else 0
+        return self._periods[key]
+
+    def _read_window_by_entry(self, obis: str, columns: list[dict[str, Any]], start: dt.datetime,
+                              end: dt.datetime, entries: int) -> list[list[Any]]:
+        """Rows of the window, read by entry: from the newest entry back until the window's start."""
+        clock = _clock_index(columns)
+        newest = self.read_entries(obis, entries, 1).rows
+        newest_ts = newest[-1][clock] if newest and clock is not None else None
+        period = self.capture_period(obis)
+        if isinstance(newest_ts, dt.datetime) and period > 0:
+            # A periodic profile: jump straight to the entry of the window's start (with a margin).
+            back = int((newest_ts - start).total_seconds() // period) + 2
+            first = max(1, entries - back)
+        else:
+            first = max(1, entries - ENTRY_CHUNK + 1)
+        last = entries
+        rows: list[list[Any]] = []
+        while True:
+            chunk = self.read_entries(obis, first, last - first + 1).rows
+            rows = chunk + rows
+            oldest = next((row[clock] for row in chunk if clock is not None and isinstance(row[clock], dt.datetime)),
+                          None)
+            if first <= 1 or oldest is None or oldest <= start:
+                break
+            last, first = first - 1, max(1, first - ENTRY_CHUNK)
+        return [row for row in rows if _in_window(row, columns, start, end)]
+
+    def _expects_rows(self, obis: str, entries: int, start: dt.datetime, end: dt.datetime) -> str | None:
+        """Why the window should hold rows (a periodic profile whose buffer spans it), else None."""
+        period = self.capture_period(obis)
+        if period <= 0:
+            return None
+        now = dt.datetime.now(UTC)
+        oldest = now - dt.timedelta(seconds=period * entries)
+        if end < oldest or start > now:
+            return None
+        return f"one every {period} s, about {oldest:%Y-%m-%d %H:%M} .. {now:%Y-%m-%d %H:%M} UTC"
+
+    def read_entries(self, obis: str, first: int = 1, count: int = 0) -> ProfileRead:
         """Read profile entries first..first+count-1 (1-based; count 0 = to the end)."""
         profile = self._profile_object(obis)
         columns = self.read_capture_objects(obis)
         reply = self._exchange(self.client.readRowsByEntry(profile, first, count))
-        return columns, self._rows(columns, reply.value)
+        return ProfileRead(columns, self._rows(columns, reply.value), "entry")
+
+
+ENTRY_CHUNK = 96
+
+
+def _clock_index(columns: list[dict[str, Any]]) -> int | None:
+    return next((i for i, c in enumerate(columns) if c["class_id"] == 8 or c["obis"].startswith("0.0.1.0.0.")), None)
+
+
+def _in_window(row: list[Any], columns: list[dict[str, Any]], start: dt.datetime, end: dt.datetime) -> bool:
+    """True when the row's capture time lies in start..end (rows without a clock column count as inside)."""
+    index = _clock_index(columns)
+    if index is None or index >= len(row) or not isinstance(row[index], dt.datetime):
+        return True
+    return start <= row[index] <= end
 
 
 def scale(raw: Any, scaler: int) -> int | float:

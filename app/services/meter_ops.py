@@ -40,9 +40,9 @@ def _read_point(session: DlmsSession, point: ObisPoint, start: dt.datetime | Non
     if point.class_id == 8 and point.attribute == 2:
         return {"value": session.read_clock().isoformat(), "unit": None}
     if point.class_id == 7 and point.attribute == 2:
-        columns, rows = session.read_profile(point.obis, start, end)
-        return {"columns": to_jsonable(columns), "rows": to_jsonable(rows[-MAX_PROFILE_ROWS:]),
-                "value": f"{len(rows)} rows", "unit": None}
+        read = session.read_profile(point.obis, start, end)
+        return {"columns": to_jsonable(read.columns), "rows": to_jsonable(read.rows[-MAX_PROFILE_ROWS:]),
+                "value": f"{len(read.rows)} rows", "unit": None, "method": read.method, "notes": read.notes}
     return {"value": to_jsonable(session.get(point.obis, point.class_id, point.attribute)), "unit": point.unit}
 
 

@@ -6,9 +6,9 @@ import time
 
 from sqlalchemy import func, select
 
+from app.comms.push import ReceivedPush
 from app.extensions import db
 from app.models import Alert, Event, Meter, MeterBrand, MeterStatus
-from app.comms.push import ReceivedPush
 from app.services.push_ingest import handle_pushes
 from simulator.fleet import Fleet
 from simulator.meter import FleetConfig

@@ -1,0 +1,113 @@
+"""Profile reads that adapt to imperfect meters (range -> entry, remembered), failures that say why, long
+profiles in many blocks, DLMS errors and wrong framing in the standard's words — all through the HES API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import pytest
+
+from tests.support.live import add_meter
+
+UTC = dt.UTC
+LOAD_PROFILE = "1.0.99.1.0.255"
+IMPORT = "1.0.1.8.0.255"
+
+
+def dial_out_meter(hes, sim, prefix: str, index: int = 0, **fields) -> int:
+    """Register a listening simulator meter (dial-out) with a SIM pointing at its port."""
+    resp = hes.api("POST", "/sim/", json={"number": f"{prefix}-SIM{index}", "ip_address": "127.0.0.1",
+                                          "port": sim.port(index)})
+    assert resp.status_code == 201, resp.text
+    return add_meter(hes, sim.serial(index), comm_mode="dial_out", sim=resp.json()["id"], **fields)
+
+
+def read_profile(hes, meter_id: int, hours: float) -> dict:
+    end = dt.datetime.now(UTC).replace(second=0, microsecond=0)
+    resp = hes.api("POST", f"/meter/{meter_id}/read", json={
+        "points": ["load_profile"], "from": (end - dt.timedelta(hours=hours)).isoformat(), "to": end.isoformat()})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["results"][0] | {"window": (end - dt.timedelta(hours=hours), end)}
+
+
+def stored_import(hes, meter_id: int) -> dict[float, float]:
+    with sqlite3.connect(hes.data_dir / "hes.db") as conn:
+        rows = conn.execute("SELECT r.ts, r.value FROM reading r JOIN channel c ON c.id = r.channel_id "
+                            "WHERE r.meter_id = ? AND c.obis = ?", (meter_id, IMPORT)).fetchall()
+    return {dt.datetime.fromisoformat(ts).replace(tzinfo=UTC).timestamp(): value for ts, value in rows}
+
+
+@pytest.mark.parametrize("behaviour", ["range_empty", "range_all", "range_unsupported"])
+def test_meter_with_a_broken_range_read_is_read_by_entry(hes, simulators, behaviour):
+    prefix = {"range_empty": "RGE", "range_all": "RGA", "range_unsupported": "RGU"}[behaviour]
+    sim = simulators(meters=1, history_days=2, first_serial=1, extra=["--prefix", prefix, "--behaviour", behaviour])
+    meter_id = dial_out_meter(hes, sim, prefix)
+    truth = sim.model_meter(0)
+    read = read_profile(hes, meter_id, 6)
+    assert "error" not in read, read
+    assert read["method"] == "entry" and read["notes"]
+    start, end = read["window"]
+    stamps = [dt.datetime.fromisoformat(row[0]) for row in read["rows"]]
+    assert len(stamps) in (24, 25) and all(start <= ts <= end for ts in stamps)
+    for row in read["rows"]:
+        assert row[1] == truth.import_wh(dt.datetime.fromisoformat(row[0]).timestamp())
+    # The method is remembered: the next read goes by entry at once (no note about a failed range read).
+    again = read_profile(hes, meter_id, 1)
+    assert again["method"] == "entry" and again["notes"] == [] and len(again["rows"]) in (4, 5)
+
+
+def test_by_entry_only_meter_is_collected_completely(hes, simulators):
+    sim = simulators(meters=1, history_days=2, first_serial=1, extra=["--prefix", "RGC", "--behaviour", "range_empty"])
+    meter_id = dial_out_meter(hes, sim, "RGC")
+    resp = hes.api("POST", f"/meter/{meter_id}/collect", json={"kind": "load_profile"})
+    assert resp.status_code == 200, resp.text
+    truth = sim.model_meter(0)
+    now = dt.datetime.now(UTC).timestamp()
+    expected = [t for t in truth.profile_times(bytes([1, 0, 99, 1, 0, 255]), now)]
+    stored = stored_import(hes, meter_id)
+    assert sorted(stored) == expected  # every interval the meter recorded: none missing, none extra
+    assert all(stored[t] == truth.import_wh(t) for t in expected)
+
+
+def test_empty_answer_from_a_meter_holding_entries_is_a_failure_with_a_reason(hes, simulators):
+    sim = simulators(meters=1, history_days=1, first_serial=1,
+                     extra=["--prefix", "RGX", "--behaviour", "range_empty", "--behaviour", "entry_unsupported"])
+    meter_id = dial_out_meter(hes, sim, "RGX")
+    read = read_profile(hes, meter_id, 3)
+    assert read["value"] is None and "rows" not in read
+    assert "holds" in read["error"] and "entries" in read["error"] and "entry read refused" in read["error"]
+    collect = hes.api("POST", f"/meter/{meter_id}/collect", json={"kind": "load_profile"})
+    assert collect.status_code == 502 and "holds" in collect.json()["message"]
+
+
+def test_service_not_supported_is_said_in_words(hes, simulators):
+    sim = simulators(meters=1, history_days=1, first_serial=1,
+                     extra=["--prefix", "EXC", "--behaviour", "selective_access_unsupported"])
+    meter_id = dial_out_meter(hes, sim, "EXC")
+    read = read_profile(hes, meter_id, 2)
+    assert "does not support this service (exception-response: service unknown, service not supported)" in read["error"]
+    assert "other reason" not in read["error"]
+
+
+def test_long_profile_in_many_blocks(hes, simulators):
+    sim = simulators(meters=1, history_days=3, first_serial=1, extra=["--prefix", "BLK", "--behaviour", "small_pdu"])
+    meter_id = dial_out_meter(hes, sim, "BLK")
+    read = read_profile(hes, meter_id, 48)
+    assert read["method"] == "range" and len(read["rows"]) in (192, 193)
+    truth = sim.model_meter(0)
+    assert all(row[1] == truth.import_wh(dt.datetime.fromisoformat(row[0]).timestamp()) for row in read["rows"])
+
+
+@pytest.mark.parametrize("meter_framing,hes_framing,behaviour", [
+    ("hdlc", "wrapper", None), ("wrapper", "hdlc", None), ("wrapper", "wrapper", "hdlc_on_wrapper")])
+def test_wrong_framing_is_recognised_and_said(hes, simulators, meter_framing, hes_framing, behaviour):
+    prefix = f"WF{meter_framing[0]}{hes_framing[0]}".upper() + ("B" if behaviour else "")
+    sim = simulators(meters=1, interface=meter_framing, first_serial=1,
+                     extra=["--prefix", prefix] + (["--behaviour", behaviour] if behaviour else []))
+    meter_id = dial_out_meter(hes, sim, prefix, interface=hes_framing)
+    resp = hes.api("POST", f"/meter/{meter_id}/read", json={"points": ["energy_import"]})
+    assert resp.status_code == 503, resp.text
+    message = resp.json()["message"]
+    seen = "wrapper" if hes_framing == "hdlc" else "hdlc"
+    assert f"answered in {seen.upper()} framing" in message and f"set the meter's interface to {seen}" in message
