@@ -12,6 +12,7 @@ import time
 import gevent
 
 from simulator.behaviours import BEHAVIOURS
+from simulator.dlms_server import AUTH_LEVELS
 from simulator.fleet import Fleet, parse_hostport, parse_port_range
 from simulator.meter import FleetConfig
 
@@ -26,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(primary first; the next one is tried when a connection fails)")
     p.add_argument("--listen", help="host:first-last ports, one per meter, for dial-out (port 0 = ephemeral)")
     p.add_argument("--interface", choices=("wrapper", "hdlc"), default="wrapper")
-    p.add_argument("--auth", choices=("none", "low", "high_gmac"), default="low",
-                   help="authentication of the management client 1 (client 16 is always public)")
+    p.add_argument("--auth", choices=tuple(AUTH_LEVELS), default="low",
+                   help="authentication of the management client 1 (client 16 is always public): LLS, HLS "
+                        "MD5/SHA-1/SHA-256 with --password as the HLS secret, HLS GMAC ciphered or plain")
     p.add_argument("--password", default="00000000", help="LLS password (default 00000000)")
     p.add_argument("--block-cipher-key", default=bytes(range(16)).hex(), help="hex, default 000102..0f")
     p.add_argument("--authentication-key", default=bytes(range(16, 32)).hex(), help="hex, default 101112..1f")

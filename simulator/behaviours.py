@@ -20,6 +20,8 @@ BEHAVIOURS: dict[str, str] = {
     "push_ded": "ciphered pushes use general-ded-ciphering instead of general-glo-ciphering",
     "push_anonymous": "pushes carry no meter number (only the source address tells who sent them)",
     "hdlc_on_wrapper": "answers a wrapper frame with an HDLC frame (a meter set to HDLC on a wrapper port)",
+    "impostor": "does not know the meter's secrets: accepts any HLS answer and answers the HES's challenge "
+                "with a secret of its own (what a device claiming someone else's identity can do)",
 }
 
 SMALL_PDU = 256

@@ -41,8 +41,13 @@ OTHER_REASON = 250
 
 PUBLIC_CLIENT = 16
 MANAGEMENT_CLIENT = 1
-AUTH_NONE, AUTH_LOW, AUTH_HIGH_GMAC = 0, 1, 5
-AUTH_LEVELS = {"none": AUTH_NONE, "low": AUTH_LOW, "high_gmac": AUTH_HIGH_GMAC}
+AUTH_NONE, AUTH_LOW, AUTH_HIGH_MD5, AUTH_HIGH_SHA1, AUTH_HIGH_GMAC, AUTH_HIGH_SHA256 = 0, 1, 3, 4, 5, 6
+# Authentication of the management client by name -> mechanism id (Green Book: 3 MD5, 4 SHA-1, 5 GMAC,
+# 6 SHA-256). "high_gmac" associations use the ciphered context; "high_gmac_plain" must not.
+AUTH_LEVELS = {"none": AUTH_NONE, "low": AUTH_LOW, "high_md5": AUTH_HIGH_MD5, "high_sha1": AUTH_HIGH_SHA1,
+               "high_gmac": AUTH_HIGH_GMAC, "high_gmac_plain": AUTH_HIGH_GMAC, "high_sha256": AUTH_HIGH_SHA256}
+CIPHERED_CONTEXT = {"high_gmac": True, "high_gmac_plain": False}
+HLS_MECHANISMS = (AUTH_HIGH_MD5, AUTH_HIGH_SHA1, AUTH_HIGH_GMAC, AUTH_HIGH_SHA256)
 CONTEXT_LN = 1
 CONTEXT_LN_CIPHERED = 3
 SERVER_MAX_PDU = 0x0800
@@ -78,8 +83,8 @@ class CosemDevice(Protocol):
     server_invocation_counter: int
     last_client_invocation_counter: int
 
-    def auth_for_client(self, client_address: int) -> tuple[int, bytes, bytes, bytes] | None:
-        """(auth level, password, block cipher key, authentication key) or None if unknown client."""
+    def auth_for_client(self, client_address: int) -> tuple[str, bytes, bytes, bytes] | None:
+        """(authentication name, password or HLS secret, block cipher key, authentication key), None if unknown."""
 
     def cosem_get(self, ctx: ClientContext, class_id: int, ln: bytes, attr: int,
                   selector: int, params: Any) -> Any:
@@ -403,20 +408,34 @@ class DlmsServerConnection:
         return bytes([0xC7, 0x01, invoke, SUCCESS, 0x01, 0x00]) + encode_value(result)
 
     def _hls_reply(self, assoc: _Association, invoke: int, value: Any) -> bytes:
-        if assoc.level != AUTH_HIGH_GMAC or assoc.authenticated or not isinstance(value, bytes):
+        """HLS pass 3 and 4: check the client's f(StoC), answer with the meter's f(CtoS)."""
+        if assoc.level not in HLS_MECHANISMS or assoc.authenticated or not isinstance(value, bytes):
             return bytes([0xC7, 0x01, invoke, READ_WRITE_DENIED, 0x00])
-        try:
-            counter = security.verify_gmac(value, assoc.client_title, assoc.block_key, assoc.auth_key,
-                                           assoc.stoc)
-        except security.CipherError:
-            self.assoc = None
-            return bytes([0xC7, 0x01, invoke, OTHER_REASON, 0x00])
-        self.device.last_client_invocation_counter = max(self.device.last_client_invocation_counter,
-                                                         counter)
+        title = self.device.system_title
+        if behaviours.has(self.device, "impostor"):
+            assoc.authenticated = True
+            return bytes([0xC7, 0x01, invoke, SUCCESS, 0x01, 0x00]) + axdr.encode(os.urandom(16))
+        if assoc.level == AUTH_HIGH_GMAC:
+            try:
+                counter = security.verify_gmac(value, assoc.client_title, assoc.block_key, assoc.auth_key,
+                                               assoc.stoc)
+            except security.CipherError:
+                self.assoc = None
+                return bytes([0xC7, 0x01, invoke, OTHER_REASON, 0x00])
+            self.device.last_client_invocation_counter = max(self.device.last_client_invocation_counter,
+                                                             counter)
+            self.device.server_invocation_counter += 1
+            reply = security.gmac(self.device.server_invocation_counter, title, assoc.block_key, assoc.auth_key,
+                                  assoc.ctos)
+        else:
+            expected = security.hls_digest(assoc.level, assoc.password, assoc.stoc, assoc.ctos, assoc.client_title,
+                                           title)
+            if value != expected:
+                self.assoc = None
+                return bytes([0xC7, 0x01, invoke, OTHER_REASON, 0x00])
+            reply = security.hls_digest(assoc.level, assoc.password, assoc.ctos, assoc.stoc, title,
+                                        assoc.client_title)
         assoc.authenticated = True
-        self.device.server_invocation_counter += 1
-        reply = security.gmac(self.device.server_invocation_counter, self.device.system_title,
-                              assoc.block_key, assoc.auth_key, assoc.ctos)
         return bytes([0xC7, 0x01, invoke, SUCCESS, 0x01, 0x00]) + axdr.encode(reply)
 
     # ----- association -------------------------------------------------------------------
@@ -426,11 +445,11 @@ class DlmsServerConnection:
         body = _ber(0xA1, b"\x06\x07\x60\x85\x74\x05\x08\x01" + bytes([context]))
         body += _ber(0xA2, bytes([0x02, 0x01, result]))
         body += _ber(0xA3, _ber(0xA1, bytes([0x02, 0x01, diagnostic])))
-        if assoc is not None and (assoc.ciphered or assoc.level == AUTH_HIGH_GMAC):
+        if assoc is not None and (assoc.ciphered or assoc.level in (AUTH_HIGH_GMAC, AUTH_HIGH_SHA256)):
             body += _ber(0xA4, _ber(0x04, self.device.system_title))
-        if assoc is not None and assoc.level == AUTH_HIGH_GMAC and result == 0:
+        if assoc is not None and assoc.level in HLS_MECHANISMS and result == 0:
             body += b"\x88\x02\x07\x80"
-            body += _ber(0x89, b"\x60\x85\x74\x05\x08\x02" + bytes([AUTH_HIGH_GMAC]))
+            body += _ber(0x89, b"\x60\x85\x74\x05\x08\x02" + bytes([assoc.level]))
             body += _ber(0xAA, _ber(0x80, assoc.stoc))
         if user_info:
             body += _ber(0xBE, _ber(0x04, user_info))
@@ -448,10 +467,13 @@ class DlmsServerConnection:
         auth = self.device.auth_for_client(client)
         if auth is None or context not in (CONTEXT_LN, CONTEXT_LN_CIPHERED):
             return self._aare(None, context if context in (1, 3) else 1, 1, 2 if auth else 1, b"")
-        required_level, password, block_key, auth_key = auth
+        auth_name, password, block_key, auth_key = auth
+        required_level = AUTH_LEVELS[auth_name]
         assoc = _Association(client)
         assoc.level = required_level
         assoc.ciphered = context == CONTEXT_LN_CIPHERED
+        if CIPHERED_CONTEXT.get(auth_name, assoc.ciphered) != assoc.ciphered:
+            return self._aare(None, context, 1, 2, b"")  # application context name not supported
         assoc.block_key, assoc.auth_key = block_key, auth_key
         mechanism = fields.get(0x8B, b"\x00")[-1] if 0x8B in fields else AUTH_NONE
         if 0xA6 in fields:
@@ -476,9 +498,11 @@ class DlmsServerConnection:
             return self._aare(None, context, 1, 11 if mechanism else 14, b"")
         if required_level == AUTH_LOW and calling_auth != password:
             return self._aare(None, context, 1, 13, b"")
-        if required_level == AUTH_HIGH_GMAC:
-            if not assoc.ciphered or len(calling_auth) < 8:
+        if required_level in HLS_MECHANISMS:
+            needs_title = required_level in (AUTH_HIGH_GMAC, AUTH_HIGH_SHA256)
+            if len(calling_auth) < 8 or (needs_title and len(assoc.client_title) != 8):
                 return self._aare(None, context, 1, 13, b"")
+            assoc.password = password
             assoc.ctos = bytes(calling_auth)
             assoc.stoc = os.urandom(16)
             diagnostic = 14  # authentication required: pass 3/4 follows

@@ -14,7 +14,6 @@ from simulator import axdr, behaviours, model
 from simulator import objects as o
 from simulator.axdr import Typed, structure
 from simulator.dlms_server import (
-    AUTH_LEVELS,
     MANAGEMENT_CLIENT,
     OBJECT_UNDEFINED,
     OTHER_REASON,
@@ -150,13 +149,13 @@ class Meter:
 
     # ----- secrets and access --------------------------------------------------------------
 
-    def auth_for_client(self, client_address: int) -> tuple[int, bytes, bytes, bytes] | None:
-        """(auth level, password, block key, auth key) for a client address, None if unknown."""
+    def auth_for_client(self, client_address: int) -> tuple[str, bytes, bytes, bytes] | None:
+        """(authentication name, password or HLS secret, block key, auth key) for a client, None if unknown."""
         if client_address == PUBLIC_CLIENT:
-            return AUTH_LEVELS["none"], b"", self.cfg.block_cipher_key, self.cfg.authentication_key
+            return "none", b"", self.cfg.block_cipher_key, self.cfg.authentication_key
         if client_address == MANAGEMENT_CLIENT:
             password = self.password if self.password is not None else self.cfg.password
-            return AUTH_LEVELS[self.cfg.auth], password, self.cfg.block_cipher_key, self.cfg.authentication_key
+            return self.cfg.auth, password, self.cfg.block_cipher_key, self.cfg.authentication_key
         return None
 
     # ----- time and energy ----------------------------------------------------------------------

@@ -149,3 +149,21 @@ def unwrap_general_glo(apdu: bytes, block_key: bytes, auth_key: bytes) -> tuple[
         raise CipherError(f"unauthenticated ciphering (security control 0x{sc:02x}) refused")
     counter = int.from_bytes(apdu[pos + 1:pos + 5], "big")
     return title, counter, decrypt(sc, counter, title, block_key, auth_key, apdu[pos + 5:pos + size])
+
+
+def hls_digest(mechanism: int, secret: bytes, challenge: bytes, other_challenge: bytes, own_title: bytes,
+               other_title: bytes) -> bytes:
+    """f(challenge) of HLS mechanisms 3 (MD5), 4 (SHA-1) and 6 (SHA-256), Green Book 9.2.7.4.
+
+    MD5 and SHA-1 hash challenge || secret; SHA-256 hashes secret || own system title || other system
+    title || challenge || other challenge (own = whoever answers the challenge)."""
+    import hashlib
+
+    if mechanism == 3:
+        return hashlib.md5(bytes(challenge) + bytes(secret)).digest()  # noqa: S324  (the standard's choice)
+    if mechanism == 4:
+        return hashlib.sha1(bytes(challenge) + bytes(secret)).digest()  # noqa: S324
+    if mechanism == 6:
+        return hashlib.sha256(bytes(secret) + bytes(own_title) + bytes(other_title) + bytes(challenge)
+                              + bytes(other_challenge)).digest()
+    raise ValueError(f"no digest for HLS mechanism {mechanism}")

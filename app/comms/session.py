@@ -412,6 +412,12 @@ class DlmsSession:
         finally:
             self.stream.timeout = saved
 
+    @property
+    def server_system_title(self) -> bytes | None:
+        """The meter's system title as its AARE gave it (HLS GMAC / SHA-256 and ciphered associations)."""
+        title = getattr(self.client.settings, "sourceSystemTitle", None)
+        return bytes(title) if title and len(title) == 8 else None
+
     def release(self) -> None:
         """Release the association; meters that do not answer release are tolerated."""
         if self.associated:

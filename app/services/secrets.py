@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from sqlalchemy import update
 
-from app.comms.session import SessionParams
+from app.comms.session import GMAC_AUTH, SessionParams
 from app.extensions import db
 from app.models import Meter, MeterSecret
 from app.services import ServiceError
@@ -94,13 +94,14 @@ def session_params(meter: Meter, *, response_timeout: float = 30.0) -> tuple[Ses
     if settings["interface"] == "hdlc":
         kwargs["logical_address"] = settings["server_address"]
     if secret is not None:
+        # LLS password, or the HLS secret of mechanisms 3, 4 and 6 (never sent: only hashes of challenges are).
         kwargs["password"] = decrypt(secret.password_enc)
-        if settings["auth"] == "high_gmac":
+        if settings["auth"] in GMAC_AUTH:
             kwargs.update(block_cipher_key=decrypt(secret.block_cipher_key_enc),
                           authentication_key=decrypt(secret.authentication_key_enc),
                           invocation_counter=secret.invocation_counter or 0)
-            if secret.system_title:
-                kwargs["system_title"] = bytes.fromhex(secret.system_title)
+        if secret.system_title:
+            kwargs["system_title"] = bytes.fromhex(secret.system_title)
     try:
         return SessionParams(**kwargs), secret.id if secret is not None else None
     except ValueError as exc:
