@@ -568,6 +568,10 @@ class Meter:
                     self.record_event(15, now)
         elif ln == o.DISCONNECT_CONTROL:
             _want_int(value, 0, 6)
+        elif ln == o.ASSOCIATION and attr == 7:
+            if not isinstance(value, bytes) or not 1 <= len(value) <= 64:
+                raise CosemError(TYPE_UNMATCHED)
+            self.password = value  # a new LLS password for the management client
         elif ln == o.PUSH_SETUP:
             if not (isinstance(value, list) and len(value) == 3 and isinstance(value[1], bytes)):
                 raise CosemError(TYPE_UNMATCHED)

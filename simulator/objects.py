@@ -41,7 +41,7 @@ PUSH_SETUP = obis_bytes("0.0.25.9.0.255")
 
 # (class_id, logical name, version, readable attributes, writable attributes, methods)
 OBJECTS: tuple[tuple[int, bytes, int, tuple[int, ...], tuple[int, ...], tuple[int, ...]], ...] = (
-    (15, ASSOCIATION, 1, (1, 2, 3, 8), (), (1,)),
+    (15, ASSOCIATION, 1, (1, 2, 3, 8), (7,), (1,)),  # attribute 7: the LLS secret (write-only)
     (8, CLOCK, 0, (1, 2, 3, 4, 9), (2,), ()),
     (1, LOGICAL_DEVICE_NAME, 0, (1, 2), (), ()),
     (1, SERIAL_NUMBER, 0, (1, 2), (), ()),

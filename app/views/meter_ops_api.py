@@ -162,3 +162,60 @@ class MeterOperationsMixin:
                      details={"fields": sorted(k for k in CREDENTIAL_FIELDS if k in body)})
         db.session.commit()
         return self.response(200, **describe(meter.secret))
+
+    @expose("/<int:pk>/credentials/rotate", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("credentials")
+    def rotate_password(self, pk: int):
+        """Give an LLS meter a password of its own: generated, written into the meter, stored (never shown).
+        ---
+        post:
+          summary: Generate a per-meter LLS password and write it into the meter
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          responses:
+            200: {description: which secrets are set (never the values)}
+            409: {description: the meter does not use LLS}
+            503: {description: meter offline or not answering}
+        """
+        from app.services.meter_access import run_on_meter
+
+        if self._visible_meter(pk) is None:
+            return self.response_404()
+        try:
+            result = run_on_meter(pk, "rotate_lls_password")
+        except ServiceError as exc:
+            db.session.rollback()
+            return error_json(exc)
+        return self.response(200, **result)
+
+    @expose("/credentials/import", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("credentials")
+    def import_passwords(self):
+        """Import per-meter LLS passwords from CSV (columns meter_number, password): all rows or none.
+        ---
+        post:
+          summary: Import per-meter LLS passwords (write-only)
+          requestBody:
+            content:
+              multipart/form-data:
+                schema: {type: object, properties: {file: {type: string, format: binary}}}
+              text/csv:
+                schema: {type: string}
+          responses:
+            200: {description: how many meters were updated}
+            422: {description: every problem by line and column}
+        """
+        from app.services.identity import import_lls_passwords
+
+        upload = request.files.get("file")
+        data = upload.read() if upload is not None else request.get_data()
+        try:
+            result = import_lls_passwords(data)
+        except ServiceError as exc:
+            db.session.rollback()
+            return error_json(exc)
+        return self.response(200, **result)

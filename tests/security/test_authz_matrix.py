@@ -58,6 +58,7 @@ EXPECTED: dict[str, frozenset | str] = {
     # Customer-visible read APIs (row-level scope is tested in test_customer_scope.py).
     **_model_api("MeterApi", CUSTOMER_DATA, "gaps", post=STAFF, put=STAFF, delete=STAFF),
     "MeterApi.read": STAFF, "MeterApi.collect_now": STAFF, "MeterApi.credentials": STAFF,
+    "MeterApi.rotate_password": STAFF, "MeterApi.import_passwords": STAFF,
     "MeterApi.import_csv": STAFF, "MeterApi.export_csv": STAFF,
     **_model_api("CustomerApi", CUSTOMER_DATA, post=STAFF, put=STAFF, delete=STAFF),
     "CustomerApi.import_csv": STAFF, "CustomerApi.export_csv": STAFF,
