@@ -3,6 +3,7 @@ per-meter LLS passwords (generated and written into the meter, or imported from 
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import string
@@ -18,6 +19,7 @@ from app.services.csvio import Column
 from app.services.meter_access import operation
 from app.services.secrets import describe, store_credentials
 
+log = logging.getLogger(__name__)
 SYSTEM_TITLE = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -28,6 +30,22 @@ def validate_identity(meter: Meter) -> None:
         raise ServiceError("system_title must be 8 bytes written as 16 hex digits.", status=422,
                            errors=[{"column": "system_title", "reason": "invalid", "value": meter.system_title}])
     meter.system_title = title or None
+
+
+def learn_system_title(meter: Meter, title: bytes | None) -> None:
+    """Remember the system title a meter gave in its AARE (so its ciphered pushes are recognised)."""
+    if not title or meter.system_title == title.hex():
+        return
+    hexed = title.hex()
+    if meter.system_title is not None:
+        log.warning("meter %s answered with system title %s, not its registered %s", meter.number, hexed,
+                    meter.system_title)
+        return
+    if db.session.execute(select(Meter.id).where(Meter.system_title == hexed)).scalar() is not None:
+        log.warning("meter %s answered with system title %s, which another meter holds", meter.number, hexed)
+        return
+    meter.system_title = hexed
+    db.session.commit()
 
 
 # ----- per-meter LLS passwords ----------------------------------------------------------------------

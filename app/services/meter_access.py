@@ -126,6 +126,9 @@ def execute_local(meter_id: int, name: str, **kwargs) -> Any:
     try:
         with open_session(meter) as session:
             result = func(session, meter, **kwargs)
+            from app.services.identity import learn_system_title
+
+            learn_system_title(meter, session.server_system_title)
     except DlmsError as exc:
         raise ServiceError(f"Meter {meter.number} answered: {exc}", status=502) from exc
     if meter.comm_mode == CommMode.dial_out:

@@ -31,6 +31,9 @@ def test_each_hls_mechanism_reads_a_meter(hes, simulators, auth, interface):
     assert resp.status_code == 200, resp.text
     result = resp.json()["results"][0]
     assert "error" not in result and result["value"] >= before.import_wh(sim.ready["start_time"])
+    if auth in ("high_sha256", "high_gmac_plain", "high_gmac"):  # the AARE carries the meter's system title
+        learnt = hes.api("GET", f"/meter/{meter_id}").json()["result"]["system_title"]
+        assert learnt == sim.get(f"/meters/{sim.serial(0)}")["system_title"]
     if auth.startswith("high_gmac"):
         counter = hes.api("PUT", f"/meter/{meter_id}/credentials", json={}).json()["invocation_counter"]
         assert read_energy(hes, meter_id).status_code == 200
