@@ -26,6 +26,7 @@ MAIN_CONTENT: dict[str, tuple[str, str]] = {
     "/brandview/list/": (".hes-stock-table tbody", r"HES Core Simulator"),
     "/brands/define/": ("#hes-content form", r"OBIS"),
     "/settings/": ("#hes-content", r"\d+\.\d+\.\d+\.\d+:\d+"),
+    "/nodes/": ("#nodes tbody", r"node-\d+.*\d+\.\d+\.\d+\.\d+:\d+"),
     "/scheduleview/list/": ("#stock-list", r"Load profile|" + EMPTY),
     "/subscriptionview/list/": ("#stock-list", EMPTY + r"|webhook|mqtt"),
     "/deliveryview/list/": ("#stock-list", EMPTY + r"|delivered|failed"),
