@@ -192,6 +192,10 @@ class ProfileRead:
         """``columns, rows = session.read_profile(...)``."""
         return iter((self.columns, self.rows))
 
+    def __getitem__(self, index: int) -> Any:
+        """``read[0]`` is the columns, ``read[1]`` the rows (as when this was a pair)."""
+        return (self.columns, self.rows)[index]
+
 
 class DlmsSession:
     """One DLMS association with a meter over an already connected SocketStream."""

@@ -150,7 +150,11 @@ def save_brand(data: dict, *, source: str = "ui", points: list[PointSpec] | None
         raise ServiceError("Brand name must be lower_snake_case letters and digits.",
                            errors=[{"column": "name", "reason": "invalid", "value": name}], status=422)
     if points is None:
-        points, errors = points_from_rows([dict(p) for p in data.get("points") or []])
+        raw_points = data.get("points") or []
+        if not isinstance(raw_points, list) or not all(isinstance(p, dict) for p in raw_points):
+            raise ServiceError("points must be a list of objects.", status=422,
+                               errors=[{"column": "points", "reason": "invalid"}])
+        points, errors = points_from_rows([dict(p) for p in raw_points])
         if errors:
             raise ServiceError(f"Brand '{name}' has invalid OBIS points", errors=errors, status=422)
     defaults = data.get("defaults") or {}
