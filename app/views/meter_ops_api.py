@@ -183,12 +183,7 @@ class MeterOperationsMixin:
 
         if self._visible_meter(pk) is None:
             return self.response_404()
-        try:
-            result = run_on_meter(pk, "rotate_lls_password")
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
-        return self.response(200, **result)
+        return self.response(200, **run_on_meter(pk, "rotate_lls_password"))
 
     @expose("/credentials/import", methods=["POST"])
     @protect()
@@ -213,9 +208,4 @@ class MeterOperationsMixin:
 
         upload = request.files.get("file")
         data = upload.read() if upload is not None else request.get_data()
-        try:
-            result = import_lls_passwords(data)
-        except ServiceError as exc:
-            db.session.rollback()
-            return error_json(exc)
-        return self.response(200, **result)
+        return self.response(200, **import_lls_passwords(data))
