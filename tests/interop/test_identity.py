@@ -5,6 +5,7 @@ are per meter (generated into the meter or imported), and HLS can be required fo
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -63,10 +64,22 @@ def test_a_live_connection_that_no_longer_answers_is_replaced(hes, simulators):
     sim.post(f"/meters/{sim.serial(0)}/fault", {"kind": "slow", "seconds": 60})  # the old socket stops answering
     host, port = hes.meter_address.split(":")
     with socket.create_connection((host, int(port)), timeout=5) as newcomer:
+        beating = threading.Event()
+
+        def heartbeats() -> None:  # the newcomer behaves like a meter: a heartbeat every half second
+            while not beating.wait(0.5):
+                newcomer.sendall(heartbeat_frame("IDD00000001"))
+
         newcomer.sendall(heartbeat_frame("IDD00000001"))
-        alert = hes.wait_for(lambda: conflict_alerts(hes, meter_id), timeout=20, what="replacement alert")[0]
-        assert "replaced" in alert["title"]
-        assert meter(hes, meter_id)["online"]
+        beat = threading.Thread(target=heartbeats, daemon=True)
+        beat.start()
+        try:
+            alert = hes.wait_for(lambda: conflict_alerts(hes, meter_id), timeout=20, what="replacement alert")[0]
+            assert "replaced" in alert["title"]
+            assert hes.wait_for(lambda: meter(hes, meter_id)["online"], timeout=5, what="online on the newcomer")
+        finally:
+            beating.set()
+            beat.join()
     sim.post(f"/meters/{sim.serial(0)}/fault", {"kind": "slow", "active": False})
 
 
