@@ -37,9 +37,10 @@ AREAS = (
     Area("customers", _("Customers"), _("Customer records and their meters"),
          r"Customer(View|Api)|Customer Management|Customers|Add Customer|Import Customers CSV|Import Customer"),
     Area("areas", _("Areas"), _("The area tree every page filters by"), r"Area(View|Api)|Area Management|System"),
-    Area("monitoring", _("Monitoring and events"), _("Real-time monitoring, online rate, event analysis"),
+    Area("monitoring", _("Monitoring and events"),
+         _("Real-time monitoring, online rate, event analysis, comms nodes and pushes not stored"),
          r"Monitoring(View|Api)|OnlineRate(View|Api)|EventAnalysisView|EventApi|Task Query|Real-Time Monitoring"
-         r"|Online Rate|Event Analysis"),
+         r"|Online Rate|Event Analysis|CommsNodes?(View|Api)|PushFailureApi|Comms Nodes"),
     Area("remote", _("Reading, setting and remote operations"),
          _("Read and write parameters, tokens, relay, firmware; commands and group jobs"),
          r"MeterReadingView|MeterSettingView|Remote(Loading|Control)View|Firmware(View|Api)|CommandApi|JobApi"
