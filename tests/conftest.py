@@ -23,7 +23,7 @@ CLEANUP_SQL = [
     "DELETE FROM unregistered_connection", "DELETE FROM push_failure", "DELETE FROM delivery",
     "DELETE FROM subscription",
     "DELETE FROM schedule WHERE area_id IS NOT NULL OR brand_id IS NOT NULL", "DELETE FROM reading_revision",
-    "DELETE FROM reading", "DELETE FROM event",
+    "DELETE FROM reading", "DELETE FROM event", "DELETE FROM collection_cursor", "DELETE FROM quarantined_row",
     "DELETE FROM alert", "DELETE FROM firmware_transfer", "DELETE FROM firmware_image",
     "DELETE FROM command_job_tracking", "DELETE FROM command", "DELETE FROM command_job",
     "DELETE FROM hes_user_preference",

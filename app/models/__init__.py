@@ -8,7 +8,14 @@ from app.models.analytics import (
     RuleFinding,
 )
 from app.models.audit import AuditLog, Setting, UserPreference
-from app.models.collection import SCHEDULE_KINDS, Delivery, Schedule, Subscription
+from app.models.collection import (
+    SCHEDULE_KINDS,
+    CollectionCursor,
+    Delivery,
+    QuarantinedRow,
+    Schedule,
+    Subscription,
+)
 from app.models.commands import Command, CommandJob, CommandState
 from app.models.comms import CommsNode, PushFailure, UnregisteredConnection
 from app.models.events import Alert, AlertState, Event, Severity
@@ -43,7 +50,9 @@ __all__ = [
     "InvestigationState",
     "RuleFinding",
     "SCHEDULE_KINDS",
+    "CollectionCursor",
     "Delivery",
+    "QuarantinedRow",
     "Schedule",
     "Subscription",
     "ConsumptionDaily",

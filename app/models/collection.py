@@ -77,3 +77,36 @@ class Delivery(Model):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     subscription = relationship("Subscription")
+
+
+class CollectionCursor(Model):
+    """How far one profile of one meter has been read: the capture time (and entry index, where the
+    meter offers one) of the last row read FROM THAT PROFILE. Pushes, on-demand reads and other
+    profiles never move it, so the next read of this profile starts here."""
+
+    __tablename__ = "collection_cursor"
+
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id", ondelete="CASCADE"), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(24), primary_key=True)  # load_profile | daily | billing | log:<name>
+    last_ts: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_entry: Mapped[int | None] = mapped_column(BigInteger)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QuarantinedRow(Model):
+    """A reading or event whose meter timestamp failed the checks (too far ahead of the HES clock, or
+    older than the horizon): kept with the reason, never stored as data, never moving a cursor."""
+
+    __tablename__ = "quarantined_row"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="reading")  # reading | event
+    source: Mapped[str] = mapped_column(String(24))
+    obis: Mapped[str | None] = mapped_column(String(32))
+    code: Mapped[int | None] = mapped_column(Integer)
+    ts: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    value: Mapped[float | None] = mapped_column()
+    reason: Mapped[str] = mapped_column(String(200), nullable=False)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,6 +8,7 @@ import enum
 from flask_appbuilder import Model
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -92,4 +94,6 @@ class ReadingRevision(Model):
     new_value: Mapped[float] = mapped_column(Float, nullable=False)
     old_source: Mapped[int] = mapped_column(SmallInteger)
     new_source: Mapped[int] = mapped_column(SmallInteger)
+    # False: the later arrival was kept here but not applied (a profile value outranks it).
+    applied: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     revised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,5 +1,16 @@
 """Scheduled and on-demand collection: profiles (with automatic gap backfill), event logs, clock
-sync and the health check. Each ``@operation`` runs on the node that holds the meter's socket."""
+sync and the health check. Each ``@operation`` runs on the node that holds the meter's socket.
+
+Collection state is explicit: each (meter, profile) has a ``CollectionCursor``, the capture time of
+the last row read *from that profile*; the next read starts there. Pushes, on-demand reads and the
+other profiles never move it (they do not touch cursors at all). Load profile, daily snapshot,
+monthly billing and each event log are separate series with separate cursors.
+
+Shared by design: a daily snapshot or billing row of a cumulative register (kWh import/export) is
+the same register value at the same instant as the load-profile row of that instant, so it is the
+same reading (key meter, channel, time) and is stored once; every row the meter holds is read and
+counted (``rows``/``stored``) whatever another profile already stored. Billing max demand is its
+own channel (1.0.1.6.0.255). The cursors stay separate."""
 
 from __future__ import annotations
 
@@ -13,9 +24,9 @@ from sqlalchemy import func, select
 from app.comms.cosem import normalise_obis
 from app.comms.session import DlmsError, DlmsSession, scale
 from app.extensions import db
-from app.models import Channel, CommMode, Event, Meter, Reading, Source
+from app.models import Channel, CollectionCursor, CommMode, Meter, Reading, Source
 from app.models.types import UTC
-from app.services.ingest import Value, store_readings
+from app.services.ingest import Value, store_readings, timestamp_problem, timestamp_window
 from app.services.meter_access import operation
 
 log = logging.getLogger(__name__)
@@ -58,19 +69,42 @@ def profile_values(session: DlmsSession, meter: Meter, columns: list[dict], rows
     return values
 
 
+def cursor_of(meter_id: int, profile: str) -> CollectionCursor | None:
+    """The collection cursor of one profile of one meter."""
+    return db.session.get(CollectionCursor, (meter_id, profile))
+
+
+def advance_cursor(meter_id: int, profile: str, last_ts: dt.datetime | None, rows: int,
+                   entry: int | None = None) -> None:
+    """Move a profile's cursor forward to ``last_ts`` (never back); added to the session, not committed."""
+    cursor = cursor_of(meter_id, profile)
+    now = dt.datetime.now(UTC)
+    if cursor is None:
+        if last_ts is None:
+            return
+        db.session.add(CollectionCursor(meter_id=meter_id, profile=profile, last_ts=last_ts, last_entry=entry,
+                                        rows_read=rows, updated_at=now))
+        return
+    cursor.rows_read = (cursor.rows_read or 0) + rows
+    cursor.updated_at = now
+    if last_ts is not None and last_ts > cursor.last_ts:
+        cursor.last_ts, cursor.last_entry = last_ts, entry if entry is not None else cursor.last_entry
+
+
 def _store_profile(session: DlmsSession, meter: Meter, profile_obis: str, default_days: float,
                    topic: str) -> dict[str, Any]:
     now = dt.datetime.now(UTC)
     period = dt.timedelta(minutes=meter.brand.profile_period_minutes or 15)
-    # The profile's first captured register anchors "what we already have" for this profile.
-    anchor = next((c["obis"] for c in session.read_capture_objects(profile_obis) if c["class_id"] in (3, 4)), None)
-    last = last_stored(meter.id, normalise_obis(anchor)) if anchor else None
-    # Gap backfill: always ask from the last stored interval, so missed intervals come back by themselves.
-    start = last if last is not None else now - dt.timedelta(days=default_days)
+    cursor = cursor_of(meter.id, topic)
+    # Gap backfill: always ask from this profile's own cursor, so missed rows come back by themselves.
+    start = cursor.last_ts if cursor is not None else now - dt.timedelta(days=default_days)
     columns, rows = session.read_profile(profile_obis, start, now)
     values = profile_values(session, meter, columns, rows,
                             lambda ts: Source.SCHEDULE if now - ts <= 2 * period else Source.BACKFILL)
-    result = store_readings(values)
+    result = store_readings(values, commit=False)
+    # The cursor moves to the newest row that passed the timestamp checks (quarantined rows never move it).
+    advance_cursor(meter.id, topic, result.latest, len(rows))
+    db.session.commit()
     if values:
         from app.realtime.emit import emit_event
         from app.services.outbox import enqueue_readings
@@ -80,7 +114,8 @@ def _store_profile(session: DlmsSession, meter: Meter, profile_obis: str, defaul
         emit_event("reading_stored", {"meter_id": meter.id, "number": meter.number, "values": result.inserted,
                                       "topic": topic}, customer_id=meter.customer_id)
     return {"from": start.isoformat(), "to": now.isoformat(), "rows": len(rows), "values": len(values),
-            "inserted": result.inserted, "revised": result.revised}
+            "inserted": result.inserted, "revised": result.revised, "kept": result.kept,
+            "stored": result.total, "quarantined": result.quarantined}
 
 
 def _profile_obis(meter: Meter, name: str) -> str | None:
@@ -115,15 +150,16 @@ def collect_billing(session: DlmsSession, meter: Meter) -> dict[str, Any]:
 @operation("collect_events")
 def collect_events(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     """Read every event log from its newest stored event on; new events raise alerts."""
+    from app.services.alerts import emit_raised
     from app.services.events import RawEvent, store_events
 
     logs = (meter.brand.objects or {}).get("event_logs") or {}
     now = dt.datetime.now(UTC)
-    stored = 0
+    stored, raised = 0, []
     for name, obis in logs.items():
-        newest = db.session.execute(select(func.max(Event.ts)).where(Event.meter_id == meter.id,
-                                                                      Event.log == name)).scalar()
-        start = newest or now - dt.timedelta(days=_config_number("HES_BACKFILL_DAYS", 7))
+        cursor = cursor_of(meter.id, f"log:{name}")
+        start = cursor.last_ts if cursor is not None else now - dt.timedelta(
+            days=_config_number("HES_BACKFILL_DAYS", 7))
         # The end bound is a little in the future: range bounds travel with whole-second (or coarser)
         # precision, and an event logged this very second must not fall outside.
         columns, rows = session.read_profile(obis, start, now + dt.timedelta(minutes=5))
@@ -132,7 +168,13 @@ def collect_events(session: DlmsSession, meter: Meter) -> dict[str, Any]:
         raw = [RawEvent(row[clock], int(row[code_col]), name)
                for row in rows if code_col is not None and isinstance(row[clock], dt.datetime)
                and isinstance(row[code_col], int)]
-        stored += len(store_events(meter, raw))
+        stored += len(store_events(meter, raw, raised=raised))
+        window = timestamp_window()
+        good = [r.ts for r in raw if timestamp_problem(r.ts.astimezone(UTC), window) is None]
+        advance_cursor(meter.id, f"log:{name}", max(good).astimezone(UTC) if good else None, len(rows))
+        db.session.commit()
+        emit_raised(raised)
+        raised = []
     return {"logs": len(logs), "new_events": stored}
 
 

@@ -38,6 +38,7 @@ EVENT_TYPES: dict[str, EventType] = {
     "low_credit": EventType("Low credit", Severity.warning, True),
     "firmware_activated": EventType("Firmware activated", Severity.info, False),
     "clock_set": EventType("Clock set", Severity.info, False),
+    "clock_fault": EventType("Meter clock fault (timestamps out of range)", Severity.warning, True),
     "comm_lost": EventType("Communication lost", Severity.warning, True),
     "comm_restored": EventType("Communication restored", Severity.info, False),
 }
@@ -70,45 +71,85 @@ class RawEvent:
     details: dict | None = None
 
 
+def _sources(source: str) -> set[str]:
+    return set(source.split("+")) if source else set()
+
+
+def _match_window() -> dt.timedelta:
+    from flask import current_app
+
+    return dt.timedelta(seconds=float(current_app.config.get("HES_EVENT_MATCH_SECONDS", 120)))
+
+
 def store_events(meter: Meter, raw: list[RawEvent], *, mapped_types: list[str] | None = None,
                  raised: list | None = None) -> list[Event]:
     """Store events not seen before (re-reading a log adds nothing) and raise alerts for new ones,
     in one transaction; live pushes go out after it commits.
 
+    The same event from two sources (a push and the event log: same meter, type and code, meter
+    times within HES_EVENT_MATCH_SECONDS) is one event whose ``source`` names both ("log+push");
+    the log's time, the meter's own record, wins. Meter events whose timestamps fail the checks are
+    quarantined with a clock fault instead.
+
     Given a ``raised`` list, nothing is committed or pushed: the alerts are appended to it, and the
     caller commits (one transaction for a batch of pushes) and then emits them."""
     from app.services.alerts import emit_raised, raise_alert
+    from app.services.ingest import quarantine, raise_clock_fault, timestamp_problem, timestamp_window
     from app.services.outbox import enqueue_events
 
     if not raw:
         return []
     types = mapped_types or [map_event(meter.brand, r.log, r.code) for r in raw]
-    lo, hi = min(r.ts for r in raw), max(r.ts for r in raw)
-    seen = set(db.session.execute(select(Event.ts, Event.event_type, Event.code).where(
-        Event.meter_id == meter.id, Event.ts >= lo, Event.ts <= hi)).tuples())
-    new = []
+    window, faults = timestamp_window(), {}
+    checked = []
     for r, name in zip(raw, types, strict=True):
         ts = r.ts.astimezone(UTC)
-        key = (ts, name, int(r.code))
-        if key in seen:
-            continue
-        seen.add(key)
-        kind = event_type(name)
-        event = Event(meter_id=meter.id, ts=ts, event_type=name, code=int(r.code), severity=kind.severity,
-                      source=r.source, log=r.log, details=r.details)
-        db.session.add(event)
-        new.append(event)
-    if not new:
-        return new
-    db.session.flush()
-    alerts = []
+        problem = None if r.source == "hes" else timestamp_problem(ts, window)
+        if problem:
+            quarantine(meter.id, "event", r.source, ts, problem, code=int(r.code))
+            faults.setdefault(meter.id, problem)
+        else:
+            checked.append((r, name, ts))
+    alerts: list = []
+    if faults:
+        raise_clock_fault(faults, faults, alerts)
+    new = []
+    if checked:
+        tolerance = _match_window()
+        lo, hi = min(c[2] for c in checked) - tolerance, max(c[2] for c in checked) + tolerance
+        known = list(db.session.execute(select(Event).where(Event.meter_id == meter.id, Event.ts >= lo,
+                                                            Event.ts <= hi)).scalars())
+        exact = {(e.ts, e.event_type, e.code): e for e in known}
+        for r, name, ts in checked:
+            key = (ts, name, int(r.code))
+            twin = exact.get(key)
+            if twin is None and r.source != "hes":
+                twin = next((e for e in known if e.event_type == name and e.code == int(r.code)
+                             and r.source not in _sources(e.source) and abs(e.ts - ts) <= tolerance), None)
+            if twin is not None:
+                if r.source not in _sources(twin.source):
+                    twin.source = "+".join(sorted(_sources(twin.source) | {r.source}))
+                    if r.source == "log":
+                        twin.ts = ts  # the meter's own record of when it happened
+                exact[key] = twin
+                continue
+            kind = event_type(name)
+            event = Event(meter_id=meter.id, ts=ts, event_type=name, code=int(r.code), severity=kind.severity,
+                          source=r.source, log=r.log, details=r.details)
+            db.session.add(event)
+            exact[key] = event
+            known.append(event)
+            new.append(event)
+    if new:
+        db.session.flush()
     for event in new:
         kind = event_type(event.event_type)
         if kind.alert:
             alerts.append(raise_alert(meter.id, event.event_type, f"{kind.title} on meter {meter.number}",
                                       severity=kind.severity, at=event.ts, commit=False, emit=False,
                                       details={"event_id": event.id, "code": event.code}))
-    enqueue_events(meter, new, commit=False)
+    if new:
+        enqueue_events(meter, new, commit=False)
     if raised is not None:
         raised.extend(alerts)
         return new

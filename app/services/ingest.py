@@ -1,8 +1,12 @@
 """Exactly-once storage of readings: bulk idempotent upserts keyed (meter, channel, timestamp).
 
-A value that arrives twice is stored once; a changed value for the same key is kept as a
-revision (old value, new value, both sources) and then updated, never silently overwritten.
-Consumption rollups are maintained in the same transaction.
+Before anything is stored, each meter timestamp is checked (``timestamp_problem``): a row too far
+ahead of the HES clock or older than the horizon goes to quarantine with its reason and raises a
+"clock fault" event. A value that arrives twice is stored once; a changed value for the same key is
+kept as a revision (old value, new value, both sources). Source precedence: a value read from the
+meter's profile is authoritative, so a later pushed or on-demand value that disagrees with it is
+kept as a revision that is *not applied*; anything else is applied. Consumption rollups follow
+every change of a stored value in the same transaction.
 """
 
 from __future__ import annotations
@@ -46,11 +50,82 @@ class StoreResult:
     inserted: int = 0
     unchanged: int = 0
     revised: int = 0
+    kept: int = 0  # conflicting arrivals kept as revisions but not applied (a profile value outranks them)
+    quarantined: int = 0
+    latest: dt.datetime | None = None  # newest accepted timestamp
 
     @property
     def total(self) -> int:
         """Values handled."""
-        return self.inserted + self.unchanged + self.revised
+        return self.inserted + self.unchanged + self.revised + self.kept
+
+
+PROFILE_SOURCES = (int(Source.SCHEDULE), int(Source.BACKFILL))
+
+
+def timestamp_window(now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """(oldest, newest) meter timestamp accepted now: HES_FUTURE_TOLERANCE_HOURS ahead of the HES clock
+    (default 24) and HES_TIMESTAMP_HORIZON_DAYS back (default 800; capped by the reading retention)."""
+    from flask import current_app
+
+    now = now or dt.datetime.now(UTC)
+    config = current_app.config
+    ahead = dt.timedelta(hours=float(config.get("HES_FUTURE_TOLERANCE_HOURS", 24)))
+    horizon = dt.timedelta(days=float(config.get("HES_TIMESTAMP_HORIZON_DAYS", 800)))
+    retention = int(config.get("HES_READING_RETENTION_MONTHS", 0) or 0)
+    if retention:
+        horizon = min(horizon, dt.timedelta(days=31 * retention - 31))
+    return now - horizon, now + ahead
+
+
+def timestamp_problem(ts: dt.datetime, window: tuple[dt.datetime, dt.datetime]) -> str | None:
+    """Why a meter timestamp cannot be stored, or None when it is inside the accepted window."""
+    if ts > window[1]:
+        return f"timestamp {ts.isoformat()} is ahead of the HES clock by more than the tolerance"
+    if ts < window[0]:
+        return f"timestamp {ts.isoformat()} is older than the horizon"
+    return None
+
+
+def quarantine(meter_id: int, kind: str, source: str, ts: dt.datetime, reason: str, *, obis: str | None = None,
+               code: int | None = None, value: float | None = None) -> None:
+    """Keep one rejected row with its reason (added to the session, not committed)."""
+    from app.models import QuarantinedRow
+
+    db.session.add(QuarantinedRow(meter_id=meter_id, kind=kind, source=source, obis=obis, code=code, ts=ts,
+                                  value=value, reason=reason[:200]))
+
+
+def raise_clock_fault(meter_ids: Iterable[int], reasons: dict[int, str], raised: list | None) -> None:
+    """One "clock fault" event per meter whose timestamps were quarantined (time-stamped by the HES)."""
+    from app.models import Meter
+    from app.services.events import RawEvent, store_events
+
+    now = dt.datetime.now(UTC)
+    for meter_id in meter_ids:
+        meter = db.session.get(Meter, meter_id)
+        if meter is not None:
+            store_events(meter, [RawEvent(now, 0, "hes", "hes", {"reason": reasons[meter_id]})],
+                         mapped_types=["clock_fault"], raised=raised if raised is not None else [])
+
+
+def _screen(rows: list[Value], raised: list | None) -> tuple[list[Value], int]:
+    """The values whose timestamps pass; the others are quarantined (and raise a clock fault)."""
+    window = timestamp_window()
+    accepted, reasons = [], {}
+    for v in rows:
+        ts = v.ts if v.ts.tzinfo is UTC else v.ts.astimezone(UTC)
+        problem = timestamp_problem(ts, window)
+        if problem is None:
+            accepted.append(v)
+            continue
+        quarantine(v.meter_id, "reading", Source(v.source).name.lower(), ts, problem, obis=v.obis, value=v.value)
+        reasons.setdefault(v.meter_id, problem)
+    if reasons:
+        log.warning("quarantined %d readings of %d meters: %s", len(rows) - len(accepted), len(reasons),
+                    next(iter(reasons.values())))
+        raise_clock_fault(reasons, reasons, raised)
+    return accepted, len(rows) - len(accepted)
 
 
 def is_cumulative(obis: str) -> bool:
@@ -120,15 +195,25 @@ def _dialect_insert(model):
     return sqlite_insert(model)
 
 
-def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: bool = True) -> StoreResult:
+def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: bool = True,
+                   raised: list | None = None) -> StoreResult:
     """Store values exactly once; returns counts. Safe to call again with the same values.
 
     ``rollups=False`` suits register snapshots between profile intervals (pushes, on-demand reads):
-    energy deltas telescope, so a point inside an interval leaves every bucket's total unchanged.
+    energy deltas telescope, so a point inside an interval leaves every bucket's total unchanged;
+    a *changed* stored value still updates its buckets. Alerts of clock faults go to ``raised``
+    when given (the caller commits and emits them), else they are emitted after the commit here.
     """
     rows = list(values)
     if not rows:
         return StoreResult()
+    own_alerts = [] if raised is None else raised
+    rows, quarantined = _screen(rows, own_alerts)
+    if not rows:
+        if commit:
+            db.session.commit()
+            _emit(own_alerts, raised)
+        return StoreResult(quarantined=quarantined)
     now = dt.datetime.now(UTC)
     keyed: dict[tuple[int, int, dt.datetime], tuple] = {}
     channels: dict[str, int] = {}
@@ -139,16 +224,31 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
             cid = channels[v.obis] = channel_id(v.obis)
         keyed[(v.meter_id, cid, ts)] = (float(v.value), int(v.quality), int(v.source))
     if db.engine.dialect.name == "postgresql":
-        result = _store_postgresql(keyed, now)
+        from app.services.partitions import ensure_months
+
+        ensure_months({ts for _m, _c, ts in keyed})
+        result, changed = _store_postgresql(keyed, now)
     else:
-        result = _store_sqlite(keyed, now)
+        result, changed = _store_sqlite(keyed, now)
     from app.services.rollups import refresh_rollups
 
     if rollups:
         refresh_rollups(keyed, all_new=result.inserted == len(keyed), received_at=now)
+    elif changed:
+        refresh_rollups(changed, received_at=now)
+    result.quarantined = quarantined
+    result.latest = max(ts for _m, _c, ts in keyed)
     if commit:
         db.session.commit()
+        _emit(own_alerts, raised)
     return result
+
+
+def _emit(alerts: list, raised: list | None) -> None:
+    if raised is None and alerts:
+        from app.services.alerts import emit_raised
+
+        emit_raised(alerts)
 
 
 def _store_sqlite(keyed: dict, now: dt.datetime) -> StoreResult:
@@ -166,14 +266,15 @@ def _store_sqlite(keyed: dict, now: dt.datetime) -> StoreResult:
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, channel_id, ts) DO NOTHING", params)
     inserted = cursor.rowcount if cursor.rowcount is not None and cursor.rowcount >= 0 else len(params)
     if inserted == len(params):
-        return StoreResult(inserted=inserted)
+        return StoreResult(inserted=inserted), {}
     # Some keys existed already: compare their stored values with what arrived now.
     conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS incoming_reading "
                          "(meter_id INTEGER, channel_id INTEGER, ts TEXT, value REAL, quality INTEGER, source INTEGER)")
     conn.exec_driver_sql("DELETE FROM incoming_reading")
     conn.exec_driver_sql("INSERT INTO incoming_reading VALUES (?, ?, ?, ?, ?, ?)", [p[:6] for p in params])
-    revised = _revise(conn, "incoming_reading", received)
-    return StoreResult(inserted=inserted, revised=revised, unchanged=len(params) - inserted - revised)
+    revised, kept, changed = _revise(conn, "incoming_reading", received)
+    return StoreResult(inserted=inserted, revised=revised, kept=kept,
+                       unchanged=len(params) - inserted - revised - kept), changed
 
 
 def sqlite_ts(ts: dt.datetime) -> str:
@@ -191,7 +292,7 @@ def _store_postgresql(keyed: dict, now: dt.datetime) -> StoreResult:
         "%s::int2[], %s::int2[]) AS b(m, c, t, v, q, s) ON CONFLICT (meter_id, channel_id, ts) DO NOTHING",
         (now, *map(list, columns))).rowcount
     if inserted == len(keyed):
-        return StoreResult(inserted=inserted)
+        return StoreResult(inserted=inserted), {}
     # Some keys existed: compare them with what arrived, through a temporary table.
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS incoming_reading (meter_id integer, channel_id integer, "
@@ -202,27 +303,37 @@ def _store_postgresql(keyed: dict, now: dt.datetime) -> StoreResult:
     ) as copy:
         for row in zip(*columns, strict=True):
             copy.write_row(row)
-    revised = _revise(conn, "incoming_reading", now)
-    return StoreResult(inserted=inserted, revised=revised, unchanged=len(keyed) - inserted - revised)
+    revised, kept, changed = _revise(conn, "incoming_reading", now)
+    return StoreResult(inserted=inserted, revised=revised, kept=kept,
+                       unchanged=len(keyed) - inserted - revised - kept), changed
 
 
-def _revise(conn, incoming: str, received) -> int:
-    """Keep the old value of every key whose value changed as a revision, then update it."""
+def _revise(conn, incoming: str, received) -> tuple[int, int, dict]:
+    """Keep the old value of every key whose value changed as a revision; apply the new value unless a
+    profile value would be replaced by a pushed or on-demand one. Returns (applied, kept, changed keys)."""
+    profile = ", ".join(str(s) for s in PROFILE_SOURCES)
+    applies = f"NOT (r.source IN ({profile}) AND i.source NOT IN ({profile}))"
     changed = (f"FROM {incoming} i JOIN reading r ON r.meter_id = i.meter_id AND r.channel_id = i.channel_id "
                "AND r.ts = i.ts WHERE r.value <> i.value")
-    revised = conn.execute(text(
+    total = conn.execute(text(
         "INSERT INTO reading_revision (meter_id, channel_id, ts, old_value, new_value, old_source, new_source, "
-        f"revised_at) SELECT r.meter_id, r.channel_id, r.ts, r.value, i.value, r.source, i.source, :at {changed}"
-    ), {"at": received}).rowcount
-    if revised:
+        f"applied, revised_at) SELECT r.meter_id, r.channel_id, r.ts, r.value, i.value, r.source, i.source, "
+        f"{applies}, :at {changed}"), {"at": received}).rowcount
+    if not total:
+        return 0, 0, {}
+    from app.services.rollups import _as_utc
+
+    to_apply = {(m, c, _as_utc(ts)): (v,) for m, c, ts, v in conn.execute(text(
+        f"SELECT i.meter_id, i.channel_id, i.ts, i.value {changed} AND {applies}")).all()}
+    if to_apply:
+        match = ("i.meter_id = reading.meter_id AND i.channel_id = reading.channel_id AND i.ts = reading.ts "
+                 f"AND i.value <> reading.value AND NOT (reading.source IN ({profile}) AND i.source NOT IN "
+                 f"({profile}))")
         conn.execute(text(
-            "UPDATE reading SET value = (SELECT i.value FROM " + incoming + " i WHERE i.meter_id = reading.meter_id "
-            "AND i.channel_id = reading.channel_id AND i.ts = reading.ts), source = (SELECT i.source FROM "
-            + incoming + " i WHERE i.meter_id = reading.meter_id AND i.channel_id = reading.channel_id "
-            "AND i.ts = reading.ts), received_at = :at WHERE EXISTS (SELECT 1 FROM " + incoming + " i "
-            "WHERE i.meter_id = reading.meter_id AND i.channel_id = reading.channel_id AND i.ts = reading.ts "
-            "AND i.value <> reading.value)"), {"at": received})
-    return revised
+            f"UPDATE reading SET value = (SELECT i.value FROM {incoming} i WHERE {match}), "
+            f"source = (SELECT i.source FROM {incoming} i WHERE {match}), received_at = :at "
+            f"WHERE EXISTS (SELECT 1 FROM {incoming} i WHERE {match})"), {"at": received})
+    return len(to_apply), total - len(to_apply), to_apply
 
 
 def group_by_meter(values: Iterable[Value]) -> dict[int, list[Value]]:

@@ -350,7 +350,7 @@ def handle_pushes(batch: list[ReceivedPush], node_id: str | None = None) -> dict
         counts["stored"] += 1
     if values:
         # Register snapshots between profile intervals: no bucket changes (see store_readings).
-        store_readings(values, rollups=False, commit=False)
+        store_readings(values, rollups=False, commit=False, raised=raised)
     for meter_id, events in per_meter.items():
         if events:
             events_stored += len(store_events(db.session.get(Meter, meter_id), events, raised=raised))

@@ -8,7 +8,17 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from app.extensions import db
-from app.models import Channel, CommMode, ConsumptionDaily, Meter, MeterBrand, MeterStatus, Reading, Sim
+from app.models import (
+    Channel,
+    CollectionCursor,
+    CommMode,
+    ConsumptionDaily,
+    Meter,
+    MeterBrand,
+    MeterStatus,
+    Reading,
+    Sim,
+)
 from app.services.meter_access import execute_local
 from app.services.secrets import store_credentials
 from tests.support.simulator import PASSWORD, start_simulator
@@ -53,6 +63,8 @@ def test_two_day_outage_is_backfilled_without_gap_or_duplicate(app, sim, meter_i
         # The meter was unreachable for two days: nothing after that point was ever collected.
         outage_start = dt.datetime.now(UTC) - dt.timedelta(days=2)
         db.session.execute(delete(Reading).where(Reading.meter_id == meter_id, Reading.ts > outage_start))
+        cursor = db.session.get(CollectionCursor, (meter_id, "load_profile"))
+        cursor.last_ts = max(ts for ts, _v in stored_import(meter_id))
         db.session.commit()
         before = len(stored_import(meter_id))
         again = execute_local(meter_id, "collect_load_profile")

@@ -114,11 +114,12 @@ def test_export_and_reset_do_not_count_negative(app, meter_id):
         assert (day.import_wh, day.export_wh) == (1000.0, 40.0)
 
 
-def test_postgresql_readings_are_partitioned_by_month(app, meter_id):
+def test_postgresql_readings_are_partitioned_by_month(app, meter_id, monkeypatch):
     from sqlalchemy import text
 
     from app.services.partitions import ensure_partitions, is_partitioned
 
+    monkeypatch.setitem(app.config, "HES_FUTURE_TOLERANCE_HOURS", 24 * 800)  # 2027 is "now" for this test
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             assert not is_partitioned() and ensure_partitions() == []
@@ -153,3 +154,42 @@ def test_channel_created_in_a_lost_transaction_is_not_remembered(app, meter_id):
         db.session.rollback()  # e.g. the database restarted before the commit
         assert store_readings([Value(meter_id, "1.0.3.8.0.255", ts, 1.0)]).inserted == 1
         assert count_rows(Reading) == 1
+
+
+def test_postgresql_partitions_on_demand_default_partition_stays_empty_and_retention(app, meter_id, monkeypatch):
+    """An old month gets its partition when its rows arrive; rows left in the default partition by the
+    old code move out (future ones to quarantine) so start-up never fails; retention drops old months."""
+    from sqlalchemy import text
+
+    from app.models import QuarantinedRow
+    from app.services.partitions import add_months, ensure_partitions, existing_months, forget_known_months
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return
+        today = dt.datetime.now(UTC).date()
+        old = add_months(today, -20)
+        db.session.execute(text(f"DROP TABLE IF EXISTS reading_y{old:%Y}m{old:%m}"))
+        db.session.commit()
+        forget_known_months()
+        stamp = dt.datetime(old.year, old.month, 10, tzinfo=UTC)
+        assert store_readings(profile(meter_id, stamp, 4)).inserted == 4
+        assert db.session.execute(text("SELECT count(*) FROM reading_default")).scalar() == 0
+        assert old in existing_months(db.session.connection())
+        # What the old code left behind: a future row and a row of a month without a partition.
+        gone = add_months(today, -8)
+        db.session.execute(text(f"DROP TABLE IF EXISTS reading_y{gone:%Y}m{gone:%m}"))
+        cid = db.session.execute(text("SELECT id FROM channel WHERE obis = :o"), {"o": IMPORT}).scalar()
+        for ts in (dt.datetime(2031, 5, 1, tzinfo=UTC), dt.datetime(gone.year, gone.month, 3, tzinfo=UTC)):
+            db.session.execute(text("INSERT INTO reading_default (meter_id, channel_id, ts, value, quality, source, "
+                                    "received_at) VALUES (:m, :c, :t, 5, 0, 2, now())"),
+                               {"m": meter_id, "c": cid, "t": ts})
+        db.session.commit()
+        ensure_partitions(months_ahead=3)
+        assert db.session.execute(text("SELECT count(*) FROM reading_default")).scalar() == 0
+        held = db.session.execute(select(QuarantinedRow)).scalars().all()
+        assert [(q.ts.year, q.source) for q in held] == [(2031, "default_partition")]
+        monkeypatch.setitem(app.config, "HES_READING_RETENTION_MONTHS", 12)
+        ensure_partitions(months_ahead=3)
+        months = existing_months(db.session.connection())
+        assert old not in months and gone in months and today.replace(day=1) in months
