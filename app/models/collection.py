@@ -92,6 +92,10 @@ class CollectionCursor(Model):
     last_entry: Mapped[int | None] = mapped_column(BigInteger)
     rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What a complete row of this profile holds (register OBIS codes) and its capture period in seconds
+    # (0: captured on events, e.g. billing), as the meter answered: the one definition of a gap.
+    captures: Mapped[list | None] = mapped_column(JSON)
+    capture_period: Mapped[int | None] = mapped_column(Integer)
 
 
 class QuarantinedRow(Model):

@@ -75,7 +75,8 @@ def cursor_of(meter_id: int, profile: str) -> CollectionCursor | None:
 
 
 def advance_cursor(meter_id: int, profile: str, last_ts: dt.datetime | None, rows: int,
-                   entry: int | None = None) -> None:
+                   entry: int | None = None, captures: list[str] | None = None,
+                   capture_period: int | None = None) -> None:
     """Move a profile's cursor forward to ``last_ts`` (never back); added to the session, not committed."""
     cursor = cursor_of(meter_id, profile)
     now = dt.datetime.now(UTC)
@@ -83,12 +84,28 @@ def advance_cursor(meter_id: int, profile: str, last_ts: dt.datetime | None, row
         if last_ts is None:
             return
         db.session.add(CollectionCursor(meter_id=meter_id, profile=profile, last_ts=last_ts, last_entry=entry,
-                                        rows_read=rows, updated_at=now))
+                                        rows_read=rows, updated_at=now, captures=captures,
+                                        capture_period=capture_period))
         return
     cursor.rows_read = (cursor.rows_read or 0) + rows
     cursor.updated_at = now
+    if captures is not None and cursor.captures != captures:
+        cursor.captures = captures
+    if capture_period is not None:
+        cursor.capture_period = capture_period
     if last_ts is not None and last_ts > cursor.last_ts:
         cursor.last_ts, cursor.last_entry = last_ts, entry if entry is not None else cursor.last_entry
+
+
+def _capture_period(session: DlmsSession, profile_obis: str, cursor: CollectionCursor | None) -> int | None:
+    """The profile's capture period in seconds, read once per cursor (None when the meter will not say)."""
+    if cursor is not None and cursor.capture_period is not None:
+        return cursor.capture_period
+    try:
+        value = session.get(profile_obis, 7, 4)
+    except DlmsError:
+        return None
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _store_profile(session: DlmsSession, meter: Meter, profile_obis: str, default_days: float,
@@ -103,7 +120,9 @@ def _store_profile(session: DlmsSession, meter: Meter, profile_obis: str, defaul
                             lambda ts: Source.SCHEDULE if now - ts <= 2 * period else Source.BACKFILL)
     result = store_readings(values, commit=False)
     # The cursor moves to the newest row that passed the timestamp checks (quarantined rows never move it).
-    advance_cursor(meter.id, topic, result.latest, len(rows))
+    captures = [normalise_obis(c["obis"]) for c in columns if c["class_id"] in (3, 4) and c["attribute"] == 2]
+    advance_cursor(meter.id, topic, result.latest, len(rows), captures=captures,
+                   capture_period=_capture_period(session, profile_obis, cursor))
     db.session.commit()
     if values:
         from app.realtime.emit import emit_event
@@ -198,28 +217,12 @@ def sync_clock(session: DlmsSession, meter: Meter, threshold_seconds: float | No
     return {"drift_seconds": round(drift, 3), "corrected": corrected}
 
 
-def missing_ranges(meter_id: int, start: dt.datetime, end: dt.datetime,
-                   period: dt.timedelta) -> list[tuple[dt.datetime, dt.datetime]]:
-    """Intervals of the load profile with no stored value between start and end (use case 6)."""
-    stamps = list(db.session.execute(select(Reading.ts).join(Channel, Reading.channel_id == Channel.id).where(
-        Reading.meter_id == meter_id, Channel.obis == IMPORT_OBIS, Reading.ts >= start, Reading.ts <= end
-    ).order_by(Reading.ts)).scalars())
-    gaps, expected = [], _ceil(start, period)
-    for ts in stamps + [end + period]:
-        if ts > expected:
-            gaps.append((expected, min(ts - period, _floor(end, period))))
-        expected = max(expected, ts + period)
-    return [(a, b) for a, b in gaps if a <= b]
+def missing_ranges(meter_id: int, start: dt.datetime, end: dt.datetime, period: dt.timedelta | None = None,
+                   profile: str = "load_profile") -> list[tuple[dt.datetime, dt.datetime]]:
+    """Capture times of a meter's profile between start and end with no complete row stored (see gaps)."""
+    from app.services.gaps import missing_ranges as ranges
 
-
-def _floor(ts: dt.datetime, period: dt.timedelta) -> dt.datetime:
-    seconds = int(period.total_seconds())
-    return dt.datetime.fromtimestamp(int(ts.timestamp()) // seconds * seconds, UTC)
-
-
-def _ceil(ts: dt.datetime, period: dt.timedelta) -> dt.datetime:
-    floor = _floor(ts, period)
-    return floor if floor == ts else floor + period
+    return ranges(meter_id, start, end, profile=profile, period=period)
 
 
 def health_check() -> dict[str, int]:

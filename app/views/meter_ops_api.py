@@ -102,13 +102,14 @@ class MeterOperationsMixin:
           - {in: path, name: pk, required: true, schema: {type: integer}}
           - {in: query, name: from, schema: {type: string, format: date-time}}
           - {in: query, name: to, schema: {type: string, format: date-time}}
+          - {in: query, name: profile, schema: {type: string, enum: [load_profile, daily]}}
           responses:
             200: {description: missing ranges}
         """
         import datetime as dt
 
         from app.models.types import UTC
-        from app.services.collection import missing_ranges
+        from app.services.gaps import as_ranges, missing_times
 
         meter = self._visible_meter(pk)
         if meter is None:
@@ -121,11 +122,13 @@ class MeterOperationsMixin:
             return self.response_400(message="from/to must be ISO 8601 date-times with an offset")
         if start.tzinfo is None or end.tzinfo is None:
             return self.response_400(message="from/to need a time zone offset")
-        period = dt.timedelta(minutes=meter.brand.profile_period_minutes or 15)
-        ranges = missing_ranges(pk, start, end, period)
-        missing = sum(int((b - a) / period) + 1 for a, b in ranges)
-        return self.response(200, meter_id=pk, period_minutes=int(period.total_seconds() // 60),
-                             missing_intervals=missing,
+        profile = request.args.get("profile", "load_profile")
+        if profile not in ("load_profile", "daily"):
+            return self.response_400(message="profile must be load_profile or daily")
+        found, times = missing_times(meter, start, end, profile)
+        ranges = as_ranges(times, found.period)
+        return self.response(200, meter_id=pk, profile=profile, period_minutes=found.seconds // 60,
+                             captures=list(found.captures), missing_intervals=len(times),
                              ranges=[{"from": a.isoformat(), "to": b.isoformat()} for a, b in ranges])
 
     @expose("/<int:pk>/credentials", methods=["PUT"])

@@ -235,3 +235,43 @@ def test_tamper_pushed_then_read_from_the_log_is_one_event(app, sim, listener):
         logged = [e for e in sim.get(f"/meters/{sim.serial(5)}")["events"] if e["code"] == 10]
         assert abs(cover[0].ts.timestamp() - dt.datetime.fromisoformat(logged[0]["time"]).timestamp()) < 1
         assert execute_local(meter_id, "collect_events")["new_events"] == 0
+
+
+def test_gaps_come_from_the_profile_capture_objects_and_match_the_completeness_report(app, sim):
+    """A row missing any register it captures is a gap (not only 1.0.1.8.0.255), intervals at the end of the
+    window count, and the completeness report's "received" is the same count."""
+    from sqlalchemy import delete
+
+    from app.services.gaps import missing_ranges, received_per_day
+    from app.services.reports.completeness import completeness
+    from app.services.rollups import utility_zone
+    from app.services.scope import Scope
+
+    meter_id = register(app, sim, 3)
+    with app.app_context():
+        app.config["HES_BACKFILL_DAYS"] = 2
+        execute_local(meter_id, "collect_load_profile")
+        cursor = db.session.get(CollectionCursor, (meter_id, "load_profile"))
+        assert cursor.captures == [IMPORT, "1.0.2.8.0.255", "1.0.32.27.0.255", "1.0.31.27.0.255"]
+        assert cursor.capture_period == 900
+        stamps = [ts for ts, _v, _s in series(meter_id, IMPORT)]
+        end = stamps[-1]
+        voltage = db.session.execute(select(Channel.id).where(Channel.obis == "1.0.32.27.0.255")).scalar_one()
+        # Average voltage lost at 2 intervals mid-day; everything lost at the last 3 intervals of the window.
+        db.session.execute(delete(Reading).where(Reading.meter_id == meter_id, Reading.channel_id == voltage,
+                                                 Reading.ts.in_(stamps[-20:-18])))
+        db.session.execute(delete(Reading).where(Reading.meter_id == meter_id, Reading.ts.in_(stamps[-3:])))
+        db.session.commit()
+        start = stamps[-40]
+        assert missing_ranges(meter_id, start, end) == [(stamps[-20], stamps[-19]), (stamps[-3], stamps[-1])]
+        day = stamps[-60].date()
+        lo = dt.datetime.combine(day, dt.time(0), UTC)
+        hi = lo + dt.timedelta(days=1)
+        from app.services.gaps import missing_times
+
+        meter = db.session.get(Meter, meter_id)
+        _found, missing = missing_times(meter, lo + dt.timedelta(minutes=15), hi)
+        received = received_per_day([meter], lo, hi, utility_zone())[(meter_id, day)]
+        assert received + len(missing) == 96
+        report = completeness(Scope(meter_id=meter_id), day, day, utility_zone())
+        assert report["summary"]["received"] == received

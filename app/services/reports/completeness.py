@@ -1,5 +1,6 @@
 """Data completeness: profile intervals expected against received (and received on time, within
-``HES_ON_TIME_HOURS``) per meter, area and local day, from the daily rollups."""
+``HES_ON_TIME_HOURS``) per meter, area and local day. "Received" is a complete load-profile row,
+the same definition the gaps API uses (``app.services.gaps``); on-time counts come from the rollups."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _pct(part: int, whole: int) -> float | None:
 
 
 def _meters(scope: Scope):
-    return (select(Meter.id, Meter.number, Area.name, MeterBrand.profile_period_minutes)
+    return (select(Meter.id, Meter.number, Area.name, MeterBrand.profile_period_minutes, Meter.brand_id)
             .join(MeterBrand, MeterBrand.id == Meter.brand_id).outerjoin(Area, Area.id == Meter.area_id)
             .where(Meter.status.in_(FIELD_STATUSES), *scope.meter_clauses()))
 
@@ -45,6 +46,18 @@ def _received(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, meter_id
                   ConsumptionDaily.on_time).where(ConsumptionDaily.bucket >= lo, ConsumptionDaily.bucket < hi)
     return stmt.where(ConsumptionDaily.meter_id.in_(meter_ids if meter_ids is not None else _meters(scope)
                                                     .with_only_columns(Meter.id)))
+
+
+def _received_days(scope: Scope, meters: list, start: dt.date, end: dt.date,
+                   tz: ZoneInfo) -> dict[tuple[int, dt.date], tuple[int, int]]:
+    """(received, on time) per (meter id, local day): complete profile rows, as the gaps define them."""
+    from app.services.gaps import received_per_day
+
+    lo, hi = utc_range(start, end, tz)
+    received = received_per_day(meters, lo, hi, tz)
+    on_time = {(meter_id, bucket.astimezone(tz).date()): value for meter_id, bucket, _i, value in db.session.execute(
+        _received(scope, start, end, tz, [m.id for m in meters]))}
+    return {key: (got, min(got, on_time.get(key, 0))) for key, got in received.items()}
 
 
 def completeness(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, worst: int = 50) -> dict:
@@ -67,8 +80,7 @@ def completeness(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, worst
             exp = expected(day, meter.profile_period_minutes)
             per_meter[meter.id][0] += exp
             per_day[day][0] += exp
-    for meter_id, bucket, intervals, on_time in db.session.execute(_received(scope, start, end, tz)):
-        day = bucket.astimezone(tz).date()
+    for (meter_id, day), (intervals, on_time) in _received_days(scope, meters, start, end, tz).items():
         if meter_id not in period_of or day not in per_day:
             continue
         for acc in (per_meter[meter_id], per_day[day]):
@@ -103,10 +115,7 @@ def completeness_rows(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) 
     meters = db.session.execute(_meters(scope).order_by(Meter.number)).all()
     for offset in range(0, len(meters), 1000):
         batch = meters[offset:offset + 1000]
-        received: dict[tuple[int, dt.date], tuple[int, int]] = {}
-        for meter_id, bucket, intervals, on_time in db.session.execute(
-                _received(scope, start, end, tz, [m.id for m in batch])):
-            received[(meter_id, bucket.astimezone(tz).date())] = (intervals, on_time)
+        received = _received_days(scope, batch, start, end, tz)
         for meter in batch:
             for day in days:
                 exp = expected_intervals(day, tz, meter.profile_period_minutes)

@@ -1,0 +1,146 @@
+"""Missing data, one definition for the gaps API and the completeness report.
+
+A profile of a meter is expected to hold a row at every capture time: multiples of its capture
+period (epoch-aligned, so 15-minute rows end on quarter hours and daily rows at UTC midnight
+shifted to the utility's zone). A row is *received* when every register the profile captures
+(its capture objects, as the meter answered them and the cursor keeps them) has a stored value at
+that instant. Anything else is a gap, whichever register is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Channel, CollectionCursor, Meter, Reading
+from app.models.types import UTC
+
+IMPORT_OBIS = "1.0.1.8.0.255"
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class ProfileDefinition:
+    """What one profile of one meter captures, and how often."""
+
+    profile: str
+    captures: tuple[str, ...]
+    period: dt.timedelta
+
+    @property
+    def seconds(self) -> int:
+        """The capture period in whole seconds."""
+        return int(self.period.total_seconds())
+
+
+def definition(meter: Meter, profile: str = "load_profile") -> ProfileDefinition:
+    """The meter's own cursor first, then another meter of its brand, then the brand's defaults."""
+    cursor = db.session.get(CollectionCursor, (meter.id, profile))
+    if cursor is None or not cursor.captures:
+        cursor = db.session.execute(select(CollectionCursor).join(Meter, Meter.id == CollectionCursor.meter_id).where(
+            Meter.brand_id == meter.brand_id, CollectionCursor.profile == profile,
+            CollectionCursor.captures.is_not(None)).limit(1)).scalar() or cursor
+    default = DAY if profile == "daily" else 60 * (meter.brand.profile_period_minutes or 15)
+    captures = tuple(cursor.captures) if cursor is not None and cursor.captures else (IMPORT_OBIS,)
+    seconds = cursor.capture_period if cursor is not None and cursor.capture_period else default
+    return ProfileDefinition(profile, captures, dt.timedelta(seconds=seconds))
+
+
+def _offset_seconds(when: dt.datetime, period: int) -> int:
+    """Where the grid of a daily (or longer) period starts: local midnight of the utility's zone."""
+    if period < DAY:
+        return 0
+    from app.services.rollups import utility_zone
+
+    offset = when.astimezone(utility_zone()).utcoffset()
+    return -int(offset.total_seconds()) if offset else 0
+
+
+def expected_times(start: dt.datetime, end: dt.datetime, period: dt.timedelta) -> list[dt.datetime]:
+    """Capture times in [start, end] on the period's grid."""
+    seconds = int(period.total_seconds())
+    if seconds <= 0:
+        return []
+    shift = _offset_seconds(start, seconds)
+    first = -(-(int(start.timestamp()) - shift) // seconds) * seconds + shift
+    last = int(end.timestamp())
+    return [dt.datetime.fromtimestamp(t, UTC) for t in range(first, last + 1, seconds)]
+
+
+def complete_times(meter_ids: Iterable[int], captures: tuple[str, ...], start: dt.datetime,
+                   end: dt.datetime) -> dict[int, set[dt.datetime]]:
+    """Per meter, the instants in [start, end] where every captured register has a stored value."""
+    ids = list(meter_ids)
+    if not ids:
+        return {}
+    channels = list(db.session.execute(select(Channel.id).where(Channel.obis.in_(captures))).scalars())
+    if len(channels) < len(set(captures)):
+        return {m: set() for m in ids}  # a register never stored: no row can be complete
+    seen: dict[tuple[int, dt.datetime], int] = defaultdict(int)
+    for meter_id, ts in db.session.execute(select(Reading.meter_id, Reading.ts).where(
+            Reading.meter_id.in_(ids), Reading.channel_id.in_(channels), Reading.ts >= start, Reading.ts <= end)):
+        seen[(meter_id, ts)] += 1
+    out: dict[int, set[dt.datetime]] = {m: set() for m in ids}
+    for (meter_id, ts), count in seen.items():
+        if count == len(channels):
+            out[meter_id].add(ts)
+    return out
+
+
+def missing_times(meter: Meter, start: dt.datetime, end: dt.datetime, profile: str = "load_profile",
+                  period: dt.timedelta | None = None) -> tuple[ProfileDefinition, list[dt.datetime]]:
+    """The definition used and the expected capture times without a complete row."""
+    found = definition(meter, profile)
+    if period is not None:
+        found = ProfileDefinition(found.profile, found.captures, period)
+    have = complete_times([meter.id], found.captures, start, end)[meter.id]
+    return found, [t for t in expected_times(start, end, found.period) if t not in have]
+
+
+def as_ranges(times: list[dt.datetime], period: dt.timedelta) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Consecutive capture times folded into [from, to] ranges."""
+    ranges: list[list[dt.datetime]] = []
+    for t in times:
+        if ranges and t - ranges[-1][1] == period:
+            ranges[-1][1] = t
+        else:
+            ranges.append([t, t])
+    return [(a, b) for a, b in ranges]
+
+
+def missing_ranges(meter_id: int, start: dt.datetime, end: dt.datetime, profile: str = "load_profile",
+                   period: dt.timedelta | None = None) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Missing capture times of a meter's profile as [from, to] ranges."""
+    meter = db.session.get(Meter, meter_id)
+    found, times = missing_times(meter, start, end, profile, period)
+    return as_ranges(times, found.period)
+
+
+def received_per_day(meters: list, start: dt.datetime, end: dt.datetime, tz) -> dict[tuple[int, dt.date], int]:
+    """Complete load-profile rows per (meter id, local day) in [start, end): the completeness report's
+    "received", by the same definition as the gaps. ``meters`` need ``id`` and ``brand_id``."""
+    by_definition: dict[ProfileDefinition, list[int]] = defaultdict(list)
+    cache: dict[int, ProfileDefinition] = {}
+    for m in meters:
+        meter = db.session.get(Meter, m.id)
+        mine = db.session.get(CollectionCursor, (m.id, "load_profile"))
+        if mine is not None and mine.captures:
+            found = definition(meter)
+        else:
+            found = cache.get(meter.brand_id) or cache.setdefault(meter.brand_id, definition(meter))
+        by_definition[found].append(m.id)
+    out: dict[tuple[int, dt.date], int] = defaultdict(int)
+    first = start + dt.timedelta(microseconds=1)  # an interval ending at midnight belongs to the day before
+    for found, ids in by_definition.items():
+        seconds = found.seconds
+        for meter_id, stamps in complete_times(ids, found.captures, first, end).items():
+            for ts in stamps:
+                if seconds and int(ts.timestamp()) % seconds == 0:
+                    # A row belongs to the local day its interval ends in (as the rollups count it).
+                    out[(meter_id, (ts - dt.timedelta(seconds=1)).astimezone(tz).date())] += 1
+    return out
