@@ -15,6 +15,8 @@ BEHAVIOURS: dict[str, str] = {
     "entry_unsupported": "selective access by entry is refused with 'object unavailable'",
     "selective_access_unsupported": "any selective access answers an exception-response 'service not supported'",
     "small_pdu": "the meter's maximum PDU is 256 bytes, so long profiles come in many blocks",
+    "general_block_transfer": "the meter offers general block transfer (GBT) and sends long replies in GBT blocks "
+                              "of at most 256 bytes",
     "push_plain": "pushes are sent plain, even by a meter that ciphers its associations",
     "push_ciphered": "pushes are ciphered (general-glo), even by a meter that authenticates with LLS",
     "push_ded": "ciphered pushes use general-ded-ciphering instead of general-glo-ciphering",
@@ -82,7 +84,13 @@ def range_rows(meter: Any, first: int, last: int, count: int) -> tuple[int, int]
 
 def max_pdu(meter: Any, negotiated: int) -> int:
     """The PDU size the meter sends with."""
-    return min(negotiated, SMALL_PDU) if has(meter, "small_pdu") else negotiated
+    small = has(meter, "small_pdu") or has(meter, "general_block_transfer")
+    return min(negotiated, SMALL_PDU) if small else negotiated
+
+
+def offers_gbt(meter: Any) -> bool:
+    """True when the meter grants general block transfer to a client that proposes it."""
+    return has(meter, "general_block_transfer")
 
 
 def push_cipher(meter: Any, ciphers_associations: bool) -> int | None:

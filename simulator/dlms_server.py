@@ -53,6 +53,9 @@ CONTEXT_LN_CIPHERED = 3
 SERVER_MAX_PDU = 0x0800
 # Conformance we grant: get, set, action, selective access, block transfer with get/action, attribute0.
 SERVER_CONFORMANCE = 0x00101D | 0x080000 | 0x040000 | 0x020000 | 0x001000 | 0x000800
+# General block transfer (conformance bit 2; granted only by meters with the general_block_transfer behaviour).
+CONFORMANCE_GBT = 0x200000
+GBT_TAG = 0xE0
 ASSOCIATION_LN = bytes([0, 0, 40, 0, 0, 255])
 LLC_REQUEST = b"\xe6\xe6\x00"
 LLC_RESPONSE = b"\xe6\xe7\x00"
@@ -82,6 +85,7 @@ class CosemDevice(Protocol):
     system_title: bytes
     server_invocation_counter: int
     last_client_invocation_counter: int
+    gbt_blocks_sent: int
 
     def auth_for_client(self, client_address: int) -> tuple[str, bytes, bytes, bytes] | None:
         """(authentication name, password or HLS secret, block cipher key, authentication key), None if unknown."""
@@ -119,6 +123,7 @@ class _Association:
         "client",
         "client_title",
         "conformance",
+        "gbt_blocks",
         "ctos",
         "level",
         "max_pdu",
@@ -142,6 +147,7 @@ class _Association:
         self.block_number = 0
         self.ctos = b""
         self.conformance = 0
+        self.gbt_blocks: list[bytes] = []
 
 
 def _parse_ber(data: bytes) -> dict[int, bytes]:
@@ -272,7 +278,48 @@ class DlmsServerConnection:
     # ----- application layer -----------------------------------------------------------
 
     def handle_apdu(self, client: int, apdu: bytes) -> bytes:
-        """Handle one APDU from client; return the response APDU (b'' for none)."""
+        """Handle one APDU from client; return the response APDU (b'' for none).
+
+        With general block transfer granted, a reply longer than the meter's PDU (ciphered first, where the
+        association is) leaves in GBT blocks, one per acknowledgement of the client (window 1)."""
+        assoc = self.assoc
+        if apdu[:1] == bytes([GBT_TAG]) and assoc is not None and assoc.client == client:
+            return self._gbt_next(assoc, apdu)
+        reply = self._handle_apdu(client, apdu)
+        assoc = self.assoc
+        if assoc is not None and self._gbt(assoc) and len(reply) > self._room(assoc):
+            room = self._room(assoc)
+            assoc.gbt_blocks = [reply[i:i + room] for i in range(0, len(reply), room)]
+            return self._gbt_block(assoc, 1, 0)
+        return reply
+
+    @staticmethod
+    def _gbt(assoc: _Association) -> bool:
+        return bool(assoc.conformance & CONFORMANCE_GBT)
+
+    def _room(self, assoc: _Association) -> int:
+        """Payload bytes of one block: the meter's PDU size less the block header."""
+        return behaviours.max_pdu(self.device, min(assoc.max_pdu, SERVER_MAX_PDU)) - 12
+
+    def _gbt_block(self, assoc: _Association, number: int, ack: int) -> bytes:
+        """General-Block-Transfer APDU carrying block `number` (1-based) of the pending reply."""
+        chunk = assoc.gbt_blocks[number - 1]
+        last = number == len(assoc.gbt_blocks)
+        self.device.gbt_blocks_sent = (self.device.gbt_blocks_sent or 0) + 1
+        return (bytes([GBT_TAG, (0x80 if last else 0) | 1]) + number.to_bytes(2, "big") + ack.to_bytes(2, "big")
+                + axdr.encode_length(len(chunk)) + chunk)
+
+    def _gbt_next(self, assoc: _Association, apdu: bytes) -> bytes:
+        """The client acknowledged a block: send the next one (an ack past the end is an error)."""
+        if len(apdu) < 6:
+            return b"\xd8\x01\x03"
+        number, acked = int.from_bytes(apdu[2:4], "big"), int.from_bytes(apdu[4:6], "big")
+        if not 0 < acked < len(assoc.gbt_blocks):
+            assoc.gbt_blocks = []
+            return b"\xd8\x01\x01"  # exception: service not allowed, operation not possible
+        return self._gbt_block(assoc, acked + 1, number)
+
+    def _handle_apdu(self, client: int, apdu: bytes) -> bytes:
         if not apdu:
             return b""
         tag = apdu[0]
@@ -354,7 +401,7 @@ class DlmsServerConnection:
         except CosemError as exc:
             return bytes([0xC4, 0x01, invoke, 0x01, exc.code])
         room = behaviours.max_pdu(self.device, min(assoc.max_pdu, SERVER_MAX_PDU)) - (40 if assoc.ciphered else 12)
-        if len(data) + 4 <= room:
+        if len(data) + 4 <= room or self._gbt(assoc):  # with GBT the whole reply leaves in GBT blocks
             return bytes([0xC4, 0x01, invoke, 0x00]) + data
         assoc.pending_blocks = [data[i:i + room] for i in range(0, len(data), room)]
         assoc.block_number = 0
@@ -509,7 +556,8 @@ class DlmsServerConnection:
         else:
             assoc.authenticated = True
             diagnostic = 0
-        assoc.conformance = conformance & SERVER_CONFORMANCE
+        granted = SERVER_CONFORMANCE | (CONFORMANCE_GBT if behaviours.offers_gbt(self.device) else 0)
+        assoc.conformance = conformance & granted
         assoc.max_pdu = max(64, min(max_pdu or SERVER_MAX_PDU, SERVER_MAX_PDU))
         response = (b"\x08\x00\x06\x5f\x1f\x04\x00" + assoc.conformance.to_bytes(3, "big")
                     + SERVER_MAX_PDU.to_bytes(2, "big") + b"\x00\x07")
@@ -525,7 +573,7 @@ class DlmsServerConnection:
     def _parse_initiate(info: bytes) -> tuple[int, int]:
         """Return (proposed conformance, client max receive PDU) from an initiate-request."""
         idx = info.find(b"\x5f\x1f\x04")
-        if not info or info[0] != 0x01 or idx < 0 or len(info) < idx + 10:
+        if not info or info[0] != 0x01 or idx < 0 or len(info) < idx + 9:
             return SERVER_CONFORMANCE, SERVER_MAX_PDU
         return int.from_bytes(info[idx + 4:idx + 7], "big"), int.from_bytes(info[idx + 7:idx + 9], "big")
 

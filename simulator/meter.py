@@ -93,6 +93,7 @@ class Meter:
         "events",
         "faults",
         "firmware",
+        "gbt_blocks_sent",
         "image",
         "index",
         "last_client_invocation_counter",
@@ -135,6 +136,7 @@ class Meter:
         self.token_time = 0.0
         self.image: dict[str, Any] | None = None
         self.firmware = DEFAULT_FIRMWARE
+        self.gbt_blocks_sent = 0
         self.password: bytes | None = None
         self.last_client_invocation_counter = 0
         self.server_invocation_counter = 0
@@ -818,6 +820,7 @@ class Meter:
                        for t, c in (self.events or ())],
             "last_client_invocation_counter": self.last_client_invocation_counter,
             "server_invocation_counter": self.server_invocation_counter,
+            "gbt_blocks_sent": self.gbt_blocks_sent,
             "limiter_threshold": self.limiter_threshold,
             "link": getattr(self.link, "status", None),
             "behaviours": sorted(self.behaviours or ()),

@@ -1,7 +1,8 @@
 """A DLMS/COSEM client session over one socket stream, built on gurux's sans-IO GXDLMSSecureClient.
 
 gurux builds and parses the frames; the session moves bytes through a SocketStream, follows
-multi-block and segmented replies, and turns results into plain Python values and exceptions.
+multi-block (get-response-with-datablock, or general block transfer where the meter grants it) and
+segmented replies, and turns results into plain Python values and exceptions.
 
 Invocation counter (HLS-GMAC): the session starts from params.invocation_counter and, when
 params.sync_invocation_counter is set (the default for high_gmac), first reads the meter's
@@ -23,9 +24,11 @@ from typing import Any, Self
 from gurux_dlms import GXByteBuffer, GXDLMSException, GXReplyData
 from gurux_dlms.enums import (
     Authentication,
+    Conformance,
     DataType,
     InterfaceType,
     ObjectType,
+    RequestTypes,
     Security,
 )
 from gurux_dlms.objects import GXDLMSObject, GXDLMSProfileGeneric
@@ -237,6 +240,8 @@ class DlmsSession:
         if p.interface == HDLC:
             client.setServerAddressSize(size)
         client.setMaxReceivePDUSize(p.max_pdu)
+        # Long replies: block transfer with get always; general block transfer where the meter grants it.
+        client.proposedConformance |= Conformance.GENERAL_BLOCK_TRANSFER
         if auth in GMAC_AUTH or auth == "high_sha256":
             client.ciphering.security = Security.AUTHENTICATION_ENCRYPTION if auth == "high_gmac" else Security.NONE
             client.ciphering.systemTitle = bytes(p.system_title)
@@ -292,6 +297,9 @@ class DlmsSession:
             reply = GXReplyData()
             self._roundtrip(client, bytes(frame), reply)
         while reply.isMoreData():
+            gbt = reply.moreData == RequestTypes.GBT
+            if gbt:  # gurux numbers its GBT acknowledgement from a field it never sets: our block number
+                client.settings.blockNumber = client.settings.blockIndex
             next_frame = client.receiverReady(reply)
             self._note_counter(client)
             self._roundtrip(client, bytes(next_frame), reply)

@@ -90,13 +90,30 @@ def test_service_not_supported_is_said_in_words(hes, simulators):
     assert "other reason" not in read["error"]
 
 
-def test_long_profile_in_many_blocks(hes, simulators):
-    sim = simulators(meters=1, history_days=3, first_serial=1, extra=["--prefix", "BLK", "--behaviour", "small_pdu"])
-    meter_id = dial_out_meter(hes, sim, "BLK")
+@pytest.mark.parametrize("behaviour,interface,auth", [("small_pdu", "wrapper", "low"),
+                                                     ("general_block_transfer", "wrapper", "low"),
+                                                     ("general_block_transfer", "hdlc", "high_gmac")])
+def test_long_profile_in_many_blocks(hes, simulators, behaviour, interface, auth):
+    """Block transfer with get (small_pdu) or general block transfer where the meter offers it (GBT blocks of
+    256 bytes; over HDLC and in a ciphered association too)."""
+    prefix = {"small_pdu": "BLK", "general_block_transfer": "GBT"}[behaviour] + interface[0].upper()
+    sim = simulators(meters=1, history_days=3, first_serial=1, interface=interface, auth=auth,
+                     extra=["--prefix", prefix, "--behaviour", behaviour])
+    meter_id = dial_out_meter(hes, sim, prefix, interface=interface, auth_level=auth)
+    if auth == "high_gmac":
+        from tests.interop.test_authentication import SECRETS
+
+        assert hes.api("PUT", f"/meter/{meter_id}/credentials", json=SECRETS).status_code == 200
     read = read_profile(hes, meter_id, 48)
+    assert "error" not in read, read
     assert read["method"] == "range" and len(read["rows"]) in (192, 193)
     truth = sim.model_meter(0)
     assert all(row[1] == truth.import_wh(dt.datetime.fromisoformat(row[0]).timestamp()) for row in read["rows"])
+    gbt_blocks = sim.get(f"/meters/{sim.serial(0)}")["gbt_blocks_sent"]
+    if behaviour == "general_block_transfer":
+        assert gbt_blocks >= 20  # ~6 kB of rows in 244-byte blocks: the HES took general block transfer
+    else:
+        assert gbt_blocks == 0  # a meter that does not offer GBT is read with get-response-with-datablock
 
 
 @pytest.mark.parametrize("meter_framing,hes_framing,behaviour", [
