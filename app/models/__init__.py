@@ -36,11 +36,14 @@ from app.models.fleet import (
     Sim,
     SimStatus,
 )
+from app.models.onboarding import BrandVersion, TraceFrame
 from app.models.readings import Channel, Quality, Reading, ReadingRevision, Source
 from app.models.remote import FirmwareImage, FirmwareTransfer, JobTracking
 from app.models.rollups import ConsumptionDaily, ConsumptionHourly, EnergyQuarter
 
 __all__ = [
+    "BrandVersion",
+    "TraceFrame",
     "PushFailure",
     "PushPolicy",
     "EnergyQuarter",

@@ -327,6 +327,8 @@ class Meter(Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     brand_id: Mapped[int] = mapped_column(ForeignKey("meter_brand.id", ondelete="RESTRICT"), nullable=False)
+    # Communication trace switched on until this time (frames kept in trace_frame).
+    trace_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     concentrator_id: Mapped[str | None] = mapped_column(String(40))
     area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="SET NULL"), index=True)
     sim_id: Mapped[int | None] = mapped_column(ForeignKey("sim.id", ondelete="SET NULL"), unique=True)

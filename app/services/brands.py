@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.comms.cosem import CLASS_NAMES, normalise_obis
 from app.extensions import db
-from app.models import AuthLevel, Interface, MeterBrand, ObisPoint, PushPolicy
+from app.models import AuthLevel, Interface, Meter, MeterBrand, ObisPoint, PushPolicy
 from app.services import ServiceError, audit
+from app.services.brand_definition import DefinitionError, compile_objects, infer_roles, normalise
 from app.services.csvio import Column, parse
 
 GROUPS = ("Energy", "Instantaneous", "Demand", "Profiles", "Events", "Relay", "Prepaid", "Clock",
@@ -131,56 +132,99 @@ def points_from_csv(data: bytes | str) -> list[PointSpec]:
     return specs
 
 
-def _set_points(brand: MeterBrand, specs: list[PointSpec]) -> None:
+def _set_points(brand: MeterBrand, points: list[dict]) -> None:
+    """Update points in place by key (meters keep working through an edit), add new ones, drop the rest."""
     existing = {p.key: p for p in brand.points}
     keep = []
-    for position, spec in enumerate(specs):
-        point = existing.get(spec.key) or ObisPoint(key=spec.key)
-        for field_name, value in vars(spec).items():
-            setattr(point, field_name, value)
+    for position, spec in enumerate(points):
+        point = existing.get(spec["key"]) or ObisPoint(key=spec["key"])
+        for field_name in ("name", "obis", "class_id", "attribute", "method", "unit", "scaler", "group", "access",
+                           "datatype"):
+            setattr(point, field_name, spec[field_name])
+        if point.attribute is None:  # a method point; the column predates methods and is NOT NULL
+            point.attribute = 2
         point.position = position
         keep.append(point)
     brand.points = keep
 
 
-def save_brand(data: dict, *, source: str = "ui", points: list[PointSpec] | None = None) -> MeterBrand:
-    """Create or update a brand from a definition dict (``obis.yaml`` shape)."""
+def definition_of(brand: MeterBrand) -> dict:
+    """A stored brand as its canonical definition (what GET answers and what a partial update starts from)."""
+    points = [{"key": p.key, "name": p.name, "obis": p.obis, "class_id": p.class_id,
+               "attribute": None if p.access == "x" else p.attribute, "method": p.method, "unit": p.unit,
+               "scaler": p.scaler, "group": p.group, "access": p.access, "datatype": p.datatype}
+              for p in brand.points]
+    return {"name": brand.name, "title": brand.title, "manufacturer": brand.manufacturer,
+            "connection": {"interface": _value(brand.interface, "wrapper"),
+                           "client_address": brand.client_address if brand.client_address is not None else 1,
+                           "server_address": brand.server_address if brand.server_address is not None else 1,
+                           "auth_level": _value(brand.auth_level, "low"),
+                           "profile_period_minutes": brand.profile_period_minutes or 15,
+                           "push_policy": _value(brand.push_policy, "auto")},
+            "points": points, "roles": (brand.objects or {}).get("roles") or infer_roles(points),
+            "event_codes": dict(brand.event_codes or {})}
+
+
+def _value(member, default: str) -> str:
+    return member.value if member is not None else default
+
+
+def save_brand(data: dict, *, source: str = "ui", points: list[PointSpec] | None = None,
+               partial: bool = False) -> MeterBrand:
+    """Create or update a brand from a definition (``obis.yaml`` shape, validated by ``normalise``).
+
+    ``partial``: only the sections the data names change; otherwise the data is the whole definition.
+    Every save keeps a version; meters of the brand forget cached objects of it."""
+    from app.models import BrandVersion
+    from app.services.meter_access import forget_meter_objects
+
+    data = dict(data)
+    if points is not None:
+        data["points"] = [{k: v for k, v in vars(p).items()} for p in points]
     name = str(data.get("name", "")).strip()
-    if not KEY.match(name):
-        raise ServiceError("Brand name must be lower_snake_case letters and digits.",
-                           errors=[{"column": "name", "reason": "invalid", "value": name}], status=422)
-    if points is None:
-        raw_points = data.get("points") or []
-        if not isinstance(raw_points, list) or not all(isinstance(p, dict) for p in raw_points):
-            raise ServiceError("points must be a list of objects.", status=422,
-                               errors=[{"column": "points", "reason": "invalid"}])
-        points, errors = points_from_rows([dict(p) for p in raw_points])
-        if errors:
-            raise ServiceError(f"Brand '{name}' has invalid OBIS points", errors=errors, status=422)
-    defaults = data.get("defaults") or {}
-    brand = db.session.execute(select(MeterBrand).where(MeterBrand.name == name)).scalar()
+    brand = db.session.execute(select(MeterBrand).where(MeterBrand.name == name)).scalar() if name else None
     created = brand is None
+    base = definition_of(brand) if brand is not None and partial else None
+    if brand is not None and not partial and "points" not in data and "points_csv" not in data:
+        raise DefinitionError("A full brand definition needs its points; use PATCH (or partial) to change only "
+                              "some fields.", errors=[{"point": None, "field": "points", "column": "points",
+                                                       "reason": "is required", "value": None}])
+    definition = normalise(data, base)
     if created:
-        brand = MeterBrand(name=name)
+        brand = MeterBrand(name=definition["name"])
         db.session.add(brand)
-    brand.title = data.get("title") or brand.title or name
-    brand.manufacturer = data.get("manufacturer") or brand.manufacturer
+    connection = definition["connection"]
+    brand.title = definition["title"]
+    brand.manufacturer = definition.get("manufacturer")
     brand.source = source
-    try:
-        brand.interface = Interface(defaults.get("interface", (brand.interface or Interface.wrapper).value))
-        brand.auth_level = AuthLevel(defaults.get("auth", (brand.auth_level or AuthLevel.low).value))
-        brand.push_policy = PushPolicy(defaults.get("push_policy", (brand.push_policy or PushPolicy.auto).value))
-    except ValueError as exc:
-        raise ServiceError(f"Brand '{name}': {exc}", status=422) from exc
-    brand.client_address = int(defaults.get("client_address", brand.client_address or 1))
-    brand.server_address = int(defaults.get("server_address", brand.server_address or 1))
-    brand.profile_period_minutes = int(defaults.get("profile_period_minutes", brand.profile_period_minutes or 15))
-    brand.objects = {k: data[k] for k in OBJECT_KEYS if k in data} or brand.objects or {}
-    brand.event_codes = {str(k): v for k, v in (data.get("event_codes") or brand.event_codes or {}).items()}
-    _set_points(brand, points)
+    brand.interface = Interface(connection["interface"])
+    brand.auth_level = AuthLevel(connection["auth_level"])
+    brand.push_policy = PushPolicy(connection["push_policy"])
+    brand.client_address = connection["client_address"]
+    brand.server_address = connection["server_address"]
+    brand.profile_period_minutes = connection["profile_period_minutes"]
+    brand.objects = {**compile_objects(definition), "roles": definition["roles"]}
+    brand.event_codes = definition["event_codes"]
+    _set_points(brand, definition["points"])
     db.session.flush()
-    audit.record("create" if created else "update", "brand", brand.id, f"brand {name} ({len(points)} points)")
+    last = db.session.execute(select(func.max(BrandVersion.version)).where(BrandVersion.brand_id == brand.id)
+                              ).scalar() or 0
+    db.session.add(BrandVersion(brand_id=brand.id, version=last + 1, source=source, saved_by=_user_name(),
+                                definition=definition))
+    for (meter_id,) in db.session.execute(select(Meter.id).where(Meter.brand_id == brand.id)):
+        forget_meter_objects(meter_id)
+    audit.record("create" if created else "update", "brand", brand.id,
+                 f"brand {brand.name} version {last + 1} ({len(definition['points'])} points)")
     return brand
+
+
+def _user_name() -> str | None:
+    try:
+        from flask_login import current_user
+
+        return getattr(current_user, "username", None)
+    except Exception:  # noqa: BLE001  (outside a request)
+        return None
 
 
 def sync_plugin_brands() -> list[str]:
@@ -193,10 +237,20 @@ def sync_plugin_brands() -> list[str]:
             existing = db.session.execute(select(MeterBrand).where(MeterBrand.name == data["name"])).scalar()
             if existing is not None and existing.source == "ui":
                 continue
+            if existing is not None and _unchanged(existing, data):
+                continue
             save_brand(dict(data), source="plugin")
             names.append(data["name"])
     db.session.commit()
     return names
+
+
+def _unchanged(brand: MeterBrand, data: dict) -> bool:
+    """True when a plugin's definition is the one the brand already has (no new version on every start)."""
+    try:
+        return normalise(dict(data)) == normalise(definition_of(brand))
+    except DefinitionError:
+        return False
 
 
 def point_by_ref(brand: MeterBrand, ref: str) -> ObisPoint | None:

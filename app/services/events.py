@@ -57,7 +57,8 @@ def map_event(brand: MeterBrand, log_name: str, code: int) -> str:
     mapped = hook().hes_map_event(brand=brand.name, log=log_name, code=int(code))
     if mapped:
         return mapped
-    return (brand.event_codes or {}).get(str(int(code))) or f"code_{int(code)}"
+    by_log = ((brand.objects or {}).get("event_codes_by_log") or {}).get(log_name) or {}
+    return by_log.get(str(int(code))) or (brand.event_codes or {}).get(str(int(code))) or f"code_{int(code)}"
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,13 @@ class HesModelRestApi(ModelRestApi):
             column = columns.get(name)
             if column is not None and (column.default is not None or column.server_default is not None):
                 schema_field.required = False
+        # A nullable column may be sent (or merged back by a partial PUT) as null: a meter's interface or
+        # auth level left to its brand's default must not make every one-field update a 422.
+        for schema in (self.add_model_schema, self.edit_model_schema):
+            for name, schema_field in schema.fields.items():
+                column = columns.get(name)
+                if column is not None and column.nullable:
+                    schema_field.allow_none = True
         _existing_only(self.add_model_schema)
         _existing_only(self.edit_model_schema)
 

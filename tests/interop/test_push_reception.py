@@ -130,12 +130,10 @@ def test_undecodable_push_keeps_its_bytes(hes):
 
 
 def test_brand_requiring_authenticated_pushes_refuses_plain_ones_and_replays(hes, simulators):
-    hes_sim = hes.api("GET", f"/brand/{brand_id(hes)}").json()["result"]
-    csv = "key,name,obis,class_id,attribute,unit,scaler,group,access\nimp,Import,1.0.1.8.0.255,3,2,Wh,0,Energy,r\n"
+    hes_sim = hes.api("GET", f"/brand/{brand_id(hes)}/definition").json()["result"]
     resp = hes.api("POST", "/brand/", json={
-        "name": "secure_push", "title": "Secure pushes", "points_csv": csv,
-        "defaults": {"auth": "low", "push_policy": "authenticated"},
-        "push_objects": hes_sim["objects"]["push_objects"], "event_logs": hes_sim["objects"]["event_logs"]})
+        "name": "secure_push", "title": "Secure pushes", "points": hes_sim["points"], "roles": hes_sim["roles"],
+        "connection": {"auth_level": "low", "push_policy": "authenticated"}})
     assert resp.status_code == 201, resp.text
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -1,0 +1,34 @@
+"""A live HES (``run.py``) and simulators over real sockets, for brand onboarding tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.live import start_with_simulator_password
+from tests.support.simulator import SimulatorPool
+
+
+@pytest.fixture(scope="module")
+def hes(tmp_path_factory):
+    """A running HES whose hes_sim brand holds the simulator's LLS password."""
+    live = start_with_simulator_password(tmp_path_factory.mktemp("hes-brands"), {"HES_RESPONSE_TIMEOUT": "5"})
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def simulators():
+    """Start simulators (stopped after the test)."""
+    pool = SimulatorPool()
+    yield pool
+    pool.stop()
+
+
+def dial_out_meter(hes, sim, prefix: str, index: int = 0, **fields) -> int:
+    """Register a listening simulator meter (dial-out) with a SIM pointing at its port."""
+    from tests.support.live import add_meter
+
+    resp = hes.api("POST", "/sim/", json={"number": f"{prefix}-SIM{index}", "ip_address": "127.0.0.1",
+                                          "port": sim.port(index)})
+    assert resp.status_code == 201, resp.text
+    return add_meter(hes, sim.serial(index), comm_mode="dial_out", sim=resp.json()["id"], **fields)
