@@ -1,7 +1,7 @@
 """brand definition versions; per-meter communication trace
 
 Revision ID: 0070_brd_brand_versions_trace
-Revises: 0050_iop_push_reception
+Revises: 0061_col_cursor_captures
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import app.models.types  # noqa: F401  (custom column types used below)
 
 revision = '0070_brd_brand_versions_trace'
-down_revision = '0050_iop_push_reception'
+down_revision = '0061_col_cursor_captures'
 branch_labels = None
 depends_on = None
 
