@@ -388,6 +388,12 @@ class Fleet:
         if len(parts) >= 2 and parts[0] == "meters":
             meter = self.meter(parts[1])
             action = parts[2] if len(parts) > 2 else ""
+            if method == "GET" and action == "record":
+                params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+                parts = tuple(params["parts"].split(",")) if params.get("parts") else \
+                    ("load_profile", "daily", "billing", "events")
+                return ok, meter.recorded(float(params.get("from", 0)), float(params.get("to", time.time())),
+                                          parts=parts)
             if method == "GET" and not action:
                 return ok, meter.state() | {"port": self.ports.get(meter.serial)}
             if method == "POST" and action == "fault":

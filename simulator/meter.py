@@ -798,6 +798,34 @@ class Meter:
             _u32(self.import_wh(now)),
         ]
 
+    def recorded(self, start: float, end: float, now: float | None = None,
+                 parts: tuple[str, ...] = ("load_profile", "daily", "billing", "events")) -> dict[str, Any]:
+        """Ground truth: every row this meter recorded with a capture time in [start, end] (profiles with
+        register values scaled as its scalers say, keyed by OBIS) and every logged event (time, code)."""
+        now = time.time() if now is None else now
+        end = min(end, now)
+        out: dict[str, Any] = {}
+        for name, ln in (("load_profile", o.LOAD_PROFILE), ("daily", o.DAILY_PROFILE),
+                         ("billing", o.BILLING_PROFILE)):
+            if name not in parts:
+                continue
+            columns = self._columns(ln)
+            rows = []
+            for t in self.profile_times(ln, now):
+                if start <= t <= end:
+                    row = self.profile_row(ln, t)
+                    values = {}
+                    for (class_id, obj, _attr), cell in zip(columns, row, strict=True):
+                        if class_id in (3, 4):
+                            scaler = o.SCALER_UNIT.get(obj, (0, 0))[0]
+                            values[".".join(str(b) for b in obj)] = cell.value * 10.0 ** scaler
+                    rows.append([t, values])
+            out[name] = rows
+        if "events" in parts:
+            out["events"] = [[t, code] for log in o.LOGS.values() for t, code in self.log_rows(log, now)
+                             if start <= t <= end]
+        return out
+
     def state(self) -> dict[str, Any]:
         """JSON-friendly snapshot for the control API and tests."""
         now = time.time()

@@ -195,14 +195,15 @@ def _dialect_insert(model):
     return sqlite_insert(model)
 
 
-def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: bool = True,
+def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: bool = True,  # noqa: ARG001
                    raised: list | None = None) -> StoreResult:
     """Store values exactly once; returns counts. Safe to call again with the same values.
 
-    ``rollups=False`` suits register snapshots between profile intervals (pushes, on-demand reads):
-    energy deltas telescope, so a point inside an interval leaves every bucket's total unchanged;
-    a *changed* stored value still updates its buckets. Alerts of clock faults go to ``raised``
-    when given (the caller commits and emits them), else they are emitted after the commit here.
+    Rollups follow every inserted or changed value (a pushed register newer than the last interval
+    carries energy the next interval's delta no longer does, so it must be counted when it lands);
+    a batch that stores nothing new costs no rollup work. ``rollups`` is accepted for older callers and
+    no longer skips anything. Alerts of clock faults go to ``raised`` when given (the caller commits
+    and emits them), else they are emitted after the commit here.
     """
     rows = list(values)
     if not rows:
@@ -232,8 +233,10 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
         result, changed = _store_sqlite(keyed, now)
     from app.services.rollups import refresh_rollups
 
-    if rollups:
-        refresh_rollups(keyed, all_new=result.inserted == len(keyed), received_at=now)
+    if result.inserted == len(keyed):
+        refresh_rollups(keyed, all_new=True, received_at=now)
+    elif result.inserted:
+        refresh_rollups(keyed, received_at=now)
     elif changed:
         refresh_rollups(changed, received_at=now)
     result.quarantined = quarantined
