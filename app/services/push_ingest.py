@@ -35,10 +35,20 @@ from app.comms.push import (
 )
 from app.comms.session import GMAC_AUTH
 from app.extensions import db
-from app.models import CommMode, Meter, MeterBrand, PushFailure, PushPolicy, Sim, Source, UnregisteredConnection
+from app.models import (
+    CommMode,
+    Meter,
+    MeterBrand,
+    PushFailure,
+    PushPolicy,
+    Reading,
+    Sim,
+    Source,
+    UnregisteredConnection,
+)
 from app.models.types import UTC
 from app.services.events import RawEvent, store_events
-from app.services.ingest import Value, store_readings
+from app.services.ingest import Value, channel_id, store_readings
 
 log = logging.getLogger(__name__)
 # Objects that carry "the last event code" of a log: 0.0.96.11.E.255, E = log number.
@@ -152,8 +162,10 @@ def _identify_plain(push: ReceivedPush, values: list) -> tuple[Meter | None, str
     if meter is not None:
         return meter, "push:identifying_object", number
     meter = _by_source_address(push.remote_host)
-    if meter is not None:
+    if meter is not None and number is None:
         return meter, "push:source_address", number
+    # A push that names a meter nobody has is not another meter's data because it came from that meter's
+    # address (behind NAT or on a shared APN many devices may): it is listed as an unknown sender.
     return None, "", number
 
 
@@ -303,6 +315,22 @@ def push_values(meter: Meter, push: PushNotification) -> tuple[list[RawEvent], l
     return events, values
 
 
+def without_overrides(values: list[Value]) -> list[Value]:
+    """The values to store, less those of plain pushes whose reading is stored already: an unauthenticated
+    push (anyone on the network could have sent it) never overrides a value read from the meter. It may
+    fill an instant nothing else did; a later profile read then revises it."""
+    plain = [v for v in values if not v.authenticated]
+    if not plain:
+        return values
+    keys = {(v.meter_id, channel_id(v.obis), v.ts.astimezone(UTC)): v for v in plain}
+    stored = db.session.execute(select(Reading.meter_id, Reading.channel_id, Reading.ts).where(
+        Reading.meter_id.in_({m for m, _, _ in keys}), Reading.ts.in_({ts for _, _, ts in keys}))).all()
+    taken = {id(keys[key]) for key in ((m, c, ts.astimezone(UTC)) for m, c, ts in stored) if key in keys}
+    if taken:
+        log.warning("%d value(s) of plain pushes not stored: a reading exists at their instant", len(taken))
+    return [v for v in values if id(v) not in taken]
+
+
 def _keep_failure(push: ReceivedPush, refused: Refused, node_id: str | None) -> None:
     db.session.add(PushFailure(received_at=dt.datetime.fromtimestamp(push.received_at, UTC), node_id=node_id,
                                remote_addr=push.remote, port=push.port,
@@ -350,7 +378,7 @@ def handle_pushes(batch: list[ReceivedPush], node_id: str | None = None) -> dict
         counts["stored"] += 1
     if values:
         # Register snapshots between profile intervals: no bucket changes (see store_readings).
-        store_readings(values, rollups=False, commit=False, raised=raised)
+        store_readings(without_overrides(values), rollups=False, commit=False, raised=raised)
     for meter_id, events in per_meter.items():
         if events:
             events_stored += len(store_events(db.session.get(Meter, meter_id), events, raised=raised))

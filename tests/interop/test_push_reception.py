@@ -7,9 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import sqlite3
 
 import pytest
 
+from app.comms.cosem import encode_datetime
+from app.comms.framing import wrapper_frame
+from simulator import axdr
+from simulator.dlms_server import data_notification
 from tests.interop.conftest import node_counters, push_address, stored_readings
 from tests.support.live import add_meter, brand_id
 from tests.support.simulator import AUTH_KEY, BLOCK_KEY
@@ -34,6 +39,14 @@ def title_of(sim, index: int = 0) -> str:
     return sim.get(f"/meters/{sim.serial(index)}")["system_title"].upper()
 
 
+def plain_push_frame(number: str, when: dt.datetime, import_wh: int) -> bytes:
+    """A plain wrapper-framed Data-Notification as hes_sim meters push it (number, clock, event code, import)."""
+    stamp = encode_datetime(when, 0)
+    body = axdr.structure(axdr.Typed(axdr.OCTET_STRING, number.encode()), axdr.Typed(axdr.OCTET_STRING, stamp),
+                          axdr.Typed(axdr.UINT16, 0), axdr.Typed(axdr.UINT32, import_wh))
+    return wrapper_frame(1, 1, data_notification(1, stamp, body))
+
+
 def assert_push_stored(hes, sim, meter_id: int) -> None:
     """A tamper push becomes an event from source push, and its import register a reading from source push."""
     assert sim.post(f"/meters/{sim.serial(0)}/push", {"code": MAGNET})["sent"] is True
@@ -47,22 +60,73 @@ def assert_push_stored(hes, sim, meter_id: int) -> None:
     assert expected.import_wh(now - 120) <= rows[-1][0] <= expected.import_wh(now)
 
 
-@pytest.mark.parametrize("interface,ciphered,port", [
-    ("wrapper", False, "push"), ("hdlc", False, "push"), ("wrapper", True, "push"), ("hdlc", True, "push"),
-    ("wrapper", True, "meter"), ("hdlc", False, "meter")])
-def test_push_on_its_own_connection_is_stored(hes, simulators, interface, ciphered, port):
-    prefix = f"P{interface[0]}{'c' if ciphered else 'p'}{port[0]}".upper()
+@pytest.mark.parametrize("interface,cipher,port", [
+    ("wrapper", "", "push"), ("hdlc", "", "push"), ("wrapper", "glo", "push"), ("hdlc", "glo", "push"),
+    ("wrapper", "ded", "push"), ("hdlc", "ded", "meter"), ("wrapper", "glo", "meter"), ("hdlc", "", "meter")])
+def test_push_on_its_own_connection_is_stored(hes, simulators, interface, cipher, port):
+    """Plain, general-glo-ciphered and general-ded-ciphered pushes, each on its own connection."""
+    prefix = f"P{interface[0]}{cipher[:1] or 'p'}{port[0]}".upper()
     target = push_address(hes) if port == "push" else hes.meter_address
+    behaviours = {"": [], "glo": ["push_ciphered"], "ded": ["push_ciphered", "push_ded"]}[cipher]
     sim = simulators(meters=1, interface=interface, push_to=target, first_serial=1,
-                     extra=["--prefix", prefix] + (["--behaviour", "push_ciphered"] if ciphered else []))
+                     extra=["--prefix", prefix] + [arg for name in behaviours for arg in ("--behaviour", name)])
     meter_id = add_meter(hes, sim.serial(0), comm_mode="dial_out", system_title=title_of(sim))
-    if ciphered:
+    if cipher:
         set_keys(hes, meter_id)
     before = node_counters(hes).get("push_stored", 0)
     assert_push_stored(hes, sim, meter_id)
     counters = hes.wait_for(lambda: (c := node_counters(hes)).get("push_stored", 0) > before and c,
                             timeout=15, what="node counters")
     assert counters["push_received"] >= counters["push_stored"] > before
+
+
+def test_plain_pushes_of_a_meter_that_ciphers_are_refused_by_default(hes, simulators):
+    """A brand that authenticates with HLS-GMAC takes authenticated pushes only (push policy 'auto'): the
+    plain pushes of one of its meters (behaviour push_plain) are refused and kept; its ciphered ones stored."""
+    csv = "key,name,obis,class_id,attribute,unit,scaler,group,access\nimp,Import,1.0.1.8.0.255,3,2,Wh,0,Energy,r\n"
+    hes_sim = hes.api("GET", f"/brand/{brand_id(hes)}").json()["result"]
+    resp = hes.api("POST", "/brand/", json={
+        "name": "gmac_push", "title": "GMAC meters", "points_csv": csv, "defaults": {"auth": "high_gmac"},
+        "push_objects": hes_sim["objects"]["push_objects"], "event_logs": hes_sim["objects"]["event_logs"]})
+    assert resp.status_code == 201, resp.text
+    sim = simulators(meters=1, auth="high_gmac", push_to=push_address(hes), first_serial=9,
+                     extra=["--prefix", "PPLN", "--behaviour", "push_plain"])
+    meter_id = add_meter(hes, sim.serial(0), comm_mode="dial_out", brand="gmac_push", system_title=title_of(sim))
+    set_keys(hes, meter_id)
+    sim.post(f"/meters/{sim.serial(0)}/push", {"code": 0})
+    refused = hes.wait_for(lambda: [f for f in _failures(hes, "refused") if f["meter_id"] == meter_id],
+                           what="plain push refused")[0]
+    assert "authenticated pushes only" in refused["reason"] and refused["frame_hex"]
+    assert stored_readings(hes, meter_id, IMPORT) == []
+    sim.post(f"/meters/{sim.serial(0)}/behaviour", {"name": "push_plain", "active": False})
+    sim.post(f"/meters/{sim.serial(0)}/push", {"code": 0})
+    assert hes.wait_for(lambda: stored_readings(hes, meter_id, IMPORT), what="ciphered push stored")
+
+
+def test_plain_push_never_overrides_a_value_read_from_the_profile(hes, simulators):
+    """A plain push claiming another import register value at an instant the profile read stored is not
+    stored over it; the same push at an instant nothing holds is stored (marked source push)."""
+    from tests.interop.test_profiles_and_errors import dial_out_meter, stored_import
+
+    sim = simulators(meters=1, history_days=1, first_serial=1, extra=["--prefix", "POVR"])
+    meter_id = dial_out_meter(hes, sim, "POVR")
+    assert hes.api("POST", f"/meter/{meter_id}/collect", json={"kind": "load_profile"}).status_code == 200
+    profile = stored_import(hes, meter_id)
+    instant = sorted(profile)[-3]
+    host, port = push_address(hes).split(":")
+
+    def plain_push(when: dt.datetime, import_wh: int) -> None:
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            raw.sendall(plain_push_frame(sim.serial(0), when, import_wh))
+
+    plain_push(dt.datetime.fromtimestamp(instant, dt.UTC), int(profile[instant]) + 12345)
+    fresh = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=7)
+    plain_push(fresh, int(profile[instant]) + 99)
+    hes.wait_for(lambda: fresh.timestamp() in stored_import(hes, meter_id), what="plain push at a free instant")
+    after = stored_import(hes, meter_id)
+    assert after[instant] == profile[instant] and after[fresh.timestamp()] == profile[instant] + 99
+    with sqlite3.connect(hes.data_dir / "hes.db") as conn:
+        assert conn.execute("SELECT count(*) FROM reading_revision WHERE meter_id = ?", (meter_id,)).fetchone() == (0,)
 
 
 def test_push_from_unknown_meter_is_listed_with_its_content_then_registered(hes, simulators):
@@ -112,6 +176,14 @@ def test_push_identified_by_the_static_source_address_of_its_sim(hes, simulators
     assert resp.status_code == 201, resp.text
     meter_id = add_meter(hes, sim.serial(0), comm_mode="dial_out", sim=resp.json()["id"])
     assert_push_stored(hes, sim, meter_id)
+    # A push from the same address that names a meter nobody has is not this meter's: it is listed unknown.
+    host, port = push_address(hes).split(":")
+    stored = len(stored_readings(hes, meter_id, IMPORT))
+    with socket.create_connection((host, int(port)), timeout=5, source_address=("127.0.0.2", 0)) as raw:
+        raw.sendall(plain_push_frame("NOTAMETER01", dt.datetime.now(dt.UTC).replace(microsecond=0), 5))
+    listed = hes.wait_for(lambda: [r for r in hes.api("GET", "/unregistered/").json()["result"]
+                                   if r["identity"] == "NOTAMETER01"], what="push naming an unknown meter listed")
+    assert listed[0]["kind"] == "push" and len(stored_readings(hes, meter_id, IMPORT)) == stored
 
 
 def _failures(hes, category: str) -> list[dict]:
