@@ -16,19 +16,39 @@ RETRY_BASE_SECONDS = 60
 
 @huey.task(priority=PRIORITY_SCHEDULE)
 def collect(meter_id: int, kind: str, attempt: int = 0) -> dict | None:
-    """Run one collection operation on one meter; unreachable meters are retried with backoff."""
+    """Run one collection operation on one meter; unreachable meters, and profile reads that came back empty
+    from a meter holding entries, are retried with backoff."""
     from app.services.meter_access import MeterUnreachable, run_on_meter
     from app.services.schedules import OPERATION_OF
 
     with task_context() as app:
         try:
-            return run_on_meter(meter_id, OPERATION_OF[kind])
+            result = run_on_meter(meter_id, OPERATION_OF[kind])
+            if attempt:  # a retry read it: a "profile read failed" alert resolves by itself
+                from app.services.read_failures import profile_read_recovered
+
+                profile_read_recovered(meter_id, kind)
+            return result
         except MeterUnreachable as exc:
             retries = int(app.config.get("HES_COLLECT_RETRIES", 3))
             if attempt < retries:
                 delay = RETRY_BASE_SECONDS * 2 ** attempt * random.uniform(0.8, 1.2)
                 collect.schedule(args=(meter_id, kind, attempt + 1), delay=delay)
             log.info("collect %s from meter %s: %s (attempt %d)", kind, meter_id, exc, attempt + 1)
+            return None
+        except Exception as exc:
+            from app.services.read_failures import profile_read_error, profile_read_failed
+
+            failure = profile_read_error(exc)
+            if failure is None:
+                raise
+            # The meter holds entries but answered none: a failure, retried and shown as an alert.
+            retrying = attempt < int(app.config.get("HES_COLLECT_RETRIES", 3))
+            profile_read_failed(meter_id, kind, failure, attempt, retrying)
+            if retrying:
+                delay = RETRY_BASE_SECONDS * 2 ** attempt * random.uniform(0.8, 1.2)
+                collect.schedule(args=(meter_id, kind, attempt + 1), delay=delay)
+            log.warning("collect %s from meter %s failed: %s (attempt %d)", kind, meter_id, failure, attempt + 1)
             return None
 
 
