@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
+import requests
 
-from tests.support.live import LiveHes, free_port, start_with_simulator_password
+from tests.support.live import ADMIN_USER, LiveHes, free_port, start_with_simulator_password
 from tests.support.simulator import SimulatorPool
 
 FAST = {"HES_HEARTBEAT_SECONDS": "1", "HES_MISSED_HEARTBEATS": "3", "HES_IDENTIFY_TIMEOUT": "3",
@@ -46,3 +48,15 @@ def node_counters(hes: LiveHes) -> dict:
     """The push counters of the node as its API shows them."""
     rows = hes.api("GET", "/comms_node/").json()["result"]
     return rows[0]["counters"] or {}
+
+
+def node_page_counters(hes: LiveHes) -> dict[str, int]:
+    """The counters System > Comms Nodes shows a signed-in admin (first node's row), read from the page."""
+    web = requests.Session()
+    page = web.get(f"{hes.url}/login/", timeout=10).text
+    token = page.split('name="csrf_token"')[1].split('value="')[1].split('"')[0]
+    web.post(f"{hes.url}/login/", data={"username": ADMIN_USER, "password": hes.password, "csrf_token": token},
+             timeout=10)
+    html = web.get(f"{hes.url}/nodes/", timeout=10).text
+    row = html.split('<tr data-node="', 1)[1].split("</tr>", 1)[0]
+    return {key: int(value) for key, value in re.findall(r'data-counter="(\w+)">(\d+)<', row)}

@@ -15,7 +15,7 @@ from app.comms.cosem import encode_datetime
 from app.comms.framing import wrapper_frame
 from simulator import axdr
 from simulator.dlms_server import data_notification
-from tests.interop.conftest import node_counters, push_address, stored_readings
+from tests.interop.conftest import node_counters, node_page_counters, push_address, stored_readings
 from tests.support.live import add_meter, brand_id
 from tests.support.simulator import AUTH_KEY, BLOCK_KEY
 
@@ -199,6 +199,14 @@ def test_undecodable_push_keeps_its_bytes(hes):
                         what="undecodable push kept")[0]
     assert kept["remote_addr"].startswith("127.0.0.1:") and kept["port"] == "push" and kept["reason"]
     assert hes.wait_for(lambda: node_counters(hes).get("push_undecodable", 0) >= 1, what="undecodable counted")
+    # The node's status page shows the same counters as its API (they are flushed every few seconds).
+    def page_matches_api():
+        shown, api = node_page_counters(hes), node_counters(hes)
+        return all(api.get(key, 0) == value for key, value in shown.items()) and shown
+
+    page = hes.wait_for(page_matches_api, what="page counters equal to the API's")
+    assert page["push_undecodable"] >= 1 and page["push_received"] >= page["push_stored"]
+    assert {"push_unknown_sender", "identity_conflicts"} <= set(page)
 
 
 def test_brand_requiring_authenticated_pushes_refuses_plain_ones_and_replays(hes, simulators):
