@@ -34,7 +34,7 @@ from gurux_dlms.enums import (
 from gurux_dlms.objects import GXDLMSObject, GXDLMSProfileGeneric
 from gurux_dlms.secure import GXDLMSSecureClient
 
-from app.comms import errors, gx
+from app.comms import errors, gx, trace
 from app.comms.cosem import (
     UTC,
     decode_datetime,
@@ -225,6 +225,9 @@ class DlmsSession:
         self._methods: dict[str, str] = cache.profile_methods
         self._periods: dict[str, int] = {}
         stream.timeout = params.response_timeout
+        self.trace = trace.CURRENT.get()
+        if self.trace is not None:
+            self.trace.params = params
 
     # ----- plumbing -------------------------------------------------------------------------
 
@@ -270,6 +273,8 @@ class DlmsSession:
                 if self.on_unsolicited is not None:
                     self.on_unsolicited(frame)
                 continue
+            if self.trace is not None:
+                self.trace.add("rx", frame)
             seen = framing_of(frame)
             if seen is not None and seen != self.params.interface:
                 raise WrongFraming(self.params.interface, seen)
@@ -305,8 +310,13 @@ class DlmsSession:
             self._roundtrip(client, bytes(next_frame), reply)
         return reply
 
-    def _roundtrip(self, client: GXDLMSSecureClient, frame: bytes, reply: GXReplyData) -> None:
+    def _send(self, frame: bytes) -> None:
+        if self.trace is not None:
+            self.trace.add("tx", frame)
         self.stream.send(frame)
+
+    def _roundtrip(self, client: GXDLMSSecureClient, frame: bytes, reply: GXReplyData) -> None:
+        self._send(frame)
         while True:
             data = self._recv()
             notify = GXReplyData()
@@ -415,7 +425,7 @@ class DlmsSession:
                 try:
                     self._note_counter(client)
                     for frame in request if isinstance(request, list) else [request]:
-                        self.stream.send(bytes(frame))
+                        self._send(bytes(frame))
                         self._recv()
                 except (ResponseTimeout, DlmsError, FrameError, GXDLMSException):
                     log.debug("meter did not answer release; treating the association as closed")

@@ -79,38 +79,46 @@ def open_session(meter: Meter, *, response_timeout: float | None = None) -> Iter
             with app.app_context():
                 advance_invocation_counter(secret_id, value)
 
+    from app.services.trace import tracing
+
     try:
-        if meter.comm_mode == CommMode.dial_in:
-            node = get_node()
-            conn = node.connection(meter.id) if node is not None else None
-            if conn is None:
-                raise MeterUnreachable(f"Meter {meter.number} is offline (no dial-in connection on this node).")
-            with conn.session(params, persist_counter, lock_timeout=timeout * 4,
-                              object_cache=object_cache_for(meter.id)) as session:
-                yield session
-        else:
-            if meter.sim is None or not meter.sim.ip_address or not meter.sim.port:
-                raise MeterUnreachable(f"Meter {meter.number} dials out but has no SIM with an IP and port.")
-            stream = dial(meter.sim.ip_address, meter.sim.port, params.interface,
-                          connect_timeout=min(10.0, timeout), response_timeout=timeout,
-                          attempts=int(current_app.config.get("HES_DIAL_ATTEMPTS", 3)))
-            try:
-                session = DlmsSession(stream, params, on_invocation_counter=persist_counter,
-                                      object_cache=object_cache_for(meter.id))
-                session.associate()
-                try:
-                    yield session
-                finally:
-                    try:
-                        session.release()
-                    except Exception as exc:  # meters that drop instead of releasing are common
-                        log.debug("release %s: %s", meter.number, exc)
-            finally:
-                stream.close()
+        with tracing(meter):
+            yield from _open(meter, params, timeout, persist_counter)
     except AuthenticationError as exc:
         raise MeterUnreachable(f"Meter {meter.number} refused the association: {exc}") from exc
     except (DialError, FrameTimeout, ConnectionGone, ConnectionClosed, FrameError, TimeoutError, OSError) as exc:
         raise MeterUnreachable(f"Meter {meter.number}: {exc}") from exc
+
+
+def _open(meter: Meter, params, timeout: float, persist_counter) -> Iterator[DlmsSession]:
+    """The session itself (dial-in socket on this node, or dial-out), released afterwards."""
+    if meter.comm_mode == CommMode.dial_in:
+        node = get_node()
+        conn = node.connection(meter.id) if node is not None else None
+        if conn is None:
+            raise MeterUnreachable(f"Meter {meter.number} is offline (no dial-in connection on this node).")
+        with conn.session(params, persist_counter, lock_timeout=timeout * 4,
+                          object_cache=object_cache_for(meter.id)) as session:
+            yield session
+    else:
+        if meter.sim is None or not meter.sim.ip_address or not meter.sim.port:
+            raise MeterUnreachable(f"Meter {meter.number} dials out but has no SIM with an IP and port.")
+        stream = dial(meter.sim.ip_address, meter.sim.port, params.interface,
+                      connect_timeout=min(10.0, timeout), response_timeout=timeout,
+                      attempts=int(current_app.config.get("HES_DIAL_ATTEMPTS", 3)))
+        try:
+            session = DlmsSession(stream, params, on_invocation_counter=persist_counter,
+                                  object_cache=object_cache_for(meter.id))
+            session.associate()
+            try:
+                yield session
+            finally:
+                try:
+                    session.release()
+                except Exception as exc:  # meters that drop instead of releasing are common
+                    log.debug("release %s: %s", meter.number, exc)
+        finally:
+            stream.close()
 
 
 def execute_local(meter_id: int, name: str, **kwargs) -> Any:

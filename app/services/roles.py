@@ -32,8 +32,8 @@ AREAS = (
     Area("dashboard", _("Dashboard and alerts"), _("Fleet overview, active alerts, acknowledge and resolve"),
          r"Dashboard(View|Api)?|ActiveAlertsView|AlertApi|Active Alerts|MenuApi"),
     Area("meters", _("Meters and SIM cards"), _("The meter and SIM archive, CSV import, unregistered meters"),
-         r"Meter(View|Api|LookupApi)|Sim(View|Api)|Unregistered(View|Api)|ImportView|Meter Management|Meters"
-         r"|Add Meter|SIM Management|Import Meters|Unregistered Meters"),
+         r"Meter(View|Api|LookupApi|TraceView|TraceApi)|Sim(View|Api)|Unregistered(View|Api)|ImportView"
+         r"|Meter Management|Meters|Add Meter|SIM Management|Import Meters|Unregistered Meters"),
     Area("customers", _("Customers"), _("Customer records and their meters"),
          r"Customer(View|Api)|Customer Management|Customers|Add Customer|Import Customers CSV|Import Customer"),
     Area("areas", _("Areas"), _("The area tree every page filters by"), r"Area(View|Api)|Area Management|System"),

@@ -32,10 +32,11 @@ def register_all(appbuilder: AppBuilder) -> None:
         roles,
         settings,
         stock,
+        trace,
     )
 
     install_audit_listener()
     for module in (csp, errors, stock, home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api,
                    monitoring, online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters,
-                   roles, nodes):
+                   roles, nodes, trace):
         module.register(appbuilder)

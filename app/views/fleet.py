@@ -74,6 +74,7 @@ class MeterView(HesModelView):
                     "interface", "client_address", "server_address", "auth_level", "created_at"]
     add_form_query_rel_fields = {"sim": [["meter", FilterEqual, None]]}
     base_order = ("number", "asc")
+    show_template = "hes/meter_show.html"
     list_template = "hes/fleet_list.html"
     extra_args = {"import_kind": "meter"}
 
