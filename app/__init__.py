@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from app import input_guards
 from app.services import MAX_ID
 from config import Config
 
@@ -18,6 +19,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     app = Flask(__name__, static_folder="static", template_folder="templates")
     _bounded_int_routes(app)  # before any route is registered
     _bounded_query_numbers(app)
+    input_guards.install(app)
     cfg = config if config is not None else Config()
     app.config.update(cfg.as_dict() if isinstance(cfg, Config) else cfg)
 
@@ -28,6 +30,7 @@ def create_app(config: Config | dict | None = None) -> Flask:
     extensions.db.init_app(app)
     _tune_sqlite(app)
     extensions.csrf.init_app(app)  # before AppBuilder so API blueprints get exempted
+    input_guards.install_api_csrf(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(Path(__file__).parent.parent / "migrations"))
     app.config.setdefault("FAB_CREATE_DB", False)  # tables come from Alembic migrations only
     init_realtime(app)
@@ -99,6 +102,7 @@ def _tune_sqlite(app: Flask) -> None:
 
     with app.app_context():
         engine = db.engine
+    private_file(engine.url.database)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
@@ -108,6 +112,20 @@ def _tune_sqlite(app: Flask) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def private_file(path: str | None) -> None:
+    """Create the SQLite file readable by its owner only (0600; SQLite gives its -wal/-shm files the same mode)
+    and take group/other access away from an existing one."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    import os
+
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if os.stat(path).st_mode & 0o077 and os.stat(path).st_uid == os.getuid():
+            os.chmod(path, 0o600)
 
 
 def _security_headers(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -30,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", choices=tuple(AUTH_LEVELS), default="low",
                    help="authentication of the management client 1 (client 16 is always public): LLS, HLS "
                         "MD5/SHA-1/SHA-256 with --password as the HLS secret, HLS GMAC ciphered or plain")
-    p.add_argument("--password", default="00000000", help="LLS password (default 00000000)")
+    p.add_argument("--password", default=os.environ.get("SIM_PASSWORD", "00000000"),
+                   help="LLS password (default $SIM_PASSWORD, else 00000000; the environment keeps a real "
+                        "password out of the process list)")
     p.add_argument("--block-cipher-key", default=bytes(range(16)).hex(), help="hex, default 000102..0f")
     p.add_argument("--authentication-key", default=bytes(range(16, 32)).hex(), help="hex, default 101112..1f")
     p.add_argument("--seed", type=int, default=1, help="fleet seed for load shapes (default 1)")

@@ -13,6 +13,13 @@ def init_realtime(app: Flask) -> None:
         app,
         async_mode=app.config.get("HES_ASYNC_MODE", "gevent"),
         message_queue=app.config.get("HES_REDIS_URL") or None,
-        cors_allowed_origins=[],
+        # None = same origin only (scheme://Host of the request); [] would switch the Origin check off.
+        cors_allowed_origins=_origins(app.config.get("HES_SOCKET_ORIGINS")),
     )
     from app.realtime import namespaces  # noqa: F401  (registers the handlers)
+
+
+def _origins(value: str | None) -> list[str] | None:
+    """Extra origins allowed to open a socket (``HES_SOCKET_ORIGINS``, comma separated); none means same-origin."""
+    origins = [o.strip().rstrip("/") for o in (value or "").split(",") if o.strip()]
+    return origins or None

@@ -14,6 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 MAX_ERRORS = 1000
+MAX_CELL = csv.field_size_limit()  # 128 KiB: a longer cell is refused, not a 500
+# A cell a spreadsheet would run as a formula; exports prefix it with ' (and imports drop that prefix again).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"^[+-]?(\d[\d ]*)?[.,]?\d+([eE][+-]?\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
     index: dict[str, int] = {}
-    for raw in reader:
+    for raw in _rows(reader, result):
         line = reader.line_num
         if not any(cell.strip() for cell in raw):
             continue
@@ -111,7 +115,7 @@ def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
         row = {}
         for col in columns:
             pos = index.get(col.name)
-            value = raw[pos].strip() if pos is not None and pos < len(raw) else ""
+            value = unescape_formula(raw[pos].strip()).strip() if pos is not None and pos < len(raw) else ""
             if not value:
                 if col.required:
                     result.error(line, col.name, "is required")
@@ -128,6 +132,30 @@ def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
     return result
 
 
+def _rows(reader, result: ParsedFile) -> Iterator[list[str]]:
+    """The reader's rows; a malformed file (a cell over ``MAX_CELL``) ends the read with a line error."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        reason = (f"a cell is longer than {MAX_CELL // 1024} KiB" if "field larger" in str(exc)
+                  else f"unreadable CSV ({exc})")
+        result.error(reader.line_num + 1, None, reason)
+        result.unreadable = True
+
+
+def neutralise_formula(value):
+    """A text cell that a spreadsheet would run as a formula (``=1+1``, ``@SUM(..)``, ``-2+3``) gets a leading
+    ``'``; numbers (``-5``, ``+254 700``) and other values are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def unescape_formula(value: str) -> str:
+    """The inverse of ``neutralise_formula`` for imports, so exported files import unchanged."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
+
+
 def _map_header(raw: list[str], columns: list[Column], line: int, result: ParsedFile) -> dict[str, int]:
     positions = {normalise_header(h): i for i, h in enumerate(raw) if h.strip()}
     index = {}
@@ -142,12 +170,12 @@ def _map_header(raw: list[str], columns: list[Column], line: int, result: Parsed
 
 
 def write_rows(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    """Stream CSV text chunk by chunk (header first), for downloads of any size."""
+    """Stream CSV text chunk by chunk (header first), for downloads of any size; formula cells neutralised."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([neutralise_formula(h) for h in header])
     for i, row in enumerate(rows, 1):
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else neutralise_formula(v) for v in row])
         if i % 2000 == 0:
             yield buf.getvalue()
             buf.seek(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import secrets
 import subprocess
@@ -92,9 +93,11 @@ def start_demo(app: Flask, count: int, listen: tuple[str, int]) -> Callable[[], 
         ensure_demo_registry(count, password)
     host = "127.0.0.1" if listen[0] in ("0.0.0.0", "::", "") else listen[0]
     cmd = [sys.executable, "-m", "simulator", "--meters", str(count), "--dial-in", f"{host}:{listen[1]}",
-           "--password", password, "--auth", "low", "--control", "127.0.0.1:0",
+           "--auth", "low", "--control", "127.0.0.1:0",
            "--heartbeat-seconds", str(app.config.get("HES_HEARTBEAT_SECONDS", 60))]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    # The password goes through the environment: a command line is readable by every user (ps, /proc/*/cmdline).
+    env = {**os.environ, "SIM_PASSWORD": password}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     try:
         ready = json.loads(line)

@@ -17,17 +17,17 @@ from app.extensions import db
 from app.models import Area, CommMode, Customer, Meter, MeterBrand, MeterStatus, Sim
 from app.services import ServiceError, audit
 from app.services.csvio import Column, ParsedFile, parse, write_rows
+from app.services.fleet import identifier_problem
 
 COMM_MODES = {m.value for m in CommMode}
 STATUSES = {m.value for m in MeterStatus}
-IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,39}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 \-()]{4,24}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 BATCH = 5000
 
 
 def _ident(value: str) -> str | None:
-    return None if IDENT.match(value) else "must be 1-40 letters, digits or . _ - /"
+    return identifier_problem(value)
 
 
 def _ip(value: str) -> str | None:

@@ -78,6 +78,13 @@ class MeterView(HesModelView):
     list_template = "hes/fleet_list.html"
     extra_args = {"import_kind": "meter"}
 
+    def pre_add(self, item):
+        from app.services.fleet import validate_meter
+
+        validate_meter(item)
+
+    pre_update = pre_add
+
 
 class SimView(HesModelView):
     """Meter Management › SIM Management."""

@@ -177,9 +177,9 @@ class MeterApi(MeterOperationsMixin, ImportExportMixin, HesModelRestApi):
     order_columns = ["number", "status", "online", "last_seen", "concentrator_id"]
 
     def pre_add(self, item):
-        from app.services.identity import validate_identity
+        from app.services.fleet import validate_meter
 
-        validate_identity(item)
+        validate_meter(item)
 
     pre_update = pre_add
 

@@ -15,7 +15,7 @@ from app.models import Area, CommandJob, FirmwareTransfer, JobTracking, Meter, M
 from app.models.commands import Command, CommandState
 from app.services import MAX_ID, NotFound, ServiceError, audit
 from app.services.commands.kinds import CHANGING, KINDS, validate_params
-from app.services.commands.queue import as_dict, expiry, finish, now_utc
+from app.services.commands.queue import as_dict, expiry, finish, now_utc, scoped_key
 from app.services.scope import meter_ids_in_area
 
 MONITORING_ALIASES = {"execute": "set"}
@@ -65,7 +65,7 @@ def _job_params(body: dict) -> dict:
 
 def create_job(body: dict, *, user=None, idempotency_key: str | None = None) -> tuple[CommandJob, bool]:
     """Create a group job and its commands (all validated first; nothing is queued if one is invalid)."""
-    key = (str(idempotency_key or body.get("idempotency_key") or "").strip()[:80]) or None
+    key = scoped_key(user, idempotency_key or body.get("idempotency_key"))
     if key is not None:
         existing = db.session.execute(select(JobTracking).where(JobTracking.idempotency_key == key)).scalar()
         if existing is not None:

@@ -80,7 +80,7 @@ def as_dict(command: Command) -> dict[str, Any]:
         "sent_at": command.sent_at.isoformat() if command.sent_at else None,
         "finished_at": command.finished_at.isoformat() if command.finished_at else None,
         "expires_at": command.expires_at.isoformat() if command.expires_at else None,
-        "idempotency_key": command.idempotency_key,
+        "idempotency_key": public_key(command.idempotency_key),
     }
     if command.kind == "firmware":
         transfer = db.session.execute(select(FirmwareTransfer)
@@ -141,6 +141,20 @@ def expiry(expires_in: Any = None) -> dt.datetime:
     return now_utc() + dt.timedelta(seconds=seconds)
 
 
+def scoped_key(user, key) -> str | None:
+    """An idempotency key as stored: prefixed with the caller's user id, so keys never meet across users (another
+    user's key is neither found nor refused with 409)."""
+    text = str(key or "").strip()
+    if not text:
+        return None
+    return f"{getattr(user, 'id', None) or 0}:{text}"[:80]
+
+
+def public_key(stored: str | None) -> str | None:
+    """The key as its caller gave it."""
+    return stored.split(":", 1)[1] if stored and ":" in stored else stored
+
+
 def _by_key(key: str) -> Command | None:
     return db.session.execute(select(Command).where(Command.idempotency_key == key)).scalar()
 
@@ -154,7 +168,7 @@ def _same_request(existing: Command, kind: str, meter_id: int) -> Command:
 def create_command(kind: str, meter_id: int, params: dict | None, *, user=None,
                    idempotency_key: str | None = None, expires_in: Any = None) -> tuple[Command, bool]:
     """Queue one command (or return the one already created with this idempotency key); returns (command, created)."""
-    key = (str(idempotency_key).strip()[:80] or None) if idempotency_key else None
+    key = scoped_key(user, idempotency_key)
     if key is not None and (existing := _by_key(key)) is not None:
         return _same_request(existing, kind, meter_id), False
     meter = db.session.get(Meter, meter_id)

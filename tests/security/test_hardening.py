@@ -1,0 +1,244 @@
+"""Regressions for the hardening review (issue 15): each test failed on the main of 2026-11-27."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.extensions import db
+from tests.conftest import make_config
+
+
+@pytest.fixture(scope="module")
+def strict_app(tmp_path_factory):
+    """An app as deployed (CSRF on) with an Admin and an Operator."""
+    from app import create_app
+    from app.services.bootstrap import prepare_database
+
+    application = create_app(make_config(tmp_path_factory.mktemp("hrd-strict"), WTF_CSRF_ENABLED=True))
+    prepare_database(application)
+    with application.app_context():
+        sm = application.appbuilder.sm
+        for name, role in (("hrd_admin", "Admin"), ("hrd_op", "Operator")):
+            sm.add_user(name, "H", role, f"{name}@example.test", sm.find_role(role), password="pw-" + name)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _csrf_token(client) -> str:
+    page = client.get("/login/").get_data(as_text=True)
+    return page.split('name="csrf_token"')[1].split('value="')[1].split('"')[0]
+
+
+def browser_login(app, username: str):
+    """A test client signed in through the login form, as a browser; returns (client, csrf token)."""
+    client = app.test_client()
+    token = _csrf_token(client)
+    resp = client.post("/login/", data={"username": username, "password": "pw-" + username, "csrf_token": token})
+    assert resp.status_code == 302 and "/login" not in resp.headers["Location"]
+    return client, token
+
+
+def _socket_handshake(client, origin: str | None):
+    headers = {"Origin": origin} if origin else {}
+    return client.get("/socket.io/?EIO=4&transport=polling", headers=headers)
+
+
+def test_socket_refuses_another_origin_of_the_same_site(app, role_clients):
+    """Item 2: a page on another origin (even a sibling host) cannot open a socket with the admin's cookie."""
+    client, _headers = role_clients["Admin"]
+    refused = _socket_handshake(client, "http://evil.localhost")
+    assert refused.status_code == 400 and b"accepted origin" in refused.data
+    assert _socket_handshake(client, "http://localhost").status_code == 200
+    assert _socket_handshake(client, None).status_code == 200  # non-browser clients send no Origin
+
+
+# ----- item 8: hostile input is refused with 4xx ------------------------------------------------------------------
+
+def test_deeply_nested_json_is_refused_even_on_the_anonymous_login(app, admin_headers):
+    client = app.test_client()
+    deep = "[" * 100_000 + "]" * 100_000
+    for url, headers in (("/api/v1/security/login", {}), ("/api/v1/meter/", admin_headers),
+                         ("/api/v1/command/", admin_headers)):
+        resp = client.post(url, data=deep, headers={**headers, "Content-Type": "application/json"})
+        assert resp.status_code == 400, (url, resp.status_code)
+        assert "nested deeper" in resp.json["message"]
+    # an ordinary login still works
+    ok = client.post("/api/v1/security/login", json={"username": "nobody", "password": "x", "provider": "db"})
+    assert ok.status_code == 401
+
+
+def test_a_lone_surrogate_in_json_is_refused(app, admin_headers):
+    client = app.test_client()
+    for body in ('{"username": "\\ud800", "password": "x", "provider": "db"}',
+                 '{"name": "A", "account_number": "ACC-\\udfff"}'):
+        for url in ("/api/v1/security/login", "/api/v1/customer/"):
+            resp = client.post(url, data=body, headers={**admin_headers, "Content-Type": "application/json"})
+            assert resp.status_code == 400 and "surrogate" in resp.json["message"], (url, resp.status_code)
+    paired = client.post("/api/v1/customer/", json={"name": "Emoji \U0001F600", "account_number": "ACC-EMOJI"},
+                         headers=admin_headers)
+    assert paired.status_code == 201, paired.json
+
+
+def test_a_csv_cell_over_128_kib_is_a_line_error(app, admin_headers):
+    import io
+
+    client = app.test_client()
+    body = b"SIM Number,IP Address,Port\nS1,10.0.0.1,4059\nS2,10.0.0.2," + b"9" * 200_000 + b"\n"
+    resp = client.post("/api/v1/sim/import", data={"file": (io.BytesIO(body), "sims.csv")},
+                       headers=admin_headers, content_type="multipart/form-data")
+    assert resp.status_code == 422, resp.get_data(as_text=True)[:500]
+    assert "longer than 128 KiB" in resp.get_data(as_text=True)
+    with app.app_context():
+        from app.extensions import db
+        from app.models import Sim
+
+        assert db.session.query(Sim).count() == 0  # nothing of a refused file is kept
+
+
+# ----- item 9: exports do not carry formulas ------------------------------------------------------------------------
+
+def test_exports_neutralise_formula_cells_and_the_import_takes_them_back(app, admin_headers):
+    client = app.test_client()
+    names = ["=1+1", "=HYPERLINK(\"http://x\",\"y\")", "@SUM(A1)", "-2+3", "+1+1", "\tTab"]
+    with app.app_context():
+        from app.extensions import db
+        from app.models import Meter
+
+        meters = [Meter(number=f"FORMULA-{i}", brand_id=db_brand_id()) for i in range(len(names))]
+        db.session.add_all(meters)
+        db.session.commit()
+        meter_ids = [m.id for m in meters]
+    for i, name in enumerate(names):
+        resp = client.post("/api/v1/customer/", json={"name": name, "account_number": f"ACC-F{i}",
+                                                      "phone": "+254 700 000 00" + str(i), "meters": [meter_ids[i]]},
+                           headers=admin_headers)
+        assert resp.status_code == 201, resp.json
+    text = client.get("/api/v1/customer/export", headers=admin_headers).get_data(as_text=True)
+    import csv
+    import io
+
+    cells = [cell for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) for cell in row]
+    for name in names:
+        assert "'" + name in cells and name not in cells, name
+    assert "+254 700 000 000" in cells  # a phone number is not a formula and stays as it is
+    from app.services.csvio import Column, parse
+
+    parsed = parse(text, [Column("Customer Name", required=False)])
+    assert {row["Customer Name"] for _line, row in parsed.rows} >= {n.strip() for n in names}
+
+
+# ----- item 10: the minor findings ------------------------------------------------------------------------------------
+
+def test_idempotency_keys_belong_to_their_user(app, client, make_user, api_token, two_customers):
+    meter = two_customers["A"]["meter_id"]
+    admin = api_token(make_user("Admin", "t_hrd_idem_admin"))
+    operator = api_token(make_user("Operator", "t_hrd_idem_op"))
+    first = client.post("/api/v1/command/", json={"kind": "disconnect", "meter_id": meter, "expires_in": 60},
+                        headers={**admin, "Idempotency-Key": "shared-key"})
+    assert first.status_code == 201, first.json
+    other = client.post("/api/v1/command/", json={"kind": "reconnect", "meter_id": meter, "expires_in": 60},
+                        headers={**operator, "Idempotency-Key": "shared-key"})
+    assert other.status_code == 201, other.json  # not a 409 telling the operator the admin's key exists
+    again = client.post("/api/v1/command/", json={"kind": "disconnect", "meter_id": meter, "expires_in": 60},
+                        headers={**admin, "Idempotency-Key": "shared-key"})
+    assert again.status_code == 200 and again.json["id"] == first.json["id"]
+    assert again.json["result"]["idempotency_key"] == "shared-key"
+
+
+def test_sqlite_database_is_private(app):
+    import os
+    import stat
+
+    with app.app_context():
+        from app.extensions import db
+
+        url = db.engine.url
+    path = url.database
+    if not path or url.get_backend_name() != "sqlite":
+        pytest.skip("PostgreSQL keeps its own files")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("number", ["<b>M1</b>", "M\u202e1", "M\u200b1", "M 1", "M\u00ad1", ""])
+def test_api_and_form_refuse_meter_numbers_the_importer_refuses(app, admin_headers, number):
+    from app.services.fleet_import import import_meters
+
+    client = app.test_client()
+    with app.app_context():
+        brand = db_brand_id()
+    resp = client.post("/api/v1/meter/", json={"number": number, "brand": brand}, headers=admin_headers)
+    assert resp.status_code in (400, 422), (number, resp.status_code, resp.json)
+    with app.app_context():
+        from app.services import ServiceError
+
+        with pytest.raises(ServiceError):
+            import_meters(f"Meter Number,Brand\n\"{number}\",hes_sim\n")
+
+
+def db_brand_id() -> int:
+    from app.extensions import db
+    from app.models import MeterBrand
+
+    return db.session.query(MeterBrand.id).filter_by(name="hes_sim").scalar()
+
+
+def test_demo_simulator_gets_its_password_from_the_environment(app, monkeypatch):
+    """The demo's LLS password is not on the simulator's command line (readable by every local user)."""
+    import io
+    import os
+    import subprocess
+
+    from app.services import demo
+    from simulator.__main__ import build_parser
+
+    started = {}
+
+    class FakeProcess:
+        def __init__(self, cmd, env=None, **_kwargs):
+            started.update(cmd=cmd, env=env or {})
+            self.stdout = io.StringIO('{"control_port": 1}\n')
+
+        def terminate(self):
+            pass
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    registered = {}
+    monkeypatch.setattr(demo, "ensure_demo_registry", lambda count, password: registered.update(password=password))
+    demo.start_demo(app, 2, ("127.0.0.1", 4059))()
+    password = registered["password"]
+    assert password and not any(password in arg for arg in started["cmd"])
+    assert started["env"].get("SIM_PASSWORD") == password
+    monkeypatch.setenv("SIM_PASSWORD", password)
+    assert build_parser().parse_args([]).password == password
+    assert os.environ["SIM_PASSWORD"] == password
+
+
+# ----- item 7: CSRF on cookie-authenticated API writes ----------------------------------------------------------------
+
+def test_cookie_authenticated_api_writes_need_a_csrf_token_or_json(strict_app):
+    import io
+
+    client, token = browser_login(strict_app, "hrd_admin")
+    forged = [("/api/v1/meter/1/collect", {}), ("/api/v1/investigation/detect", {}),
+              ("/api/v1/command/1/cancel", {}),
+              ("/api/v1/meter/import", {"data": {"file": (io.BytesIO(b"Meter Number\nX1\n"), "m.csv")},
+                                        "content_type": "multipart/form-data"})]
+    for url, kwargs in forged:
+        resp = client.post(url, **kwargs)  # what a form on a sibling origin could send with the cookie
+        assert resp.status_code == 400 and "X-CSRFToken" in resp.json["message"], (url, resp.status_code)
+    for url, kwargs in forged:
+        if "data" in kwargs:
+            kwargs["data"]["file"] = (io.BytesIO(b"Meter Number\nX1\n"), "m.csv")
+        resp = client.post(url, headers={"X-CSRFToken": token}, **kwargs)  # the console's own call
+        assert resp.status_code != 400 or "X-CSRFToken" not in (resp.json or {}).get("message", ""), url
+    assert client.post("/api/v1/investigation/detect", json={}).status_code != 400  # JSON needs a preflight
+    api = strict_app.test_client()
+    jwt = api.post("/api/v1/security/login", json={"username": "hrd_admin", "password": "pw-hrd_admin",
+                                                   "provider": "db"}).json["access_token"]
+    bearer = api.post("/api/v1/investigation/detect", headers={"Authorization": f"Bearer {jwt}"})
+    assert bearer.status_code != 400  # a bearer token is never sent by the browser on its own
