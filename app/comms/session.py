@@ -468,6 +468,12 @@ class DlmsSession:
         reply = self._exchange(self.client.read(self._object(class_id, obis), attribute))
         return reply.value
 
+    def get_typed(self, obis: str, class_id: int, attribute: int) -> tuple[Any, int | None]:
+        """Read an attribute as plain Python with the DLMS data type tag the meter sent it with."""
+        reply = self._exchange(self.client.read(self._object(class_id, obis), attribute))
+        tag = getattr(reply, "valueType", None)
+        return to_python(reply.value), (int(tag) if tag is not None else None)
+
     def get(self, obis: str, class_id: int, attribute: int) -> Any:
         """Read an attribute as plain Python (ints, bytes, str, lists)."""
         return to_python(self.get_raw(obis, class_id, attribute))

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 OPERATIONS: dict[str, Callable[..., Any]] = {}
 # Modules whose @operation functions may be run on a meter (imported on first use).
 OPERATION_MODULES = ["app.services.meter_ops", "app.services.collection", "app.services.commands.ops",
-                     "app.services.firmware", "app.services.identity"]
+                     "app.services.firmware", "app.services.identity", "app.services.brand_learn"]
 
 
 OBJECT_CACHE_SECONDS = 6 * 3600

@@ -134,7 +134,7 @@ class BrandApi(HesModelRestApi):
     openapi_spec_component_schemas = (BrandDefinitionSchema, BrandPointSchema, BrandConnectionSchema,
                                       BrandRolesSchema, DefinitionErrorSchema)
     include_route_methods = {"get", "get_list", "post", "put", "delete", "info", "credentials", "definition",
-                             "versions", "patch", "preview"}
+                             "versions", "patch", "preview", "learn"}
 
     @protect()
     @safe
@@ -319,6 +319,53 @@ class BrandApi(HesModelRestApi):
         data = request.get_json(silent=True)
         definition = normalise(data)
         return self.response(200, result=definition, plan=collection_plan(definition))
+
+    @api_expose("/learn", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("post")
+    def learn(self):
+        """Read a connected meter and propose a brand definition (nothing is saved).
+        ---
+        post:
+          summary: Learn a brand from a live meter (association object list, capture objects, scalers and units)
+          description: The meter's connection settings are used; client_address and auth_level given here are
+            saved on the meter first. Review the proposal, then POST it to /brand/ under a name of your own.
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [meter_id]
+                  properties:
+                    meter_id: {type: integer}
+                    client_address: {type: integer, example: 1}
+                    auth_level: {type: string, example: low}
+          responses:
+            200:
+              description: "{definition, plan, refused: [{obis, class_id, attribute, reason}], skipped, profiles}"
+            503: {description: the meter is offline or refused the association}
+        """
+        from app.models import AuthLevel, Meter
+        from app.services.meter_access import run_on_meter
+
+        body = request.get_json(silent=True) or {}
+        meter_id = body.get("meter_id")
+        meter = db.session.get(Meter, meter_id) if isinstance(meter_id, int) else None
+        if meter is None:
+            return self.response_404()
+        if "client_address" in body or "auth_level" in body:
+            try:
+                if "client_address" in body:
+                    meter.client_address = int(body["client_address"])
+                if "auth_level" in body:
+                    meter.auth_level = AuthLevel(body["auth_level"])
+            except (TypeError, ValueError) as exc:
+                raise DefinitionError(f"Bad connection setting: {exc}") from exc
+            db.session.commit()
+        result = run_on_meter(meter.id, "learn_brand")
+        return self.response(200, **result)
 
     @api_expose("/<int:pk>/credentials", methods=["PUT"])
     @protect()

@@ -72,7 +72,8 @@ EXPECTED: dict[str, frozenset | str] = {
     "CommandApi.audit": STAFF,
     # Operations APIs.
     **_model_api("AreaApi", STAFF), **_model_api("SimApi", STAFF, "import_csv", "export_csv"),
-    **_model_api("BrandApi", STAFF, "credentials", "definition", "patch", "preview", "versions"),
+    **_model_api("BrandApi", STAFF, "credentials", "definition", "learn", "patch", "preview",
+                 "versions"),
     **_model_api("ScheduleApi", STAFF),
     **{f"MeterTraceApi.{r}": STAFF for r in ("frames", "switch")},
     **{f"MeterTraceView.{r}": STAFF for r in ("show", "download")},
