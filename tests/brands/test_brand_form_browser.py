@@ -1,0 +1,80 @@
+"""In the browser: an integrator pastes a bare OBIS list into System › Define Brand, previews what will be
+collected, saves, and a meter of that brand collects its load profile; the meter's communication trace
+page shows the association and the GET decoded, with the password masked. Real HES, real simulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+from tests.support.simulator import PASSWORD, start_simulator
+
+UTC = dt.UTC
+BARE_LIST = "1.0.1.8.0.255\n1.0.2.8.0.255\n1.0.99.1.0.255\n0.0.1.0.0.255\n0.0.96.3.10.255\n0.0.99.98.0.255\n"
+
+
+def test_brand_pasted_in_the_form_collects_and_its_trace_is_readable(page, live_server):
+    page.goto("/brands/define/")
+    page.fill("#bf-name", "form_bare")
+    page.fill("#bf-title", "Pasted in the form")
+    page.fill("#bf-points", BARE_LIST)
+    page.click("#brand-preview")
+    plan = page.locator("#brand-plan li").all_inner_texts()
+    assert "Collects load profile every 15 min from 1.0.99.1.0.255" in plan
+    assert "Switches the relay through 0.0.96.3.10.255" in plan
+    assert page.locator("#role-load_profile").input_value() == "load_profile"
+    assert page.locator("#role-relay").input_value() == "relay_output_state"
+    rows = page.locator("#brand-points tbody tr")
+    assert rows.count() == 11  # 2 registers, profile, log, clock (2), relay (state, control, mode, 2 methods)
+    assert "date_time" in page.locator("#brand-points tbody tr", has_text="0.0.1.0.0.255").first.inner_text()
+    page.click("#brand-save")
+    assert "Brand Pasted in the form saved with 11 points." in page.locator("body").inner_text()
+
+    headers = live_server.token()
+    brand = live_server.api("GET", "/api/v1/brand/?q=(filters:!((col:name,opr:eq,value:form_bare)))",
+                            headers=headers).json()["ids"][0]
+    assert live_server.api("PUT", f"/api/v1/brand/{brand}/credentials", headers=headers,
+                           json={"password": PASSWORD.decode()}).status_code == 200
+    sim = start_simulator(meters=1, history_days=1, first_serial=1, extra=["--prefix", "FRM"])
+    try:
+        simcard = live_server.api("POST", "/api/v1/sim/", headers=headers, json={
+            "number": "FRM-SIM0", "ip_address": "127.0.0.1", "port": sim.port(0)})
+        assert simcard.status_code == 201, simcard.text
+        meter = live_server.api("POST", "/api/v1/meter/", headers=headers, json={
+            "number": sim.serial(0), "brand": brand, "status": "active", "comm_mode": "dial_out",
+            "sim": simcard.json()["id"]})
+        assert meter.status_code == 201, meter.text
+        meter_id = meter.json()["id"]
+        collect = live_server.api("POST", f"/api/v1/meter/{meter_id}/collect", headers=headers,
+                                  json={"kind": "load_profile"})
+        assert collect.status_code == 200 and "skipped" not in collect.text, collect.text
+        truth = sim.model_meter(0)
+        expected = truth.profile_times(bytes([1, 0, 99, 1, 0, 255]), dt.datetime.now(UTC).timestamp())
+        with sqlite3.connect(live_server.data_dir / "hes.db") as conn:
+            stored = conn.execute("SELECT count(*) FROM reading r JOIN channel c ON c.id = r.channel_id "
+                                  "WHERE r.meter_id = ? AND c.obis = '1.0.1.8.0.255'", (meter_id,)).fetchone()[0]
+        assert expected and stored == len(expected)
+
+        # The meter's page leads to its trace; start tracing there, read the meter, see the frames.
+        page.goto(f"/meterview/show/{meter_id}")
+        page.click("#meter-trace-link")
+        page.select_option("#trace-minutes", "15")
+        page.click("#trace-on")
+        assert "Tracing" in page.locator("#trace-state").inner_text()
+        read = live_server.api("POST", f"/api/v1/meter/{meter_id}/read", headers=headers,
+                               json={"points": ["energy_import"]})
+        assert read.status_code == 200, read.text
+        page.reload()
+        frames = page.locator("#trace-frames tbody tr")
+        assert frames.count() >= 4
+        first = frames.nth(0).inner_text()
+        assert "HES → meter" in first and "AssociationRequest" in first and "********" in first
+        assert "meter → HES" in frames.nth(1).inner_text() and "AssociationResponse" in frames.nth(1).inner_text()
+        assert "GetRequest" in page.locator("#trace-frames").inner_text()
+        assert PASSWORD.decode() not in page.content() and PASSWORD.hex() not in page.content().lower()
+        with page.expect_download() as download:
+            page.click("#trace-download")
+        text = download.value.path().read_text()
+        assert "AssociationRequest" in text and PASSWORD.decode() not in text
+    finally:
+        sim.stop()
