@@ -180,6 +180,10 @@ class _Transfer:
         return self.finish(read_version(self.session, self.meter))
 
     def finish(self, version: str | None) -> dict[str, Any]:
+        from app.services.meter_access import forget_meter_objects
+
+        # New firmware may change scalers, capture objects and how profiles read: learn them again.
+        forget_meter_objects(self.meter.id)
         self.transfer.version_after = version
         self.meter.firmware_version = version
         if self.transfer.blocks_total:

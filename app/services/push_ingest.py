@@ -292,6 +292,8 @@ def open_push(push: ReceivedPush) -> Opened:
 
 def push_values(meter: Meter, push: PushNotification) -> tuple[list[RawEvent], list[Value]]:
     """The events and register values a decoded push carries."""
+    from app.services.meter_access import object_cache_for
+
     spec = push_spec(meter.brand)
     when = push.timestamp
     for obj in push.objects:
@@ -308,7 +310,10 @@ def push_values(meter: Meter, push: PushNotification) -> tuple[list[RawEvent], l
                 events.append(RawEvent(when, value, spec.logs[index] if index < len(spec.logs) else f"log{index}",
                                        source="push"))
         elif obj["class_id"] in (3, 4) and isinstance(value, int | float) and not isinstance(value, bool):
-            values.append(Value(meter.id, obis, when, float(value) * 10 ** spec.scalers.get(obis, 0),
+            # The meter's own scaler as its sessions read it (the one profiles are scaled with), else the brand's.
+            learnt = object_cache_for(meter.id).scalers.get((obis, int(obj["class_id"])))
+            scaler = learnt[0] if learnt is not None else spec.scalers.get(obis, 0)
+            values.append(Value(meter.id, obis, when, float(value) * 10 ** scaler,
                                 source=Source.PUSH, authenticated=push.authenticated))
     if not push.objects:
         log.info("push from %s without an object list: %r", meter.number, push.values)

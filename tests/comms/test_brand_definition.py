@@ -146,3 +146,27 @@ def test_one_field_meter_put_works_and_brand_defaults_stay_defaults(client, admi
     meter = client.get(f"/api/v1/meter/{pk}", headers=admin_headers).json["result"]
     assert meter["area_id"] == area.json["id"]
     assert meter["interface"] is None and meter["auth_level"] is None  # still the brand's defaults
+
+
+def test_caches_follow_changes_and_pushes_use_the_meters_own_scaler(app, client, admin_headers):
+    import datetime as dt
+
+    from app.comms.push import PushNotification
+    from app.extensions import db
+    from app.models import Meter, MeterBrand
+    from app.services.meter_access import object_cache_for
+    from app.services.push_ingest import push_values
+
+    pk = _brand(client, admin_headers, name="t_cache", points_csv=BARE)
+    resp = client.post("/api/v1/meter/", json={"number": "T-CACHE-1", "brand": pk}, headers=admin_headers)
+    meter_id = resp.json["id"]
+    push = PushNotification(timestamp=dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC), values=[5], objects=[
+        {"class_id": 3, "obis": "1.0.1.8.0.255", "attribute": 2, "value": 5}])
+    with app.app_context():
+        meter = db.session.get(Meter, meter_id)
+        assert [v.value for v in push_values(meter, push)[1]] == [5.0]  # brand: no scaler
+        object_cache_for(meter_id).scalers[("1.0.1.8.0.255", 3)] = (2, 30)  # what a session read from it
+        assert [v.value for v in push_values(meter, push)[1]] == [500.0]  # the meter's own, as profiles
+        assert db.session.get(MeterBrand, pk).name == "t_cache"
+    assert client.put(f"/api/v1/brand/{pk}", json={"title": "edited"}, headers=admin_headers).status_code == 200
+    assert object_cache_for(meter_id).scalers == {}  # a brand save forgets what its meters' sessions cached
