@@ -100,7 +100,7 @@ class Config:
         # i18n: translations/ sits at the top level, so give Babel an absolute path.
         self.BABEL_DEFAULT_LOCALE = "en"
         self.BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
-        self.LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
+        self.LANGUAGES = {"en": {"flag": "gb", "name": "English"}, "fr": {"flag": "fr", "name": "Français"}}
 
         # Every other HES_* variable (tuning knobs such as HES_TASK_WORKERS, HES_RESPONSE_TIMEOUT,
         # HES_ON_TIME_HOURS) passes through as a string; the code that reads it converts it.

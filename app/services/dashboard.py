@@ -148,7 +148,10 @@ def latest_events(scope: Scope, limit: int = 10) -> list[dict]:
             .where(*scope.meter_clauses())
             .order_by(Event.ts.desc(), Event.id.desc())
             .limit(limit))
-    return [{"id": eid, "ts": ts.isoformat(), "event_type": etype, "code": code, "severity": str(severity),
+    from app.services.events import event_type
+
+    return [{"id": eid, "ts": ts.isoformat(), "event_type": etype, "title": event_type(etype).title, "code": code,
+             "severity": str(severity),
              "source": source, "meter_id": meter_id, "meter_number": number}
             for eid, ts, etype, code, severity, source, meter_id, number in db.session.execute(stmt)]
 

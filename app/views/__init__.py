@@ -20,6 +20,7 @@ def register_all(appbuilder: AppBuilder) -> None:
         fleet,
         fleet_api,
         home,
+        i18n,
         imports,
         meter_pages,
         monitoring,
@@ -36,7 +37,8 @@ def register_all(appbuilder: AppBuilder) -> None:
     )
 
     install_audit_listener()
-    for module in (csp, errors, stock, home, dashboard, fleet, imports, comms, brands, settings, collection, fleet_api,
-                   monitoring, online_rate, alerts, reports, revenue, commands_api, meter_pages, remote, my_meters,
-                   roles, nodes, trace):
+    for module in (csp, errors, stock, i18n, home, dashboard, fleet, imports, comms, brands, settings, collection,
+                   fleet_api, monitoring, online_rate, alerts, reports, revenue, commands_api, meter_pages, remote,
+                   my_meters, roles, nodes, trace):
         module.register(appbuilder)
+    i18n.translate_labels(appbuilder)

@@ -10,6 +10,7 @@ from flask_appbuilder.api import expose as api_expose
 from flask_appbuilder.api import protect, rison
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -232,7 +233,8 @@ class ActiveAlertsView(BaseView):
     @has_access
     def index(self):
         active = db.session.execute(select(func.count()).select_from(Alert).where(Alert.state == "active")).scalar()
-        return self.render_template("hes/alerts.html", active=active)
+        titles = {key: gettext(kind.title) for key, kind in EVENT_TYPES.items()}
+        return self.render_template("hes/alerts.html", active=active, titles=titles)
 
 
 class EventAnalysisView(BaseView):

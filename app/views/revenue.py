@@ -280,7 +280,9 @@ class TechnicalLossApi(BaseApi):
             200: {description: "threshold and rows"}
         """
         scope, start, end, granularity, tz = self._args()
-        return self.response(200, threshold_pct=loss.loss_threshold_pct(),
+        supplied = [{"area_id": area_id, "area": name, "supply_meter": number}
+                    for area_id, name, _supply_id, number in loss.supplied_areas(scope)]
+        return self.response(200, threshold_pct=loss.loss_threshold_pct(), supplied=supplied,
                              result=loss.energy_balance(scope, start, end, granularity, tz))
 
     @expose("/csv", methods=["GET"])

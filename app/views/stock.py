@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from flask import current_app, request, url_for
@@ -87,18 +88,18 @@ def format_cell(value, column: str = "") -> Markup:
     if isinstance(value, enum.Enum):
         label = gettext(str(value.value).replace("_", " ").capitalize())
         return _pill(label, PILL_KINDS.get(str(value.value), "default"))
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         text = format_decimal(value) if column != "port" else str(value)
         unit = COLUMN_UNITS.get(column, "")
         return Markup('<span class="hes-num">{}</span>').format(f"{text} {unit}" if unit else text)
     if isinstance(value, list | tuple | set):
         names = sorted((_name(v) for v in value), key=_natural_text)
-        return Markup(", ").join(Markup('<span class="hes-tag">{}</span>').format(n) for n in names)
+        return Markup(", ").join(Markup('<span class="hes-tag" translate="no">{}</span>').format(n) for n in names)
     if hasattr(value, "__table__"):
         full = getattr(value, "full_name", None)
         if full and getattr(value, "name", None) and full != value.name:  # an area: its own name, the path on hover
-            return Markup('<span title="{}">{}</span>').format(full, value.name)
-        return Markup(escape(_name(value)))
+            return Markup('<span title="{}" translate="no">{}</span>').format(full, value.name)
+        return Markup('<span translate="no">{}</span>').format(_name(value))
     if isinstance(value, str) and column in PILL_COLUMNS and value in PILL_KINDS:
         return _pill(gettext(value.replace("_", " ").capitalize()), PILL_KINDS[value])
     if isinstance(value, str) and column in WORD_COLUMNS:

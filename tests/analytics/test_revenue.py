@@ -179,3 +179,45 @@ def test_completeness_counts_expected_intervals_in_the_local_day(app, fleet):
                                "completeness_pct": 100.0, "on_time_pct": 0.0}
     assert data["days"][1]["expected"] == 96 and data["days"][1]["received"] == 0
     assert data["summary"]["completeness_pct"] == round(100 * 92 / 188, 2)
+
+
+def test_leakage_trend_and_pdf_count_the_same_tamper_events_as_the_page(app, fleet):
+    """Six tamper events on four meters, two of them today: the trend runs to today and adds up to the page's
+    six events; the PDF says six events and four meters, each under its own name."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from app.services.reports.leakage import leakage_pdf
+
+    now = dt.datetime(2026, 3, 10, 12, tzinfo=UTC)
+    hours_ago = {"A1": (30, 2), "A2": (50,), "A3": (80, 1), "A6": (100,)}  # 2 events today (2 h and 1 h ago)
+    with app.app_context():
+        db.session.add_all([Event(meter_id=fleet.meters[name], ts=now - dt.timedelta(hours=h), event_type="cover_open")
+                            for name, hours in hours_ago.items() for h in hours])
+        db.session.add(Event(meter_id=fleet.meters["A4"], ts=now - dt.timedelta(days=20), event_type="cover_open"))
+        db.session.commit()
+        scope = Scope(area_id=fleet.ward_a)
+        data = leakage(scope, ZoneInfo("UTC"), days=7, now=now)
+        pdf = leakage_pdf(scope, data, ZoneInfo("UTC"))
+    assert data["totals"]["tamper_events"] == 6 and data["totals"]["tamper"] == 4  # A4's event is 20 days old
+    trend = {t["date"]: t["tamper_events"] for t in data["trend"]}
+    assert list(trend)[0] == "2026-03-04" and list(trend)[-1] == "2026-03-10"  # seven days, today included
+    assert trend["2026-03-10"] == 2 and trend["2026-03-09"] == 1 and sum(trend.values()) == 6
+    text = " ".join(page.extract_text() for page in PdfReader(BytesIO(pdf)).pages)
+    flat = " ".join(text.split()).upper()  # the summary prints each figure above its label, in capitals
+    assert "6 TAMPER EVENTS" in flat and "4 METERS WITH TAMPER EVENTS" in flat
+
+
+def test_technical_loss_names_the_supply_meter_that_sent_no_data(app, fleet, client, admin_headers):
+    """An area with a supply meter but no readings in the range is not "no area has a supply meter": the API
+    lists the supplied areas, so the page can say whose data is missing."""
+    url = f"/api/v1/technical-loss/?area={fleet.ward_a}&start=2026-03-01&end=2026-03-07"
+    before = client.get(url, headers=admin_headers).json
+    assert before["supplied"] == [] and before["result"] == []
+    with app.app_context():
+        db.session.get(Area, fleet.ward_a).supply_meter_id = fleet.meters["A6"]
+        db.session.commit()
+    after = client.get(url, headers=admin_headers).json
+    assert after["result"] == []
+    assert after["supplied"] == [{"area_id": fleet.ward_a, "area": "Test Region › Ward A", "supply_meter": "MTR-A6"}]

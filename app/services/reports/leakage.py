@@ -25,7 +25,7 @@ from app.services.scope import Scope
 INDICATORS = {
     "zero_consumption": "Zero consumption (48 h)",
     "reverse_flow": "Reverse energy flow (48 h)",
-    "tamper": "Tamper events",
+    "tamper": "Meters with tamper events",
     "relay_open_consuming": "Relay open but consuming",
     "credit_exhausted_relay_closed": "Credit exhausted, relay closed",
     "long_offline": "Long offline",
@@ -60,8 +60,8 @@ def leakage(scope: Scope, tz: ZoneInfo, *, days: int = 30, now: dt.datetime | No
                func.count()).where(ConsumptionHourly.bucket >= since, ConsumptionHourly.bucket < now,
                                    ConsumptionHourly.meter_id.in_(ids)).group_by(ConsumptionHourly.meter_id))}
     today = local_today(tz, now)
-    first = today - dt.timedelta(days=days)
-    lo, hi = utc_range(first, today - dt.timedelta(days=1), tz)
+    first = today - dt.timedelta(days=days - 1)  # the last ``days`` local days, today included (as the trend)
+    lo, _hi = utc_range(first, today, tz)
     tampers = dict(db.session.execute(
         select(Event.meter_id, func.count()).where(Event.ts >= lo, Event.ts < now, Event.meter_id.in_(ids),
                                                    Event.event_type.in_(TAMPER_EVENT_TYPES))
@@ -100,7 +100,7 @@ def leakage(scope: Scope, tz: ZoneInfo, *, days: int = 30, now: dt.datetime | No
             "totals": {key: sum(1 for e in exceptions if e["indicator"] == key) for key in INDICATORS}
             | {"tamper_events": sum(tampers.values()), "meters": len(meters)},
             "areas": _by_area(meters, exceptions, tampers), "exceptions": exceptions,
-            "trend": _trend(ids, first, today - dt.timedelta(days=1), tz)}
+            "trend": _trend(ids, first, today, tz, now)}
 
 
 def _weekly_means(ids, today: dt.date, tz: ZoneInfo) -> dict[int, float]:
@@ -123,8 +123,9 @@ def _by_area(meters: dict, exceptions: list[dict], tampers: dict) -> list[dict]:
     return [rows[name] for name in sorted(rows)]
 
 
-def _trend(ids, first: dt.date, last: dt.date, tz: ZoneInfo) -> list[dict]:
-    """Per local day: meters with zero consumption, meters exporting, and tamper events."""
+def _trend(ids, first: dt.date, last: dt.date, tz: ZoneInfo, now: dt.datetime) -> list[dict]:
+    """Per local day up to ``now``: meters with zero consumption, meters exporting, and tamper events (the same
+    events the totals count, so the trend adds up to them)."""
     days = {d: {"date": d.isoformat(), "zero_consumption": 0, "reverse_flow": 0, "tamper_events": 0}
             for d in local_days(first, last)}
     lo, hi = utc_range(first, last, tz)
@@ -137,7 +138,8 @@ def _trend(ids, first: dt.date, last: dt.date, tz: ZoneInfo) -> list[dict]:
         if day is not None:
             day["zero_consumption"] += imp <= 0
             day["reverse_flow"] += exp > 0
-    for ts, in db.session.execute(select(Event.ts).where(Event.ts >= lo, Event.ts < hi, Event.meter_id.in_(ids),
+    for ts, in db.session.execute(select(Event.ts).where(Event.ts >= lo, Event.ts < min(hi, now),
+                                                         Event.meter_id.in_(ids),
                                                          Event.event_type.in_(TAMPER_EVENT_TYPES))):
         day = days.get(ts.astimezone(tz).date())
         if day is not None:
@@ -166,5 +168,6 @@ def leakage_pdf(scope: Scope, data: dict, tz: ZoneInfo) -> bytes:
         "Revenue Leakage",
         filters={**scope_names(scope), "Trend": f"last {data['days']} days", "Time zone": tz.key},
         summary=[(INDICATORS[k], data["totals"][k]) for k in ("zero_consumption", "reverse_flow", "tamper",
-                                                              "relay_open_consuming", "long_offline")],
+                                                              "relay_open_consuming", "long_offline")]
+        + [("Tamper events", data["totals"]["tamper_events"])],
         columns=AREA_COLUMNS, rows=rows, chart=chart, totals=totals)

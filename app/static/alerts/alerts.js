@@ -5,6 +5,12 @@
   if (!root || !window.HES) return;
   var H = window.HES, api = root.getAttribute("data-api"), page = 0, pageSize = 25, total = 0;
   var el = function (id) { return document.getElementById(id); };
+  var titles = JSON.parse(root.getAttribute("data-titles") || "{}");
+  var english = /^en\b/.test(H.locale);
+
+  /* A stored title is written in English when the alert is raised ("Communication lost on meter BS001"); in another
+     language a known alert type shows its translated name (the meter has its own column), the stored title on hover. */
+  function titleOf(a) { return !english && titles[a.alert_type] ? titles[a.alert_type] : H.t(a.title); }
 
   function rison() {
     var filters = ["(col:state,opr:eq,value:" + el("al-state").value + ")"];
@@ -17,20 +23,20 @@
 
   function severityPill(sev) {
     var kind = sev === "critical" ? "danger" : sev === "warning" ? "warning" : "info";
-    return '<span class="hes-pill pill-' + kind + '">' + H.escape(sev) + "</span>";
+    return '<span class="hes-pill pill-' + kind + '">' + H.escape(H.t(H.word(sev))) + "</span>";
   }
 
   function render(rows) {
     var body = el("al-rows");
     if (!rows.length) {
       body.innerHTML = '<tr><td colspan="8"><div class="hes-empty"><i class="fa fa-check-circle fa-2x"></i><br>' +
-        "No alerts here. All quiet.</div></td></tr>";
+        H.escape(H.t("No alerts here. All quiet.")) + "</div></td></tr>";
       return;
     }
     body.innerHTML = rows.map(function (a) {
       return '<tr data-id="' + a.id + '"><td><input type="checkbox" class="al-check" value="' + a.id + '"></td><td>' +
-        severityPill(a.severity) + "</td><td><b>" + H.escape(a.title) + '</b><br><span class="text-muted small">' +
-        H.escape(a.alert_type) + " · " + H.escape(a.kind) + "</span></td><td>" +
+        severityPill(a.severity) + "</td><td><b title=\"" + H.escape(a.title) + "\">" + H.escape(titleOf(a)) + '</b><br><span class="text-muted small">' +
+        H.escape(a.alert_type) + " · " + H.escape(H.t(H.word(a.kind))) + "</span></td><td>" +
         (a.meter && a.meter.number ? '<a href="/events/?meter=' + encodeURIComponent(a.meter.number) + '">' +
           H.escape(a.meter.number) + "</a>" : "—") + "</td><td>" + a.count + "</td><td>" + H.formatTime(a.first_at) +
         "</td><td>" + H.formatTime(a.last_at) + "</td><td>" + H.escape(a.ack_comment || "") + "</td></tr>";
@@ -45,11 +51,11 @@
       total = data.count;
       el("al-total").textContent = total;
       el("al-page").textContent = page + 1;
-      el("al-range").textContent = total ? (page * pageSize + 1) + "–" + Math.min(total, (page + 1) * pageSize) + " of " + total : "0";
+      el("al-range").textContent = total ? H.t("{first}–{last} of {total}", { first: page * pageSize + 1, last: Math.min(total, (page + 1) * pageSize), total: total }) : "0";
       if (el("al-state").value === "active") H.setAlertCount(total);
       render(data.result);
       selectionChanged();
-    }).catch(function (err) { H.toast(err.message || "Could not load alerts", "danger"); });
+    }).catch(function (err) { H.toast(err.message || H.t("Could not load alerts"), "danger"); });
   }
 
   function selected() {
@@ -62,12 +68,12 @@
     el("al-resolve").disabled = !n || state === "resolved";
   }
 
-  function act(action, label) {
+  function act(action, done) {
     var ids = selected();
     if (!ids.length) return;
     H.api(api + action, { method: "POST", body: { ids: ids, comment: el("al-comment").value || null } })
-      .then(function () { H.toast(ids.length + " alert(s) " + label, "success"); el("al-comment").value = ""; load(); })
-      .catch(function (err) { H.toast(err.message || "Failed", "danger"); });
+      .then(function () { H.toast(H.t(done, { n: ids.length }), "success"); el("al-comment").value = ""; load(); })
+      .catch(function (err) { H.toast(err.message || H.t("Failed"), "danger"); });
   }
 
   el("al-rows").addEventListener("change", selectionChanged);
@@ -75,8 +81,8 @@
     Array.prototype.forEach.call(document.querySelectorAll(".al-check"), function (c) { c.checked = e.target.checked; });
     selectionChanged();
   });
-  el("al-ack").addEventListener("click", function () { act("acknowledge", "acknowledged"); });
-  el("al-resolve").addEventListener("click", function () { act("resolve", "resolved"); });
+  el("al-ack").addEventListener("click", function () { act("acknowledge", H.t("{n} alert(s) acknowledged")); });
+  el("al-resolve").addEventListener("click", function () { act("resolve", H.t("{n} alert(s) resolved")); });
   el("al-state").addEventListener("change", function () { page = 0; load(); });
   el("al-severity").addEventListener("change", function () { page = 0; load(); });
   el("al-prev").addEventListener("click", function () { if (page > 0) { page--; load(); } });

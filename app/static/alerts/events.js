@@ -19,6 +19,9 @@
     return "filters:!(" + f.join(",") + ")";
   }
 
+  var titles = {};
+  function titleOf(type) { return titles[type] ? H.t(titles[type]) : H.t(H.word(type)); }
+
   function drawChart(days) {
     var labels = [], types = {};
     days.forEach(function (d) {
@@ -27,7 +30,7 @@
       types[d.type][d.day] = d.count;
     });
     var datasets = Object.keys(types).map(function (t, i) {
-      return { label: t, backgroundColor: palette[i % palette.length], data: labels.map(function (d) { return types[t][d] || 0; }) };
+      return { label: titleOf(t), key: t, backgroundColor: palette[i % palette.length], data: labels.map(function (d) { return types[t][d] || 0; }) };
     });
     if (chart) chart.destroy();
     if (typeof window.Chart !== "function") return;
@@ -36,7 +39,7 @@
       options: { responsive: true, maintainAspectRatio: false, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } },
         onClick: function (_e, items) {
           if (!items.length) return;
-          el("ev-type").value = datasets[items[0].datasetIndex].label;
+          el("ev-type").value = datasets[items[0].datasetIndex].key;
           var day = labels[items[0].index];
           el("ev-from").value = day; el("ev-to").value = day; page = 0; load();
         } }
@@ -48,22 +51,23 @@
     el("ev-csv").href = api + "export?q=" + encodeURIComponent(q);
     el("ev-pdf").href = api + "pdf?q=" + encodeURIComponent(q);
     H.api(api + "summary?q=" + encodeURIComponent(q)).then(function (s) {
+      titles = s.titles || {};
       drawChart(s.days);
-      el("ev-types").innerHTML = Object.keys(s.types).map(function (t) {
-        return '<span class="hes-pill pill-info">' + H.escape((s.titles && s.titles[t]) || t) + " · " + s.types[t] + "</span>";
+      el("ev-types").innerHTML = Object.keys(s.types).map(function (type) {
+        return '<span class="hes-pill pill-info">' + H.escape(titleOf(type)) + " · " + s.types[type] + "</span>";
       }).join(" ") || '<span class="text-muted">—</span>';
-    }).catch(function (err) { H.toast(err.message || "Could not load the summary", "danger"); });
+    }).catch(function (err) { H.toast(err.message || H.t("Could not load the summary"), "danger"); });
     var listQ = "(" + filters() + ",order_column:ts,order_direction:desc,page:" + page + ",page_size:" + pageSize + ")";
     H.api(api + "?q=" + encodeURIComponent(listQ)).then(function (data) {
       total = data.count;
       el("ev-page").textContent = page + 1;
-      el("ev-range").textContent = total ? (page * pageSize + 1) + "–" + Math.min(total, (page + 1) * pageSize) + " of " + total : "0";
+      el("ev-range").textContent = total ? H.t("{first}–{last} of {total}", { first: page * pageSize + 1, last: Math.min(total, (page + 1) * pageSize), total: total }) : "0";
       el("ev-rows").innerHTML = data.result.length ? data.result.map(function (e) {
         return "<tr><td>" + H.formatTime(e.ts) + "</td><td>" + H.escape(e.meter ? e.meter.number : "") + "</td><td>" +
-          H.escape(e.event_type) + "</td><td>" + e.code + "</td><td>" + H.escape(e.severity) + "</td><td>" +
-          H.escape(e.source) + "</td><td>" + H.escape(e.log || "") + "</td></tr>";
-      }).join("") : '<tr><td colspan="7"><div class="hes-empty">No events match these filters.</div></td></tr>';
-    }).catch(function (err) { H.toast(err.message || "Could not load events", "danger"); });
+          H.escape(titleOf(e.event_type)) + "</td><td>" + e.code + "</td><td>" + H.escape(H.t(H.word(e.severity))) + "</td><td>" +
+          H.escape(H.t(H.word(e.source))) + "</td><td>" + H.escape(e.log || "") + "</td></tr>";
+      }).join("") : '<tr><td colspan="7"><div class="hes-empty">' + H.escape(H.t("No events match these filters.")) + "</div></td></tr>";
+    }).catch(function (err) { H.toast(err.message || H.t("Could not load events"), "danger"); });
   }
 
   ["ev-type", "ev-severity", "ev-from", "ev-to"].forEach(function (id) { el(id).addEventListener("change", function () { page = 0; load(); }); });

@@ -8,7 +8,7 @@
   var root = document.getElementById("my-meters");
   var dataEl = document.getElementById("my-meters-data");
   if (!root || !dataEl || !window.HES) return;
-  var HES = window.HES;
+  var HES = window.HES, t = HES.t;
   var $ = function (id) { return document.getElementById(id); };
   var summaryUrl = root.getAttribute("data-summary-url");
   var consumptionUrl = root.getAttribute("data-consumption-url");
@@ -17,8 +17,8 @@
   var FINAL = { succeeded: true, failed: true, expired: true, cancelled: true };
   var STATE_PILL = { succeeded: "success", failed: "danger", expired: "danger", cancelled: "warning", queued: "info", sent: "info" };
   var RELAY = {
-    connected: ["Connected", "success"], disconnected: ["Disconnected", "danger"],
-    ready_for_reconnection: ["Ready to reconnect", "warning"], unknown: ["Unknown", "none"]
+    connected: [t("Connected"), "success"], disconnected: [t("Disconnected"), "danger"],
+    ready_for_reconnection: [t("Ready to reconnect"), "warning"], unknown: [t("Unknown"), "none"]
   };
 
   var state = { summary: JSON.parse(dataEl.textContent), meterId: null, period: "daily", chart: null, pending: null };
@@ -29,11 +29,11 @@
   function meterById(id) { return meters().filter(function (m) { return m.id === id; })[0] || null; }
   function selected() { return meterById(state.meterId); }
   function card(id) { return root.querySelector('.mm-meter[data-meter-id="' + id + '"]'); }
-  function money(v) { return v == null ? "—" : Number(v).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }); }
-  function kwh(v) { return v == null ? "—" : Number(v).toLocaleString(undefined, { maximumFractionDigits: 1 }) + " kWh"; }
+  function money(v) { return v == null ? "—" : Number(v).toLocaleString(HES.locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 }); }
+  function kwh(v) { return v == null ? "—" : Number(v).toLocaleString(HES.locale, { maximumFractionDigits: 1 }) + " kWh"; }
   function groups(token) { return String(token || "").replace(/(\d{4})(?=\d)/g, "$1 "); }
-  var dayFormat = new Intl.DateTimeFormat(undefined, { timeZone: HES.timezone, year: "numeric", month: "short", day: "2-digit" });
-  var timeFormat = new Intl.DateTimeFormat(undefined, { timeZone: HES.timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  var dayFormat = new Intl.DateTimeFormat(HES.locale, { timeZone: HES.timezone, year: "numeric", month: "short", day: "2-digit" });
+  var timeFormat = new Intl.DateTimeFormat(HES.locale, { timeZone: HES.timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   function stacked(iso) {
     if (!iso) return "—";
     var when = new Date(iso);
@@ -53,10 +53,10 @@
     var status = el.querySelector('[data-field="status"]');
     var cls = online ? "on" : "off";
     status.className = "hes-status " + cls;
-    status.innerHTML = '<span class="hes-dot ' + cls + '"></span><span>' + (online ? "Online" : "Offline") + "</span>";
+    status.innerHTML = '<span class="hes-dot ' + cls + '"></span><span>' + HES.escape(online ? t("Online") : t("Offline")) + "</span>";
     var seen = el.querySelector('[data-field="last_seen"]');
     seen.setAttribute("data-iso", lastSeen || "");
-    seen.textContent = lastSeen ? HES.formatTime(lastSeen) : "never";
+    seen.textContent = lastSeen ? HES.formatTime(lastSeen) : t("never");
     seen.title = lastSeen ? HES.ago(lastSeen) : "";
   }
 
@@ -98,12 +98,13 @@
   function paintTokens() {
     var m = selected();
     var rows = (m && m.tokens) || [];
-    $("mm-tokens").querySelector("tbody").innerHTML = rows.length ? rows.map(function (t) {
-      var result = t.token_status_text || t.reason || (t.state === "queued" ? "waiting for the meter" : t.state);
-      return "<tr><td>" + stacked(t.created_at) + (t.by_you ? "" : '<small class="mm-time">by the utility</small>') +
-        '</td><td class="mm-mono">' + HES.escape(groups(t.token)) + '</td><td><span class="hes-pill pill-' + (STATE_PILL[t.state] || "info") +
-        '">' + HES.escape(t.state) + "</span> " + HES.escape(result) + '</td><td class="text-right">' + money(t.credit) + "</td></tr>";
-    }).join("") : '<tr><td colspan="4"><div class="hes-empty"><i class="fa fa-credit-card"></i><b>No tokens yet</b>Tokens loaded on this meter will be listed here.</div></td></tr>';
+    $("mm-tokens").querySelector("tbody").innerHTML = rows.length ? rows.map(function (tk) {
+      var result = tk.token_status_text || tk.reason || (tk.state === "queued" ? t("waiting for the meter") : "");
+      return "<tr><td>" + stacked(tk.created_at) + (tk.by_you ? "" : '<small class="mm-time">' + HES.escape(t("by the utility")) + "</small>") +
+        '</td><td class="mm-mono">' + HES.escape(groups(tk.token)) + '</td><td><span class="hes-pill pill-' + (STATE_PILL[tk.state] || "info") +
+        '">' + HES.escape(t(HES.word(tk.state))) + "</span> " + HES.escape(result) + '</td><td class="text-right">' + money(tk.credit) + "</td></tr>";
+    }).join("") : '<tr><td colspan="4"><div class="hes-empty"><i class="fa fa-credit-card"></i><b>' + HES.escape(t("No tokens yet")) + "</b>" +
+      HES.escape(t("Tokens loaded on this meter will be listed here.")) + "</div></td></tr>";
   }
 
   function digits() { return $("mm-token") ? $("mm-token").value.replace(/[\s-]/g, "") : ""; }
@@ -115,8 +116,8 @@
     var ok = /^\d{20}$/.test(d);
     input.classList.toggle("valid", ok);
     input.classList.toggle("invalid", d.length > 0 && !ok);
-    $("mm-token-hint").textContent = ok ? "20 digits — ready to load on " + selected().number + "." :
-      (/\D/.test(d) ? "Only digits, please (spaces and dashes are fine)." : (d.length ? d.length + " of 20 digits." : "20 digits; spaces are fine."));
+    $("mm-token-hint").textContent = ok ? t("20 digits — ready to load on {number}.", { number: selected().number }) :
+      (/\D/.test(d) ? t("Only digits, please (spaces and dashes are fine).") : (d.length ? t("{n} of 20 digits.", { n: d.length }) : t("20 digits; spaces are fine.")));
     $("mm-token-send").disabled = !ok || !!state.pending;
     return ok;
   }
@@ -130,12 +131,12 @@
     box.hidden = false;
     box.className = "mm-outcome" + (good ? " on" : (bad ? " off" : ""));
     box.querySelector(".mm-outcome-icon").innerHTML = '<i class="fa ' + (good ? "fa-check" : (bad ? "fa-times" : "fa-hourglass-half")) + '"></i>';
-    $("mm-outcome-title").textContent = good ? "Token accepted" : (bad ? "Token not loaded" : (waiting ? "Stored — waiting for your meter" : "Sending to your meter…"));
-    $("mm-outcome-text").textContent = c.reason || (waiting ? "Your meter is offline; the token is sent as soon as it connects." : "");
+    $("mm-outcome-title").textContent = good ? t("Token accepted") : (bad ? t("Token not loaded") : (waiting ? t("Stored — waiting for your meter") : t("Sending to your meter…")));
+    $("mm-outcome-text").textContent = c.reason || (waiting ? t("Your meter is offline; the token is sent as soon as it connects.") : "");
     var status = r.token_status == null ? "—" : r.token_status_text || String(r.token_status);
     $("mm-outcome-facts").innerHTML = [
-      ["Meter's answer", status], ["Credit before", money(r.credit_before)], ["Credit now (read back)", money(r.credit)],
-      ["Reference", "#" + c.id + " · " + c.state]
+      [t("Meter's answer"), status], [t("Credit before"), money(r.credit_before)], [t("Credit now (read back)"), money(r.credit)],
+      [t("Reference"), "#" + c.id + " · " + t(HES.word(c.state))]
     ].map(function (f) { return "<div><dt>" + HES.escape(f[0]) + "</dt><dd>" + HES.escape(f[1]) + "</dd></div>"; }).join("");
   }
 
@@ -171,23 +172,24 @@
     var send = $("mm-token-send");
     state.pending = key();
     send.disabled = true;
-    send.innerHTML = '<span class="hes-spinner"></span> Sending…';
+    send.innerHTML = '<span class="hes-spinner"></span> ' + HES.escape(t("Sending…"));
     HES.api("/api/v1/command/token", { method: "POST", body: { meter_id: m.id, token: digits(), idempotency_key: state.pending } })
       .then(function (data) { return follow(data.result); })
       .then(function (c) {
         if (c.state === "succeeded") {
-          HES.toast("Token loaded on " + m.number + (c.result && c.result.credit != null ? " — credit " + money(c.result.credit) : "") + ".", "success");
+          HES.toast(c.result && c.result.credit != null ? t("Token loaded on {number} — credit {credit}.", { number: m.number, credit: money(c.result.credit) })
+            : t("Token loaded on {number}.", { number: m.number }), "success");
           $("mm-token").value = "";
         } else if (FINAL[c.state]) {
-          HES.toast("Token not loaded: " + (c.reason || c.state), "danger");
+          HES.toast(t("Token not loaded: {reason}", { reason: c.reason || t(HES.word(c.state)) }), "danger");
         } else {
-          HES.toast("Token stored; it is sent when meter " + m.number + " connects.", "info");
+          HES.toast(t("Token stored; it is sent when meter {number} connects.", { number: m.number }), "info");
         }
       })
-      .catch(function (error) { HES.toast("Not sent: " + error.message, "danger"); })
+      .catch(function (error) { HES.toast(t("Not sent: {error}", { error: error.message }), "danger"); })
       .then(function () {
         state.pending = null;
-        send.innerHTML = '<i class="fa fa-paper-plane"></i> Load token';
+        send.innerHTML = '<i class="fa fa-paper-plane"></i> ' + HES.escape(t("Load token"));
         validateToken();
         refresh();
       });
@@ -196,20 +198,21 @@
   /* ---- alerts ---- */
   function alertItem(a, active) {
     var icon = a.severity === "critical" ? "fa-exclamation-triangle" : (a.severity === "warning" ? "fa-exclamation-circle" : "fa-info-circle");
-    var when = active ? "since " + HES.formatTime(a.first_at) + (a.count > 1 ? " · " + a.count + "×" : "") :
-      a.state + " · " + HES.formatTime(a.resolved_at || a.last_at);
+    var when = active ? t("since {time}", { time: HES.formatTime(a.first_at) }) + (a.count > 1 ? " · " + a.count + "×" : "") :
+      t(HES.word(a.state)) + " · " + HES.formatTime(a.resolved_at || a.last_at);
     return '<li class="sev-' + HES.escape(a.severity) + (active ? " is-active" : "") + '"><span class="mm-alert-icon"><i class="fa ' + icon +
-      '"></i></span><div class="mm-alert-body"><b>' + HES.escape(a.title) + "</b><small>Meter " + HES.escape(a.number || "") + " · " +
-      HES.escape(when) + '</small></div><span class="hes-pill pill-' + HES.escape(a.severity) + '">' + HES.escape(a.severity) + "</span></li>";
+      '"></i></span><div class="mm-alert-body"><b>' + HES.escape(t(a.title)) + "</b><small>" + HES.escape(t("Meter {number}", { number: a.number || "" })) + " · " +
+      HES.escape(when) + '</small></div><span class="hes-pill pill-' + HES.escape(a.severity) + '">' + HES.escape(t(HES.word(a.severity))) + "</span></li>";
   }
 
   function paintAlerts(alerts) {
     $("mm-alerts-active").innerHTML = alerts.active.length ? alerts.active.map(function (a) { return alertItem(a, true); }).join("") :
-      '<li><div class="hes-empty"><i class="fa fa-check-circle-o"></i><b>All clear</b>No active alerts on your meters.</div></li>';
+      '<li><div class="hes-empty"><i class="fa fa-check-circle-o"></i><b>' + HES.escape(t("All clear")) + "</b>" +
+      HES.escape(t("No active alerts on your meters.")) + "</div></li>";
     $("mm-alerts-recent").innerHTML = alerts.recent.length ? alerts.recent.map(function (a) { return alertItem(a, false); }).join("") :
-      '<li class="text-muted">Nothing in the last 30 days.</li>';
+      '<li class="text-muted">' + HES.escape(t("Nothing in the last 30 days.")) + "</li>";
     var count = $("mm-alert-count");
-    count.textContent = alerts.active.length + " active";
+    count.textContent = t("{n} active", { n: alerts.active.length });
     count.className = "hes-pill pill-" + (alerts.active.length ? "danger" : "success");
   }
 
@@ -218,11 +221,12 @@
     var daily = data.period === "daily";
     var labels = data.points.map(function (p) { return p.period; });
     var values = data.points.map(function (p) { return p.import_kwh; });
-    $("mm-total").innerHTML = HES.escape(Number(data.total_kwh).toLocaleString(undefined, { maximumFractionDigits: 1 })) + " <small>kWh</small>";
-    $("mm-average-label").textContent = daily ? "Average per day" : "Average per month";
+    $("mm-total").innerHTML = HES.escape(Number(data.total_kwh).toLocaleString(HES.locale, { maximumFractionDigits: 1 })) + " <small>kWh</small>";
+    $("mm-average-label").textContent = daily ? t("Average per day") : t("Average per month");
     $("mm-average").textContent = kwh(data.average_kwh);
-    $("mm-with-data").textContent = data.periods_with_data + " of " + data.points.length;
-    $("mm-chart-hint").textContent = "kWh imported by " + data.number + (daily ? ", per day" : ", per month") + " (" + data.timezone + ")";
+    $("mm-with-data").textContent = t("{n} of {total}", { n: data.periods_with_data, total: data.points.length });
+    $("mm-chart-hint").textContent = daily ? t("kWh imported by {number}, per day ({zone})", { number: data.number, zone: data.timezone })
+      : t("kWh imported by {number}, per month ({zone})", { number: data.number, zone: data.timezone });
     $("mm-chart-empty").hidden = data.periods_with_data > 0;
     root.setAttribute("data-chart", data.period + ":" + data.meter_id);
     if (typeof window.Chart !== "function") return;
@@ -241,10 +245,10 @@
       type: "bar",
       data: { labels: labels, datasets: [{ label: "kWh", data: values, backgroundColor: fill, borderRadius: 8, maxBarThickness: daily ? 22 : 44 }] },
       options: {
-        responsive: true, maintainAspectRatio: false, animation: { duration: 450 },
+        locale: HES.locale, responsive: true, maintainAspectRatio: false, animation: { duration: 450 },
         plugins: {
           legend: { display: false },
-          tooltip: { callbacks: { label: function (item) { return item.raw == null ? " no data" : " " + item.raw.toLocaleString() + " kWh"; } } }
+          tooltip: { callbacks: { label: function (item) { return item.raw == null ? " " + t("no data") : " " + item.raw.toLocaleString(HES.locale) + " kWh"; } } }
         },
         scales: {
           x: { grid: { display: false }, ticks: { color: text, maxRotation: 0, autoSkip: true, maxTicksLimit: daily ? 10 : 12,
@@ -262,7 +266,7 @@
     box.classList.add("hes-loading");
     return HES.api(HES.withParams(consumptionUrl, { meter_id: state.meterId, period: state.period }))
       .then(function (data) { if (seq === consumptionSeq) paintChart(data); })
-      .catch(function (error) { HES.toast("Consumption not available: " + error.message, "danger"); })
+      .catch(function (error) { HES.toast(t("Consumption not available: {error}", { error: error.message }), "danger"); })
       .then(function () { if (seq === consumptionSeq) box.classList.remove("hes-loading"); });
   }
 
@@ -280,7 +284,7 @@
   function refresh() {
     clearTimeout(refreshTimer);
     refreshTimer = null;
-    return HES.api(summaryUrl).then(paint).catch(function (error) { HES.toast("Could not refresh: " + error.message, "warning"); });
+    return HES.api(summaryUrl).then(paint).catch(function (error) { HES.toast(t("Could not refresh: {error}", { error: error.message }), "warning"); });
   }
 
   function refreshSoon() {
@@ -327,7 +331,7 @@
   });
   HES.on("alert_raised", function (a) {
     if (!a || !meterById(a.meter_id)) return;
-    HES.toast("Alert on meter " + (a.number || "") + ": " + (a.title || a.alert_type), "danger");
+    HES.toast(t("Alert on meter {number}: {what}", { number: a.number || "", what: t(a.title || a.alert_type) }), "danger");
     refreshSoon();
   });
   HES.on("alert_acknowledged", refreshSoon);

@@ -16,8 +16,8 @@
       document.getElementById("k-day").textContent = R.num(s.avg_kwh_per_day);
       document.getElementById("rp-range").textContent = s.start + " → " + s.end + " · " + d.timezone;
       var labels = d.series.map(function (p) { return p.period; });
-      var sets = [{label: "Import kWh", data: d.series.map(function (p) { return p.import_kwh; })}];
-      if (s.export_kwh) sets.push({label: "Export kWh", data: d.series.map(function (p) { return p.export_kwh; })});
+      var sets = [{label: R.t("Import kWh"), data: d.series.map(function (p) { return p.import_kwh; })}];
+      if (s.export_kwh) sets.push({label: R.t("Export kWh"), data: d.series.map(function (p) { return p.export_kwh; })});
       R.chart("rp-chart", labels, sets, d.granularity === "hourly" ? "line" : "bar");
       R.table("rp-periods", d.series, function (p) { return [R.esc(p.period), R.num(p.import_kwh), R.num(p.export_kwh), R.num(p.net_kwh), p.meters]; });
       R.table("rp-meters", d.meters, function (m) { return [R.esc(m.meter), R.esc(m.area), R.num(m.import_kwh)]; });

@@ -14,11 +14,11 @@
       R.table("rp-cases", d.result, function (c) {
         return ['<a href="#" data-case="' + c.id + '">' + c.id + "</a>", R.esc(c.meter), R.esc(c.area), R.esc(c.rules.join(", ")),
                 R.num(c.score, 2), R.esc(c.assigned_to || "—"),
-                '<span class="hes-pill ' + (c.state === "open" ? "pill-warning" : "pill-success") + '">' + R.esc(c.outcome || c.state) + "</span>"];
-      }, "No cases.");
+                '<span class="hes-pill ' + (c.state === "open" ? "pill-warning" : "pill-success") + '">' + R.esc(R.t(window.HES.word(c.outcome || c.state))) + "</span>"];
+      }, R.t("No cases."));
       R.table("rp-precision", d.precision, function (p) {
         return [R.esc(p.rule), p.closed, p.theft_confirmed, p.meter_fault, p.false_alarm, p.precision == null ? "—" : R.num(100 * p.precision, 0) + "%"];
-      }, "No closed cases yet.");
+      }, R.t("No closed cases yet."));
     });
   }
   function show(id) {
@@ -26,7 +26,7 @@
       current = c;
       document.getElementById("rp-case").hidden = false;
       document.getElementById("c-title").textContent = "#" + c.id + " · " + c.meter + (c.customer ? " · " + c.customer : "");
-      document.getElementById("c-state").textContent = c.state + (c.outcome ? " · " + c.outcome : "");
+      document.getElementById("c-state").textContent = R.t(window.HES.word(c.state)) + (c.outcome ? " · " + R.t(window.HES.word(c.outcome)) : "");
       document.getElementById("c-reason").textContent = c.reason || "";
       document.getElementById("c-findings").innerHTML = c.findings.map(function (f) { return "<li><b>" + R.esc(f.rule) + "</b> " + R.esc(f.as_of) + " (" + R.num(f.score, 2) + "): " + R.esc(f.reason) + "</li>"; }).join("");
       document.getElementById("c-notes").innerHTML = c.notes.map(function (n) { return "<li><small>" + R.esc(n.at.slice(0, 16)) + " · " + R.esc(n.author) + "</small><br>" + R.esc(n.text) + "</li>"; }).join("");
@@ -44,7 +44,7 @@
                   amount_recovered: document.getElementById("c-amount").value});
   });
   document.getElementById("rp-detect").addEventListener("click", function () {
-    R.post(base + "detect", {}, function (r) { window.alert(r.new_findings + " new findings on " + r.meters + " meters"); refresh(); });
+    R.post(base + "detect", {}, function (r) { R.toast(R.t("{findings} new findings on {meters} meters", {findings: r.new_findings, meters: r.meters}), "success"); refresh(); });
   });
   document.getElementById("rp-state").addEventListener("change", refresh);
   refresh();

@@ -1,6 +1,7 @@
 /* HES Core report pages: filters as a query string, download links, JSON loading, tables and charts. */
 window.HesReport = (function () {
   "use strict";
+  var H = window.HES, t = H.t;
   // The filter form only re-queries the page's API; it never submits.
   document.addEventListener("submit", function (e) { if (e.target.id === "rp-filters") e.preventDefault(); }, true);
   function query(extra) {
@@ -22,7 +23,7 @@ window.HesReport = (function () {
     fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
       .then(function (res) {
-        if (!res.ok) { toast(res.body.message || "Request failed"); return; }
+        if (!res.ok) { toast(res.body.message || t("Request failed")); return; }
         done(res.body);
       });
   }
@@ -31,19 +32,13 @@ window.HesReport = (function () {
     fetch(url, {method: "POST", credentials: "same-origin", body: JSON.stringify(payload || {}),
                 headers: {"Content-Type": "application/json", "X-CSRFToken": token ? token.content : ""}})
       .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
-      .then(function (res) { if (!res.ok) { toast(res.body.message || "Request failed"); return; } done(res.body); });
+      .then(function (res) { if (!res.ok) { toast(res.body.message || t("Request failed")); return; } done(res.body); });
   }
-  function toast(text) {
-    var box = document.getElementById("hes-toasts");
-    if (!box) { window.alert(text); return; }
-    var el = document.createElement("div");
-    el.className = "hes-toast hes-toast-danger"; el.textContent = text; box.appendChild(el);
-    setTimeout(function () { el.remove(); }, 6000);
-  }
+  function toast(text, kind) { H.toast(text, kind || "danger"); }
   function esc(v) { return v == null ? "" : String(v).replace(/[&<>"]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; }); }
   function table(tbodyId, rows, cells, empty) {
     var body = document.getElementById(tbodyId);
-    if (!rows.length) { body.innerHTML = '<tr><td colspan="20"><div class="hes-empty">' + esc(empty || "No data for these filters.") + "</div></td></tr>"; return; }
+    if (!rows.length) { body.innerHTML = '<tr><td colspan="20"><div class="hes-empty">' + esc(empty || t("No data for these filters.")) + "</div></td></tr>"; return; }
     body.innerHTML = rows.map(function (r) { return "<tr>" + cells(r).map(function (c) { return "<td>" + c + "</td>"; }).join("") + "</tr>"; }).join("");
   }
   var charts = {};
@@ -56,13 +51,13 @@ window.HesReport = (function () {
       data: {labels: labels, datasets: datasets.map(function (d, i) {
         return Object.assign({backgroundColor: palette[i % 5], borderColor: palette[i % 5], borderRadius: 6, tension: 0.3,
                               pointRadius: 0, borderWidth: 2, maxBarThickness: 40}, d); })},
-      options: {responsive: true, maintainAspectRatio: false, animation: {duration: 300},
+      options: {locale: H.locale, responsive: true, maintainAspectRatio: false, animation: {duration: 300},
                 plugins: {legend: {display: datasets.length > 1, labels: {color: text}}},
                 scales: {x: {grid: {display: false}, ticks: {color: text, maxTicksLimit: 16}},
                          y: {beginAtZero: true, ticks: {color: text}}}}
     });
   }
-  function num(v, d) { return v == null ? "—" : Number(v).toLocaleString(undefined, {minimumFractionDigits: d == null ? 3 : d, maximumFractionDigits: d == null ? 3 : d}); }
+  function num(v, d) { return v == null ? "—" : Number(v).toLocaleString(H.locale, {minimumFractionDigits: d == null ? 3 : d, maximumFractionDigits: d == null ? 3 : d}); }
   // Dates relative to today in the utility's zone (the server's data-today), not the browser's clock or UTC.
   function isoDate(offsetDays) {
     var root = document.getElementById("rp-root"), today = root && root.dataset.today;
@@ -70,5 +65,6 @@ window.HesReport = (function () {
     d.setUTCDate(d.getUTCDate() + offsetDays);
     return d.toISOString().slice(0, 10);
   }
-  return {query: query, links: links, load: load, post: post, table: table, chart: chart, num: num, esc: esc, isoDate: isoDate};
+  return {query: query, links: links, load: load, post: post, table: table, chart: chart, num: num, esc: esc, isoDate: isoDate,
+          toast: toast, t: t};
 })();

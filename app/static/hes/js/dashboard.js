@@ -30,7 +30,7 @@
   function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
   function paintEnergy(energy) {
-    document.getElementById("energy-total").innerHTML = HES.escape(energy.total_kwh.toLocaleString(undefined, { maximumFractionDigits: 1 })) + " <small>kWh</small>";
+    document.getElementById("energy-total").innerHTML = HES.escape(energy.total_kwh.toLocaleString(HES.locale, { maximumFractionDigits: 1 })) + " <small>kWh</small>";
     var labels = energy.buckets.map(function (b) { return HES.formatClock(b.start) + "–" + HES.formatClock(b.end); });
     var values = energy.buckets.map(function (b) { return b.kwh; });
     document.getElementById("energy-empty").hidden = energy.total_kwh > 0;
@@ -56,10 +56,10 @@
       type: "bar",
       data: { labels: labels, datasets: [{ label: "kWh", data: values, backgroundColor: gradient, borderRadius: 10, maxBarThickness: 70 }] },
       options: {
-        responsive: true, maintainAspectRatio: false, animation: { duration: 500 },
+        locale: HES.locale, responsive: true, maintainAspectRatio: false, animation: { duration: 500 },
         plugins: {
           legend: { display: false },
-          tooltip: { callbacks: { label: function (item) { return " " + item.parsed.y.toLocaleString() + " kWh"; } } }
+          tooltip: { callbacks: { label: function (item) { return " " + item.parsed.y.toLocaleString(HES.locale) + " kWh"; } } }
         },
         scales: {
           x: { grid: { display: false }, ticks: { color: text } },
@@ -79,19 +79,15 @@
     document.getElementById("completeness-meters").textContent = HES.number(c.meters);
   }
 
-  function humanise(name) {
-    var text = String(name || "").replace(/_/g, " ");
-    return text.charAt(0).toUpperCase() + text.slice(1);
-  }
 
   function paintEvents(events) {
     var tbody = document.querySelector("#events-table tbody");
     if (!events.length) return;
     tbody.innerHTML = events.map(function (e) {
       return "<tr><td>" + HES.escape(HES.formatTime(e.ts)) + "</td><td><b>" + HES.escape(e.meter_number) + "</b></td><td>" +
-        HES.escape(humanise(e.event_type)) + (e.code ? ' <span class="text-muted">#' + HES.escape(e.code) + "</span>" : "") +
-        '</td><td><span class="hes-pill pill-' + HES.escape(e.severity) + '">' + HES.escape(e.severity) + "</span></td><td>" +
-        HES.escape(e.source) + "</td></tr>";
+        HES.escape(e.title ? HES.t(e.title) : HES.t(HES.word(e.event_type))) + (e.code ? ' <span class="text-muted">#' + HES.escape(e.code) + "</span>" : "") +
+        '</td><td><span class="hes-pill pill-' + HES.escape(e.severity) + '">' + HES.escape(HES.t(HES.word(e.severity))) + "</span></td><td>" +
+        HES.escape(HES.t(HES.word(e.source))) + "</td></tr>";
     }).join("");
   }
 
@@ -104,7 +100,7 @@
     setText(field("online_percent"), m.online_percent == null ? "—" : m.online_percent);
     field("online_bar").style.width = (m.online_percent || 0) + "%";
     setText(field("alerts"), summary.active_alerts);
-    field("alerts_note").textContent = summary.active_alerts ? "need attention" : "all clear";
+    field("alerts_note").textContent = summary.active_alerts ? HES.t("need attention") : HES.t("all clear");
     document.getElementById("card-alerts").classList.toggle("alerting", summary.active_alerts > 0);
     HES.setAlertCount(summary.active_alerts);
     var updated = document.getElementById("dash-updated");
@@ -120,7 +116,7 @@
     inFlight = true;
     root.classList.add("hes-refreshing");
     return HES.api(summaryUrl).then(paint).catch(function (error) {
-      HES.toast("Could not refresh the dashboard: " + error.message, "warning");
+      HES.toast(HES.t("Could not refresh the dashboard: {error}", { error: error.message }), "warning");
     }).then(function () {
       inFlight = false;
       root.classList.remove("hes-refreshing");

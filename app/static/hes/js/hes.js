@@ -7,6 +7,20 @@
   var body = document.body;
   var timezone = body.getAttribute("data-timezone") || "UTC";
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var locale = document.documentElement.lang || "en";
+
+  /* ---- translation: the page carries its scripts' strings in the current language (#hes-i18n) ---- */
+  var catalogNode = document.getElementById("hes-i18n");
+  var catalog = {};
+  try { catalog = catalogNode ? JSON.parse(catalogNode.textContent) || {} : {}; } catch (e) { catalog = {}; }
+
+  /* t("{n} alerts", {n: 3}): the message in the page's language with {name} placeholders filled in. */
+  function t(message, params) {
+    var text = catalog[message] || message;
+    return params ? text.replace(/\{(\w+)\}/g, function (all, name) {
+      return params[name] == null ? all : String(params[name]);
+    }) : text;
+  }
 
   function escapeHtml(value) {
     return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
@@ -42,7 +56,7 @@
     var el = document.createElement("div");
     el.className = "hes-toast hes-toast-" + (kind || "info");
     el.setAttribute("role", "alert");
-    el.innerHTML = "<span>" + escapeHtml(message) + '</span><button type="button" class="hes-toast-close" aria-label="Close">&times;</button>';
+    el.innerHTML = "<span>" + escapeHtml(message) + '</span><button type="button" class="hes-toast-close" aria-label="' + escapeHtml(t("Close")) + '">&times;</button>';
     toastContainer().appendChild(el);
     arm(el);
     return el;
@@ -51,11 +65,11 @@
   Array.prototype.forEach.call(document.querySelectorAll(".hes-toast"), arm);
 
   /* ---- time ---- */
-  var dateTime = new Intl.DateTimeFormat(undefined, {
+  var dateTime = new Intl.DateTimeFormat(locale, {
     timeZone: timezone, year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
     hourCycle: "h23"
   });
-  var hourMinute = new Intl.DateTimeFormat(undefined, { timeZone: timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  var hourMinute = new Intl.DateTimeFormat(locale, { timeZone: timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
   function formatTime(iso) {
     return iso ? dateTime.format(new Date(iso)) : "";
@@ -68,14 +82,14 @@
   function ago(iso) {
     if (!iso) return "";
     var seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
-    if (seconds < 60) return "just now";
-    if (seconds < 3600) return Math.floor(seconds / 60) + " min ago";
-    if (seconds < 86400) return Math.floor(seconds / 3600) + " h ago";
-    return Math.floor(seconds / 86400) + " d ago";
+    if (seconds < 60) return t("just now");
+    if (seconds < 3600) return t("{n} min ago", { n: Math.floor(seconds / 60) });
+    if (seconds < 86400) return t("{n} h ago", { n: Math.floor(seconds / 3600) });
+    return t("{n} d ago", { n: Math.floor(seconds / 86400) });
   }
 
   function number(value) {
-    return value == null ? "—" : Number(value).toLocaleString();
+    return value == null ? "—" : Number(value).toLocaleString(locale);
   }
 
   /* ---- JSON over fetch (browser session + CSRF header) ---- */
@@ -93,7 +107,7 @@
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
         if (!resp.ok) {
-          var error = new Error((data && (data.message || data.msg)) || resp.statusText || "Request failed");
+          var error = new Error((data && (data.message || data.msg)) || resp.statusText || t("Request failed"));
           error.status = resp.status;
           error.data = data;
           throw error;
@@ -125,9 +139,9 @@
   function connect() {
     if (socket || typeof window.io !== "function" || !body.classList.contains("hes-signed-in")) return socket;
     socket = window.io({ transports: ["websocket", "polling"] });
-    socket.on("connect", function () { setLive("on", "Live"); });
-    socket.on("disconnect", function () { setLive("off", "Offline — retrying"); });
-    socket.on("connect_error", function () { setLive("off", "Live updates unavailable"); });
+    socket.on("connect", function () { setLive("on", t("Live")); });
+    socket.on("disconnect", function () { setLive("off", t("Offline — retrying")); });
+    socket.on("connect_error", function () { setLive("off", t("Live updates unavailable")); });
     return socket;
   }
 
@@ -177,7 +191,8 @@
   if (bell) {
     on("alert_raised", function (alert) {
       setAlertCount(Number(bellCount.textContent || 0) + (alert && alert.count > 1 ? 0 : 1));
-      toast("Alert: " + (alert.title || alert.alert_type) + (alert.number ? " — meter " + alert.number : ""), "danger");
+      var what = alert.title || alert.alert_type;
+      toast(alert.number ? t("Alert: {what} — meter {number}", { what: what, number: alert.number }) : t("Alert: {what}", { what: what }), "danger");
     });
     on("alert_acknowledged", function () { setAlertCount(Math.max(0, Number(bellCount.textContent || 0) - 1)); });
   }
@@ -185,7 +200,7 @@
   /* ---- FAB's list and show tables: status dots for "Online", a dash for empty values ---- */
   function statusHtml(online) {
     return '<span class="hes-status ' + (online ? "on" : "off") + '"><span class="hes-dot ' + (online ? "on" : "off") + '"></span>' +
-      (online ? "Online" : "Offline") + "</span>";
+      escapeHtml(online ? t("Online") : t("Offline")) + "</span>";
   }
 
   function polishCell(cell, isOnline) {
@@ -197,17 +212,26 @@
 
   Array.prototype.forEach.call(document.querySelectorAll(".panel table.table"), function (table) {
     var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
-    var onlineColumn = heads.indexOf("Online");
+    var onlineColumn = heads.indexOf(t("Online"));
     Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
       var label = tr.querySelector("th");
       Array.prototype.forEach.call(tr.children, function (cell, i) {
         if (cell.tagName !== "TD") return;
-        polishCell(cell, i === onlineColumn || (label && label.textContent.trim() === "Online"));
+        polishCell(cell, i === onlineColumn || (label && label.textContent.trim() === t("Online")));
       });
     });
   });
 
+  /* A code word as people read it: "power_fail" -> "Power fail" (the catalog has the known ones). */
+  function word(code) {
+    var text = String(code == null ? "" : code).replace(/_/g, " ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
   window.HES = {
+    t: t,
+    word: word,
+    locale: locale,
     toast: toast,
     api: api,
     withParams: withParams,

@@ -20,24 +20,24 @@
   /* ---- the meter table ---- */
   function statusCell(row) {
     return '<span class="hes-status ' + (row.online ? "on" : "off") + '" data-status><span class="hes-dot ' +
-      (row.online ? "on" : "off") + '"></span>' + (row.online ? "Online" : "Offline") + "</span>";
+      (row.online ? "on" : "off") + '"></span>' + HES.escape(row.online ? HES.t("Online") : HES.t("Offline")) + "</span>";
   }
 
   function lastSeenCell(row) {
-    if (!row.last_seen) return '<span class="text-muted">never</span>';
+    if (!row.last_seen) return '<span class="text-muted">' + HES.escape(HES.t("never")) + "</span>";
     return '<span title="' + HES.escape(HES.formatTime(row.last_seen)) + '">' + HES.escape(HES.ago(row.last_seen)) +
       '<span class="hes-sub">' + HES.escape(HES.formatTime(row.last_seen)) + "</span></span>";
   }
 
   function rowHtml(row) {
     return '<tr data-id="' + row.id + '"><td><input type="checkbox" class="mon-check" value="' + row.id + '"' +
-      (selected.has(row.id) ? " checked" : "") + ' aria-label="Select ' + HES.escape(row.number) + '"></td>' +
+      (selected.has(row.id) ? " checked" : "") + ' aria-label="' + HES.escape(HES.t("Select {number}", { number: row.number })) + '"></td>' +
       "<td><b>" + HES.escape(row.number) + "</b></td><td>" + statusCell(row) + '</td><td data-last-seen>' + lastSeenCell(row) +
-      '</td><td><span class="hes-pill pill-' + HES.escape(row.status) + '">' + HES.escape(row.status) + "</span></td>" +
+      '</td><td><span class="hes-pill pill-' + HES.escape(row.status) + '">' + HES.escape(HES.t(HES.word(row.status))) + "</span></td>" +
       "<td>" + HES.escape(row.brand) + "</td><td>" + HES.escape(row.customer || "—") + "</td><td>" + HES.escape(row.area || "—") +
       "</td><td>" + HES.escape(row.concentrator_id || "—") + "</td><td>" + HES.escape(row.sim || "—") +
       (row.ip_address ? '<span class="hes-sub">' + HES.escape(row.ip_address) + "</span>" : "") +
-      "</td><td>" + HES.escape(row.relay_state) + "</td></tr>";
+      "</td><td>" + HES.escape(HES.t(HES.word(row.relay_state))) + "</td></tr>";
   }
 
   function paintCounts() {
@@ -49,15 +49,15 @@
   function paintTable() {
     var tbody = $("mon-rows");
     if (!state.rows.length) {
-      tbody.innerHTML = '<tr><td colspan="11"><div class="hes-empty"><i class="fa fa-search"></i><b>No meters found</b>' +
-        (state.q || state.status || state.online ? "Try another search or filter." : "Add meters under Meter Management.") + "</div></td></tr>";
+      tbody.innerHTML = '<tr><td colspan="11"><div class="hes-empty"><i class="fa fa-search"></i><b>' + HES.escape(HES.t("No meters found")) + "</b>" +
+        HES.escape(state.q || state.status || state.online ? HES.t("Try another search or filter.") : HES.t("Add meters under Meter Management.")) + "</div></td></tr>";
     } else {
       tbody.innerHTML = state.rows.map(rowHtml).join("");
     }
     var first = state.count ? state.page * state.pageSize + 1 : 0;
     var last = Math.min(state.count, (state.page + 1) * state.pageSize);
-    $("mon-range").textContent = "Showing " + first + "–" + last + " of " + HES.number(state.count) + " meters";
-    $("mon-page").textContent = "Page " + (state.page + 1) + " of " + Math.max(1, Math.ceil(state.count / state.pageSize));
+    $("mon-range").textContent = HES.t("Showing {first}–{last} of {total} meters", { first: first, last: last, total: HES.number(state.count) });
+    $("mon-page").textContent = HES.t("Page {page} of {pages}", { page: state.page + 1, pages: Math.max(1, Math.ceil(state.count / state.pageSize)) });
     $("mon-prev").disabled = state.page === 0;
     $("mon-next").disabled = last >= state.count;
     paintCounts();
@@ -76,7 +76,7 @@
       state.rows = data.result;
       paintTable();
     }).catch(function (error) {
-      HES.toast("Could not load meters: " + error.message, "danger");
+      HES.toast(HES.t("Could not load meters: {error}", { error: error.message }), "danger");
     }).then(function () { card.classList.remove("hes-loading"); });
   }
 
@@ -86,7 +86,8 @@
     var all = $("mon-check-all");
     all.checked = state.rows.length > 0 && onPage === state.rows.length;
     all.indeterminate = onPage > 0 && onPage < state.rows.length;
-    $("mon-selected").textContent = selected.size ? selected.size + " meter" + (selected.size > 1 ? "s" : "") + " selected" : "No meter selected";
+    $("mon-selected").textContent = !selected.size ? HES.t("No meter selected")
+      : selected.size === 1 ? HES.t("1 meter selected") : HES.t("{n} meters selected", { n: selected.size });
     var readable = params.some(function (p) { return chosen.has(p.key) && p.readable; });
     var writable = params.some(function (p) { return chosen.has(p.key) && p.writable; });
     $("mon-read").disabled = !(selected.size && readable);
@@ -139,10 +140,10 @@
 
   /* ---- parameters ---- */
   function paramHtml(p) {
-    var badges = (p.readable ? '<span class="hes-pill pill-info" title="readable">R</span>' : "") +
-      (p.writable ? '<span class="hes-pill pill-warning" title="writable">W</span>' : "");
+    var badges = (p.readable ? '<span class="hes-pill pill-info" title="' + HES.escape(HES.t("readable")) + '">R</span>' : "") +
+      (p.writable ? '<span class="hes-pill pill-warning" title="' + HES.escape(HES.t("writable")) + '">W</span>' : "");
     var input = p.writable && p.access !== "x"
-      ? '<input type="text" class="form-control input-sm mon-param-value" data-key="' + HES.escape(p.key) + '" placeholder="value to write" value="' +
+      ? '<input type="text" class="form-control input-sm mon-param-value" data-key="' + HES.escape(p.key) + '" placeholder="' + HES.escape(HES.t("value to write")) + '" value="' +
         HES.escape(values[p.key] || "") + '">' : "";
     return '<label class="hes-param" data-text="' + HES.escape((p.name + " " + p.key + " " + p.obis).toLowerCase()) + '">' +
       '<input type="checkbox" class="mon-param" value="' + HES.escape(p.key) + '"' + (chosen.has(p.key) ? " checked" : "") + ">" +
@@ -156,7 +157,8 @@
     var names = Object.keys(groups);
     $("mon-params-list").innerHTML = names.length ? names.map(function (group) {
       return '<fieldset class="hes-param-group"><legend>' + HES.escape(group) + "</legend>" + groups[group].map(paramHtml).join("") + "</fieldset>";
-    }).join("") : '<div class="hes-empty"><i class="fa fa-cubes"></i><b>No parameters</b>The brands of these meters define no OBIS points.</div>';
+    }).join("") : '<div class="hes-empty"><i class="fa fa-cubes"></i><b>' + HES.escape(HES.t("No parameters")) + "</b>" +
+      HES.escape(HES.t("The brands of these meters define no OBIS points.")) + "</div>";
   }
 
   function loadParams() {
@@ -171,7 +173,7 @@
       Array.from(chosen).forEach(function (key) { if (!keys.has(key)) chosen.delete(key); });
       paintParams();
       paintSelection();
-    }).catch(function (error) { HES.toast("Could not load parameters: " + error.message, "danger"); });
+    }).catch(function (error) { HES.toast(HES.t("Could not load parameters: {error}", { error: error.message }), "danger"); });
   }
 
   $("mon-params-btn").addEventListener("click", function () {
@@ -206,13 +208,20 @@
     return row ? row.number : (fallback || "#" + id);
   }
 
+  function show(value) {
+    if (value === true) return HES.t("Yes");
+    if (value === false) return HES.t("No");
+    return typeof value === "number" ? HES.number(value) : String(value);
+  }
+
   function summarise(result) {
     if (result == null) return "";
     if (typeof result !== "object") return String(result);
     return Object.keys(result).map(function (key) {
-      var v = result[key];
-      if (v && typeof v === "object") v = v.value != null ? v.value + (v.unit ? " " + v.unit : "") : JSON.stringify(v);
-      return key + ": " + v;
+      var v = result[key], point = params.find(function (p) { return p.key === key; });
+      if (v && typeof v === "object") v = v.value != null ? show(v.value) + (v.unit ? " " + v.unit : "") : JSON.stringify(v);
+      else v = show(v);
+      return (point ? point.name : HES.t(HES.word(key))) + ": " + v;
     }).join(" · ");
   }
 
@@ -222,10 +231,11 @@
     var bar = $("mon-job-bar");
     bar.style.width = (job.total ? 100 * finished / job.total : 0) + "%";
     bar.classList.toggle("failed", job.failed > 0 && job.done === 0 && finished === job.total);
-    $("mon-job-hint").textContent = job.done + " succeeded, " + job.failed + " failed" + (finished >= job.total ? " — finished" : " — running…");
+    $("mon-job-hint").textContent = finished >= job.total ? HES.t("{done} succeeded, {failed} failed — finished", { done: job.done, failed: job.failed })
+      : HES.t("{done} succeeded, {failed} failed — running…", { done: job.done, failed: job.failed });
     $("mon-job-results").querySelector("tbody").innerHTML = Array.from(job.rows.values()).map(function (r) {
       var kind = r.state === "succeeded" ? "success" : (r.state === "failed" || r.state === "expired" ? "danger" : "info");
-      return "<tr><td><b>" + HES.escape(r.number) + '</b></td><td><span class="hes-pill pill-' + kind + '">' + HES.escape(r.state) +
+      return "<tr><td><b>" + HES.escape(r.number) + '</b></td><td><span class="hes-pill pill-' + kind + '">' + HES.escape(HES.t(HES.word(r.state))) +
         "</span></td><td>" + HES.escape(r.text) + "</td></tr>";
     }).join("");
   }
@@ -243,15 +253,17 @@
       job = { id: id, total: (data && data.total) || body.meter_ids.length, done: 0, failed: 0, rows: new Map() };
       body.meter_ids.forEach(function (mid) { job.rows.set(mid, { number: meterNumber(mid), state: "queued", text: "" }); });
       $("mon-job").hidden = false;
-      $("mon-job-title").textContent = (kind === "read" ? "Reading " : "Executing ") + body.points.length + " parameter(s) on " + body.meter_ids.length + " meter(s)";
+      $("mon-job-title").textContent = kind === "read"
+        ? HES.t("Reading {points} parameter(s) on {meters} meter(s)", { points: body.points.length, meters: body.meter_ids.length })
+        : HES.t("Executing {points} parameter(s) on {meters} meter(s)", { points: body.points.length, meters: body.meter_ids.length });
       paintJob();
-      HES.toast("Job " + (id || "") + " started on " + body.meter_ids.length + " meter(s).", "success");
+      HES.toast(HES.t("Job {id} started on {n} meter(s).", { id: id || "", n: body.meter_ids.length }), "success");
       $("mon-job").scrollIntoView({ behavior: "smooth", block: "start" });
     }).catch(function (error) {
       if (error.status === 404) {
-        HES.toast("Read/Execute jobs are not available on this server yet (POST /api/v1/job/ is missing).", "warning");
+        HES.toast(HES.t("Read/Execute jobs are not available on this server yet (POST /api/v1/job/ is missing)."), "warning");
       } else {
-        HES.toast("The job was not started: " + error.message, "danger");
+        HES.toast(HES.t("The job was not started: {error}", { error: error.message }), "danger");
       }
     }).then(paintSelection);
   }
@@ -279,7 +291,7 @@
   $("mon-read").addEventListener("click", function () { startJob("read"); });
   $("mon-execute").addEventListener("click", function () {
     var n = params.filter(function (p) { return chosen.has(p.key) && p.writable; }).length;
-    confirmThen("Write/execute " + n + " parameter(s) on " + selected.size + " meter(s)?", function () { startJob("set"); });
+    confirmThen(HES.t("Write/execute {points} parameter(s) on {meters} meter(s)?", { points: n, meters: selected.size }), function () { startJob("set"); });
   });
 
   load();

@@ -22,10 +22,10 @@
   function rowHtml(r) {
     return "<tr><td><b>" + HES.escape(r.number) + "</b></td><td>" + HES.escape(r.customer || "—") + "</td><td>" +
       HES.escape(r.area || "—") + '</td><td><span class="hes-status ' + (r.online ? "on" : "off") + '"><span class="hes-dot ' +
-      (r.online ? "on" : "off") + '"></span>' + (r.online ? "Online" : "Offline") + "</span></td><td>" +
-      (r.first_seen ? HES.escape(HES.formatTime(r.first_seen)) : '<span class="hes-pill pill-warning">never</span>') + "</td><td>" +
+      (r.online ? "on" : "off") + '"></span>' + HES.escape(r.online ? HES.t("Online") : HES.t("Offline")) + "</span></td><td>" +
+      (r.first_seen ? HES.escape(HES.formatTime(r.first_seen)) : '<span class="hes-pill pill-warning">' + HES.escape(HES.t("never")) + "</span>") + "</td><td>" +
       (r.last_seen ? HES.escape(HES.formatTime(r.last_seen)) : "—") + '</td><td><span class="hes-pill pill-' + HES.escape(r.status) + '">' +
-      HES.escape(r.status) + "</span></td></tr>";
+      HES.escape(HES.t(HES.word(r.status))) + "</span></td></tr>";
   }
 
   function paintDownloads() {
@@ -42,15 +42,16 @@
       state.count = data.count;
       paintSummary(data.summary);
       $("or-rows").innerHTML = data.result.length ? data.result.map(rowHtml).join("") :
-        '<tr><td colspan="7"><div class="hes-empty"><i class="fa fa-check-circle-o"></i><b>No meters here</b>No meter matches this filter.</div></td></tr>';
+        '<tr><td colspan="7"><div class="hes-empty"><i class="fa fa-check-circle-o"></i><b>' + HES.escape(HES.t("No meters here")) + "</b>" +
+        HES.escape(HES.t("No meter matches this filter.")) + "</div></td></tr>";
       var first = data.count ? state.page * state.pageSize + 1 : 0;
       var last = Math.min(data.count, (state.page + 1) * state.pageSize);
-      $("or-range").textContent = "Showing " + first + "–" + last + " of " + HES.number(data.count) + " meters";
-      $("or-page").textContent = "Page " + (state.page + 1) + " of " + Math.max(1, Math.ceil(data.count / state.pageSize));
+      $("or-range").textContent = HES.t("Showing {first}–{last} of {total} meters", { first: first, last: last, total: HES.number(data.count) });
+      $("or-page").textContent = HES.t("Page {page} of {pages}", { page: state.page + 1, pages: Math.max(1, Math.ceil(data.count / state.pageSize)) });
       $("or-prev").disabled = state.page === 0;
       $("or-next").disabled = last >= data.count;
     }).catch(function (error) {
-      HES.toast("Could not load the online rate: " + error.message, "danger");
+      HES.toast(HES.t("Could not load the online rate: {error}", { error: error.message }), "danger");
     }).then(function () { card.classList.remove("hes-loading"); });
   }
 

@@ -3,13 +3,14 @@
   "use strict";
 
   var $ = function (id) { return document.getElementById(id); };
+  var t = window.HES.t, word = window.HES.word;
   var busy = false;
   var PILL = { succeeded: "success", failed: "danger", expired: "danger", cancelled: "warning", queued: "info", sent: "info" };
   var STATES = {
-    connected: ["on", "fa-plug", "Connected", "Power is supplied."],
-    disconnected: ["off", "fa-power-off", "Disconnected", "The relay is open; no power is supplied."],
-    ready_for_reconnection: ["warn", "fa-hand-pointer-o", "Ready for reconnection", "The customer must press the meter's button."],
-    unknown: ["", "fa-question", "Unknown", "Not read from the meter yet."]
+    connected: ["on", "fa-plug", t("Connected"), t("Power is supplied.")],
+    disconnected: ["off", "fa-power-off", t("Disconnected"), t("The relay is open; no power is supplied.")],
+    ready_for_reconnection: ["warn", "fa-hand-pointer-o", t("Ready for reconnection"), t("The customer must press the meter's button.")],
+    unknown: ["", "fa-question", t("Unknown"), t("Not read from the meter yet.")]
   };
 
   function paintRelay(state, text) {
@@ -23,7 +24,10 @@
   function describe(c) {
     var r = c.result || {};
     if (c.reason) return c.reason;
-    if (r.relay_state) return "relay " + r.relay_state.replace(/_/g, " ") + " (output " + (r.output_state ? "on" : "off") + ", control state " + r.control_state + ")";
+    if (r.relay_state) {
+      var facts = { state: t(word(r.relay_state)).toLowerCase(), control: r.control_state };
+      return r.output_state ? t("Relay {state} (output on, control state {control})", facts) : t("Relay {state} (output off, control state {control})", facts);
+    }
     if (r.values) return r.values.map(function (v) { return v.name + ": " + (v.value != null ? v.value : v.error || ""); }).join("; ");
     return r.waiting || "";
   }
@@ -34,10 +38,10 @@
     HES.api("/api/v1/command/?q=" + encodeURIComponent(q)).then(function (data) {
       var rows = data.result || [];
       $("rc-history").innerHTML = rows.length ? rows.map(function (c) {
-        return "<tr><td>" + HES.escape(HES.formatTime(c.created_at)) + "</td><td>" + HES.escape(c.kind) + '</td><td><span class="hes-pill pill-' +
-          (PILL[c.state] || "info") + '">' + HES.escape(c.state) + "</span></td><td>" + HES.escape(describe(c)) + "</td><td>" +
+        return "<tr><td>" + HES.escape(HES.formatTime(c.created_at)) + "</td><td>" + HES.escape(t(word(c.kind))) + '</td><td><span class="hes-pill pill-' +
+          (PILL[c.state] || "info") + '">' + HES.escape(t(word(c.state))) + "</span></td><td>" + HES.escape(describe(c)) + "</td><td>" +
           HES.escape(c["requested_by.username"] || "") + "</td></tr>";
-      }).join("") : '<tr><td colspan="5" class="text-muted">No command was sent to this meter yet.</td></tr>';
+      }).join("") : '<tr><td colspan="5" class="text-muted">' + HES.escape(t("No command was sent to this meter yet.")) + "</td></tr>";
     });
     $("rc-export").href = "/api/v1/command/export?meter=" + encodeURIComponent(m.number);
   }
@@ -46,7 +50,8 @@
     var m = RM.meter();
     busy = true;
     setButtons();
-    paintRelay(m.relay_state, kind === "read" ? "Reading the relay…" : "Sending " + kind + " to " + m.number + "…");
+    paintRelay(m.relay_state, kind === "read" ? t("Reading the relay…")
+      : kind === "disconnect" ? t("Sending disconnect to {number}…", { number: m.number }) : t("Sending reconnect to {number}…", { number: m.number }));
     return HES.api("/api/v1/command/", { method: "POST", body: Object.assign({ kind: kind, meter_id: m.id, idempotency_key: RM.key() }, body || {}) })
       .then(function (data) { return RM.follow(data.result); })
       .then(function (c) {
@@ -58,18 +63,19 @@
           state = ctl && ctl.value === 2 ? "ready_for_reconnection" : (out ? (out.value ? "connected" : "disconnected") : null);
         }
         if (c.state === "queued") {
-          HES.toast("The meter is offline: the " + kind + " is stored and sent when it connects.", "warning");
+          HES.toast(t("The meter is offline: the command is stored and sent when it connects."), "warning");
         } else {
-          HES.toast(kind + " on " + m.number + ": " + c.state + (c.reason ? " — " + c.reason : ""), c.state === "succeeded" ? "success" : "danger");
+          HES.toast(t("{kind} on {number}: {state}", { kind: t(word(kind)), number: m.number, state: t(word(c.state)).toLowerCase() }) +
+            (c.reason ? " — " + c.reason : ""), c.state === "succeeded" ? "success" : "danger");
         }
         paintRelay(state || m.relay_state, c.reason || r.note);
         $("rc-facts").innerHTML = r.relay_state ? [
-          ["Output state (attr 2)", r.output_state ? "on" : "off"], ["Control state (attr 3)", r.control_state],
-          ["Read at", HES.formatTime(c.finished_at)]].map(function (f) {
-          return "<div><dt>" + f[0] + "</dt><dd>" + HES.escape(f[1]) + "</dd></div>"; }).join("") : "";
+          [t("Output state (attr 2)"), r.output_state ? t("on") : t("off")], [t("Control state (attr 3)"), r.control_state],
+          [t("Read at"), HES.formatTime(c.finished_at)]].map(function (f) {
+          return "<div><dt>" + HES.escape(f[0]) + "</dt><dd>" + HES.escape(f[1]) + "</dd></div>"; }).join("") : "";
         return RM.reload();
       })
-      .catch(function (error) { HES.toast(kind + " not sent: " + error.message, "danger"); })
+      .catch(function (error) { HES.toast(t("{kind} not sent: {error}", { kind: t(word(kind)), error: error.message }), "danger"); })
       .then(function () { busy = false; setButtons(); loadHistory(); });
   }
 
@@ -87,11 +93,11 @@
 
   $("rc-disconnect").addEventListener("click", function () {
     var m = RM.meter();
-    RM.confirm("Disconnect meter " + m.number + (m.customer ? " (" + m.customer.name + ")" : "") + "? The customer loses power.", function () { run("disconnect"); });
+    RM.confirm(t("Disconnect meter {meter}? The customer loses power.", { meter: m.number + (m.customer ? " (" + m.customer.name + ")" : "") }), function () { run("disconnect"); });
   });
   $("rc-reconnect").addEventListener("click", function () {
     var m = RM.meter();
-    RM.confirm("Reconnect meter " + m.number + "? Power is restored.", function () { run("reconnect"); });
+    RM.confirm(t("Reconnect meter {number}? Power is restored.", { number: m.number }), function () { run("reconnect"); });
   });
   $("rc-read").addEventListener("click", function () { run("read", { points: ["relay_output_state", "relay_control_state"] }); });
 })();

@@ -13,7 +13,7 @@
 
   function statusHtml(online) {
     return '<span class="hes-status ' + (online ? "on" : "off") + '"><span class="hes-dot ' + (online ? "on" : "off") + '"></span>' +
-      (online ? "Online" : "Offline") + "</span>";
+      HES.escape(online ? HES.t("Online") : HES.t("Offline")) + "</span>";
   }
 
   function fact(label, value) {
@@ -27,17 +27,18 @@
     $("rm-number").textContent = m.number;
     $("rm-status").innerHTML = statusHtml(m.online);
     $("rm-facts").innerHTML = [
-      fact("Customer", HES.escape(c.name || "")),
-      fact("Account", HES.escape(c.account_number || "")),
-      fact("Address", HES.escape(c.address || "")),
-      fact("Phone", HES.escape(c.phone || "")),
-      fact("Brand", HES.escape(m.brand.title)),
-      fact("Area", HES.escape(m.area || "")),
-      fact("Mode", m.comm_mode === "dial_in" ? "Dials in" : "Dial-out (SIM " + HES.escape(m.sim ? m.sim.ip_address + ":" + m.sim.port : "—") + ")"),
-      fact("Last seen", m.last_seen ? HES.escape(HES.formatTime(m.last_seen)) + '<span class="hes-sub">' + HES.ago(m.last_seen) + "</span>" : ""),
-      fact("Relay", HES.escape((m.relay_state || "unknown").replace(/_/g, " "))),
-      fact("Credit", m.credit_balance == null ? "" : HES.escape(Number(m.credit_balance).toFixed(2))),
-      fact("Firmware", HES.escape(m.firmware_version || ""))
+      fact(HES.t("Customer"), HES.escape(c.name || "")),
+      fact(HES.t("Account"), HES.escape(c.account_number || "")),
+      fact(HES.t("Address"), HES.escape(c.address || "")),
+      fact(HES.t("Phone"), HES.escape(c.phone || "")),
+      fact(HES.t("Brand"), HES.escape(m.brand.title)),
+      fact(HES.t("Area"), HES.escape(m.area || "")),
+      fact(HES.t("Mode"), m.comm_mode === "dial_in" ? HES.escape(HES.t("Dials in"))
+        : HES.escape(HES.t("Dial-out (SIM {sim})", { sim: m.sim ? m.sim.ip_address + ":" + m.sim.port : "—" }))),
+      fact(HES.t("Last seen"), m.last_seen ? HES.escape(HES.formatTime(m.last_seen)) + '<span class="hes-sub">' + HES.ago(m.last_seen) + "</span>" : ""),
+      fact(HES.t("Relay"), HES.escape(HES.t(HES.word(m.relay_state || "unknown")))),
+      fact(HES.t("Credit"), m.credit_balance == null ? "" : HES.escape(Number(m.credit_balance).toLocaleString(HES.locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 }))),
+      fact(HES.t("Firmware"), HES.escape(m.firmware_version || ""))
     ].join("");
   }
 
@@ -51,7 +52,7 @@
       window.history.replaceState(null, "", url.toString());
       listeners.forEach(function (fn) { fn(meter); });
       return meter;
-    }).catch(function (error) { HES.toast("Could not load the meter: " + error.message, "danger"); });
+    }).catch(function (error) { HES.toast(HES.t("Could not load the meter: {error}", { error: error.message }), "danger"); });
   }
 
   function search() {
@@ -60,7 +61,7 @@
     HES.api(HES.withParams("/api/v1/meterlookup/search", { q: q, area: root.getAttribute("data-area") || "" })).then(function (data) {
       var rows = data.result || [];
       if (!rows.length) {
-        list.innerHTML = '<li class="text-muted" style="padding:8px 10px">No meter matches “' + HES.escape(q) + "”.</li>";
+        list.innerHTML = '<li class="text-muted" style="padding:8px 10px">' + HES.escape(HES.t("No meter matches “{q}”.", { q: q })) + "</li>";
         return;
       }
       list.innerHTML = rows.map(function (m) {

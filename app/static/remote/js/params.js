@@ -11,6 +11,7 @@
   var chosen = new Set();
   var profiles = {};
   var chart = null;
+  var t = HES.t, word = HES.word;
 
   function visible(p) { return mode === "set" ? (p.readable || p.writable) : p.readable; }
   function cellId(key) { return "mp-v-" + key; }
@@ -27,12 +28,12 @@
     if (!p.writable || mode !== "set") return "";
     if (p.access === "x") {
       var needs = p.class_id === 115 || (p.datatype && p.datatype !== "int8");
-      return '<div class="rm-write">' + (needs ? '<input class="form-control" data-input="' + p.key + '" placeholder="' + (p.class_id === 115 ? "20-digit token" : "value") + '">' : "") +
-        '<button type="button" class="btn btn-warning btn-sm" data-write="' + p.key + '"><i class="fa fa-bolt"></i> Execute</button></div>';
+      return '<div class="rm-write">' + (needs ? '<input class="form-control" data-input="' + p.key + '" placeholder="' + HES.escape(p.class_id === 115 ? t("20-digit token") : t("value")) + '">' : "") +
+        '<button type="button" class="btn btn-warning btn-sm" data-write="' + p.key + '"><i class="fa fa-bolt"></i> ' + HES.escape(t("Execute")) + "</button></div>";
     }
     var type = p.datatype === "date_time" ? "datetime-local" : "text";
     return '<div class="rm-write"><input class="form-control" type="' + type + '" data-input="' + p.key + '" placeholder="' + HES.escape(p.unit || p.datatype || "") +
-      '"><button type="button" class="btn btn-warning btn-sm" data-write="' + p.key + '"><i class="fa fa-pencil"></i> Write</button></div>';
+      '"><button type="button" class="btn btn-warning btn-sm" data-write="' + p.key + '"><i class="fa fa-pencil"></i> ' + HES.escape(t("Write")) + "</button></div>";
   }
 
   function paintGroups() {
@@ -46,18 +47,20 @@
       var rows = byGroup[g].map(function (p) {
         var box = p.readable ? '<input type="checkbox" data-key="' + p.key + '"' + (chosen.has(p.key) ? " checked" : "") + ">" : "";
         return "<tr><td style=\"width:28px\">" + box + "</td><td><b>" + HES.escape(p.name) + '</b><span class="rm-obis">' + HES.escape(p.obis) +
-          " · class " + p.class_id + (p.attribute ? " attr " + p.attribute : " method " + p.method) + " · " + HES.escape(p.access) + "</span></td>" +
-          '<td id="' + cellId(p.key) + '">' + (p.readable ? '<span class="text-muted">—</span>' : '<span class="text-muted">method</span>') + "</td>" +
+          " · " + HES.escape(p.attribute ? t("class {c} attr {n}", { c: p.class_id, n: p.attribute }) : t("class {c} method {n}", { c: p.class_id, n: p.method })) +
+          " · " + HES.escape(p.access) + "</span></td>" +
+          '<td id="' + cellId(p.key) + '">' + (p.readable ? '<span class="text-muted">—</span>' : '<span class="text-muted">' + HES.escape(t("method")) + "</span>") + "</td>" +
           (mode === "set" ? "<td>" + writeControl(p) + "</td>" : "") + "</tr>";
       }).join("");
       return "<details" + (i < 2 ? " open" : "") + "><summary>" + HES.escape(g) + ' <span class="badge">' + byGroup[g].length +
         '</span></summary><div class="table-responsive"><table class="table table-hover"><tbody>' + rows + "</tbody></table></div></details>";
-    }).join("") || '<div class="hes-card"><div class="hes-empty"><i class="fa fa-list"></i><b>No parameters</b>This brand lists no ' + (mode === "set" ? "readable or writable" : "readable") + " parameters.</div></div>";
+    }).join("") || '<div class="hes-card"><div class="hes-empty"><i class="fa fa-list"></i><b>' + HES.escape(t("No parameters")) + "</b>" +
+      HES.escape(mode === "set" ? t("This brand lists no readable or writable parameters.") : t("This brand lists no readable parameters.")) + "</div></div>";
     paintSelection();
   }
 
   function paintSelection() {
-    $("mp-selected").textContent = chosen.size + " selected";
+    $("mp-selected").textContent = t("{n} selected", { n: chosen.size });
     $("mp-read").disabled = !chosen.size;
   }
 
@@ -72,15 +75,15 @@
     $("mp-read").disabled = true;
     return HES.api("/api/v1/meter/" + m.id + "/read", { method: "POST", body: body }).then(function (data) {
       (data.results || []).forEach(function (item) {
-        if (item.rows) { profiles[item.key] = item; item.value = item.rows.length + " rows (below)"; }
+        if (item.rows) { profiles[item.key] = item; item.value = t("{n} rows (below)", { n: item.rows.length }); }
         var cell = $(cellId(item.key));
         if (cell) cell.innerHTML = valueHtml(item);
       });
       paintProfiles();
-      HES.toast("Read " + (data.results || []).length + " parameter(s) from " + m.number + ".", "success");
+      HES.toast(t("Read {n} parameter(s) from {number}.", { n: (data.results || []).length, number: m.number }), "success");
     }).catch(function (error) {
       keys.forEach(function (k) { $(cellId(k)).innerHTML = '<span class="rm-value err">' + HES.escape(error.message) + "</span>"; });
-      HES.toast("Read failed: " + error.message, "danger");
+      HES.toast(t("Read failed: {error}", { error: error.message }), "danger");
     }).then(paintSelection);
   }
 
@@ -92,9 +95,9 @@
     var current = pick.value && profiles[pick.value] ? pick.value : keys[keys.length - 1];
     pick.innerHTML = keys.map(function (k) { return "<option value=\"" + k + "\"" + (k === current ? " selected" : "") + ">" + HES.escape(profiles[k].name) + "</option>"; }).join("");
     var prof = profiles[current];
-    var cols = (prof.columns || []).map(function (c) { return c.class_id === 8 ? "Time" : c.obis + (c.attribute !== 2 ? " a" + c.attribute : ""); });
+    var cols = (prof.columns || []).map(function (c) { return c.class_id === 8 ? t("Time") : c.obis + (c.attribute !== 2 ? " a" + c.attribute : ""); });
     $("mp-profile-title").textContent = prof.name;
-    $("mp-profile-hint").textContent = prof.rows.length + " rows · " + prof.obis;
+    $("mp-profile-hint").textContent = t("{n} rows", { n: prof.rows.length }) + " · " + prof.obis;
     $("mp-profile-table").innerHTML = "<thead><tr>" + cols.map(function (c) { return "<th>" + HES.escape(c) + "</th>"; }).join("") + "</tr></thead><tbody>" +
       prof.rows.slice().reverse().slice(0, 500).map(function (row) {
         return "<tr>" + row.map(function (v, i) { return "<td>" + HES.escape(prof.columns[i] && prof.columns[i].class_id === 8 ? HES.formatTime(v) : v) + "</td>"; }).join("") + "</tr>";
@@ -112,7 +115,7 @@
     var scales = { x: { ticks: { maxTicksLimit: 8 } } };
     datasets.forEach(function (d, i) { scales[d.yAxisID] = { position: i % 2 ? "right" : "left", display: i < 2, grid: { drawOnChartArea: i === 0 } }; });
     chart = new window.Chart($("mp-chart"), { type: "line", data: { labels: labels, datasets: datasets },
-      options: { responsive: true, maintainAspectRatio: false, animation: false, interaction: { mode: "index", intersect: false }, scales: scales } });
+      options: { locale: HES.locale, responsive: true, maintainAspectRatio: false, animation: false, interaction: { mode: "index", intersect: false }, scales: scales } });
   }
 
   function write(key) {
@@ -121,23 +124,24 @@
     var input = document.querySelector('[data-input="' + key + '"]');
     var value = input ? input.value : "";
     if (input && input.type === "datetime-local" && value) value = new Date(value).toISOString();
-    if (input && !value && p.access !== "x") { HES.toast("Enter a value for " + p.name + " first.", "warning"); return; }
-    var what = p.access === "x" ? "Execute “" + p.name + "” on meter " + m.number + "?" : "Write " + p.name + " = " + value + (p.unit ? " " + p.unit : "") + " to meter " + m.number + "?";
+    if (input && !value && p.access !== "x") { HES.toast(t("Enter a value for {name} first.", { name: p.name }), "warning"); return; }
+    var what = p.access === "x" ? t("Execute “{name}” on meter {number}?", { name: p.name, number: m.number })
+      : t("Write {name} = {value} to meter {number}?", { name: p.name, value: value + (p.unit ? " " + p.unit : ""), number: m.number });
     RM.confirm(what, function () {
       var values = {};
       values[key] = value;
-      $(cellId(key)).innerHTML = '<span class="hes-spinner"></span> writing…';
+      $(cellId(key)).innerHTML = '<span class="hes-spinner"></span> ' + HES.escape(t("writing…"));
       HES.api("/api/v1/command/", { method: "POST", body: { kind: "set", meter_id: m.id, values: values, idempotency_key: RM.key() } })
         .then(function (data) { return RM.follow(data.result); })
         .then(function (c) {
           var item = ((c.result || {}).values || [])[0] || {};
-          if (c.state === "queued") { $(cellId(key)).innerHTML = '<span class="text-muted">stored — the meter is offline</span>'; return; }
-          var shown = item.read_back && item.read_back.relay_state ? { value: "relay " + item.read_back.relay_state } : item;
+          if (c.state === "queued") { $(cellId(key)).innerHTML = '<span class="text-muted">' + HES.escape(t("stored — the meter is offline")) + "</span>"; return; }
+          var shown = item.read_back && item.read_back.relay_state ? { value: t(word(item.read_back.relay_state)) } : item;
           $(cellId(key)).innerHTML = c.state === "succeeded" ? valueHtml(Object.assign({}, shown, { error: null, read_at: item.read_at || c.finished_at })) +
-            ' <span class="hes-pill pill-success">read back</span>' : valueHtml({ error: c.reason || c.state });
-          HES.toast(p.name + ": " + c.state + (c.reason ? " — " + c.reason : ""), c.state === "succeeded" ? "success" : "danger");
+            ' <span class="hes-pill pill-success">' + HES.escape(t("read back")) + "</span>" : valueHtml({ error: c.reason || c.state });
+          HES.toast(p.name + ": " + t(word(c.state)) + (c.reason ? " — " + c.reason : ""), c.state === "succeeded" ? "success" : "danger");
         })
-        .catch(function (error) { $(cellId(key)).innerHTML = valueHtml({ error: error.message }); HES.toast("Not written: " + error.message, "danger"); });
+        .catch(function (error) { $(cellId(key)).innerHTML = valueHtml({ error: error.message }); HES.toast(t("Not written: {error}", { error: error.message }), "danger"); });
     });
   }
 
