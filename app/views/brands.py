@@ -87,6 +87,39 @@ def _form_definition(values, text: str) -> dict:
     return data
 
 
+CSV_FIELDS = ("key", "name", "obis", "class_id", "attribute", "method", "unit", "scaler", "datatype", "group",
+              "access")
+
+
+def points_csv(points: list[dict]) -> str:
+    """Points as the CSV (with a header) the form's text box takes."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for p in points:
+        writer.writerow(["" if p.get(f) is None else p[f] for f in CSV_FIELDS])
+    return out.getvalue()
+
+
+def _learn(number: str) -> tuple[dict, list]:
+    """Learn a brand from the meter with this number (the form's 'Learn from meter')."""
+    from sqlalchemy import select as _select
+
+    from app.models import Meter
+    from app.services.meter_access import run_on_meter
+
+    meter_id = db.session.execute(_select(Meter.id).where(Meter.number == number)).scalar()
+    if meter_id is None:
+        raise ServiceError(f"No meter numbered '{number}'.", status=404)
+    result = run_on_meter(meter_id, "learn_brand")
+    if not result.get("definition"):
+        raise ServiceError("The meter's objects do not make a valid brand.", errors=result.get("errors"))
+    return result["definition"], result.get("refused") or []
+
+
 class BrandUploadView(BaseView):
     """Create a brand from a pasted or uploaded OBIS list: preview what will be collected, choose roles, save."""
 
@@ -103,7 +136,13 @@ class BrandUploadView(BaseView):
                 values.get("points_csv", "")
             data = _form_definition(values, text)
             try:
-                if values.get("action") == "preview":
+                if values.get("action") == "learn":
+                    definition, refused = _learn(values.get("learn_meter", "").strip())
+                    values = values.copy()
+                    values["points_csv"] = points_csv(definition["points"])
+                    values["profile_period_minutes"] = definition["connection"]["profile_period_minutes"]
+                    preview = {"definition": definition, "plan": collection_plan(definition), "refused": refused}
+                elif values.get("action") == "preview":
                     definition = normalise(data)
                     preview = {"definition": definition, "plan": collection_plan(definition)}
                 else:

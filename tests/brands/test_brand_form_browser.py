@@ -19,6 +19,7 @@ def test_brand_pasted_in_the_form_collects_and_its_trace_is_readable(page, live_
     page.fill("#bf-title", "Pasted in the form")
     page.fill("#bf-points", BARE_LIST)
     page.click("#brand-preview")
+    page.wait_for_selector("#brand-plan, #brand-errors")
     plan = page.locator("#brand-plan li").all_inner_texts()
     assert "Collects load profile every 15 min from 1.0.99.1.0.255" in plan
     assert "Switches the relay through 0.0.96.3.10.255" in plan
@@ -28,7 +29,7 @@ def test_brand_pasted_in_the_form_collects_and_its_trace_is_readable(page, live_
     assert rows.count() == 11  # 2 registers, profile, log, clock (2), relay (state, control, mode, 2 methods)
     assert "date_time" in page.locator("#brand-points tbody tr", has_text="0.0.1.0.0.255").first.inner_text()
     page.click("#brand-save")
-    assert "Brand Pasted in the form saved with 11 points." in page.locator("body").inner_text()
+    page.get_by_text("Brand Pasted in the form saved with 11 points.").wait_for()
 
     headers = live_server.token()
     brand = live_server.api("GET", "/api/v1/brand/?q=(filters:!((col:name,opr:eq,value:form_bare)))",
@@ -76,5 +77,43 @@ def test_brand_pasted_in_the_form_collects_and_its_trace_is_readable(page, live_
             page.click("#trace-download")
         text = download.value.path().read_text()
         assert "AssociationRequest" in text and PASSWORD.decode() not in text
+    finally:
+        sim.stop()
+
+
+def test_brand_learned_from_a_meter_in_the_form_is_reviewed_and_saved(page, live_server):
+    headers = live_server.token()
+    hes_sim = live_server.api("GET", "/api/v1/brand/?q=(filters:!((col:name,opr:eq,value:hes_sim)))",
+                              headers=headers).json()["ids"][0]
+    sim = start_simulator(meters=1, history_days=1, first_serial=1, extra=["--prefix", "FLRN"])
+    try:
+        simcard = live_server.api("POST", "/api/v1/sim/", headers=headers, json={
+            "number": "FLRN-SIM0", "ip_address": "127.0.0.1", "port": sim.port(0)})
+        meter = live_server.api("POST", "/api/v1/meter/", headers=headers, json={
+            "number": sim.serial(0), "brand": hes_sim, "status": "active", "comm_mode": "dial_out",
+            "sim": simcard.json()["id"]})
+        assert meter.status_code == 201, meter.text
+        assert live_server.api("PUT", f"/api/v1/meter/{meter.json()['id']}/credentials", headers=headers,
+                               json={"password": PASSWORD.decode()}).status_code == 200
+        page.goto("/brands/define/")
+        page.fill("#bf-learn", sim.serial(0))
+        page.click("#brand-learn")
+        page.wait_for_selector("#brand-plan, #brand-errors", timeout=60_000)  # a few seconds of DLMS reads
+        plan = page.locator("#brand-plan li").all_inner_texts()
+        assert plan, page.locator(".alert, #brand-errors").all_inner_texts()
+        assert "Collects load profile every 15 min from 1.0.99.1.0.255" in plan
+        assert "Decodes pushes of serial_number, clock, last_standard_event, energy_import" in plan
+        assert page.locator("#brand-points tbody tr").count() == 52
+        volts = page.locator("#brand-points tbody tr", has_text="1.0.32.7.0.255").first.inner_text()
+        assert "V" in volts and "-1" in volts and "uint16" in volts  # unit and scaler as the meter said
+        page.fill("#bf-name", "form_learned")
+        page.fill("#bf-title", "Learned in the form")
+        page.click("#brand-save")
+        page.get_by_text("Brand Learned in the form saved with 52 points.").wait_for()
+        brand = live_server.api("GET", "/api/v1/brand/?q=(filters:!((col:name,opr:eq,value:form_learned)))",
+                                headers=headers).json()["ids"][0]
+        saved = live_server.api("GET", f"/api/v1/brand/{brand}/definition", headers=headers).json()["result"]
+        assert saved["roles"]["push_objects"] == ["serial_number", "clock", "last_standard_event", "energy_import"]
+        assert saved["roles"]["load_profile"] == "load_profile"
     finally:
         sim.stop()
