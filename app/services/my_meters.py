@@ -15,11 +15,12 @@ from app.models import Alert, AlertState, Customer, Meter
 from app.models.types import UTC
 from app.services import MAX_ID, NotFound, ServiceError
 from app.services.reports.consumption import consumption_series
-from app.services.reports.periods import local_days, local_today
+from app.services.reports.periods import local_days, local_today, period_label, period_start
 from app.services.scope import Scope
 
-PERIODS = ("daily", "monthly")
+PERIODS = ("daily", "weekly", "monthly")
 DAILY_DAYS = 30
+WEEKLY_WEEKS = 12
 MONTHLY_MONTHS = 12
 TOKEN_HISTORY = 10
 RECENT_ALERT_DAYS = 30
@@ -140,24 +141,29 @@ def _months_back(day: dt.date, months: int) -> dt.date:
 
 
 def period_window(period: str, today: dt.date) -> tuple[dt.date, dt.date, list[str]]:
-    """The local date range of a chart and the label of every bar in it (last 30 days or last 12 months)."""
+    """The local date range of a chart and the label of every point in it (last 30 days, the last 12 ISO weeks
+    from Monday, or the last 12 months)."""
     if period == "daily":
         start = today - dt.timedelta(days=DAILY_DAYS - 1)
         return start, today, [d.isoformat() for d in local_days(start, today)]
+    if period == "weekly":
+        start = period_start(today, "weekly") - dt.timedelta(weeks=WEEKLY_WEEKS - 1)
+        return start, today, [period_label(start + dt.timedelta(weeks=k), "weekly") for k in range(WEEKLY_WEEKS)]
     if period == "monthly":
         start = _months_back(today, MONTHLY_MONTHS - 1)
         return start, today, [f"{_months_back(today, k):%Y-%m}" for k in range(MONTHLY_MONTHS - 1, -1, -1)]
-    raise ServiceError(f"Unknown period '{period}' (use daily or monthly).")
+    raise ServiceError(f"Unknown period '{period}' (use daily, weekly or monthly).")
 
 
 def customer_consumption(customer: Customer, meter_id: int, period: str, tz: ZoneInfo,
                          today: dt.date | None = None) -> dict[str, Any]:
-    """kWh per local day (last 30) or month (last 12) of one of the customer's meters, from the rollups.
+    """kWh per local day (last 30), ISO week (last 12) or month (last 12) of one of the customer's meters, from the
+    rollups.
 
     Every bar of the window is listed; a period without any rollup row has ``None`` (no data), not zero.
     """
     if period not in PERIODS:
-        raise ServiceError(f"Unknown period '{period}' (use daily or monthly).")
+        raise ServiceError(f"Unknown period '{period}' (use daily, weekly or monthly).")
     meter = own_meter(customer, meter_id)
     today = today or local_today(tz)
     start, end, labels = period_window(period, today)

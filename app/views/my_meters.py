@@ -76,7 +76,7 @@ class MyMetersApi(BaseApi):
           summary: Consumption of one of your meters from the rollups, in the utility's time zone
           parameters:
           - {in: query, name: meter_id, required: true, schema: {type: integer}}
-          - {in: query, name: period, schema: {type: string, enum: [daily, monthly], default: daily}}
+          - {in: query, name: period, schema: {type: string, enum: [daily, weekly, monthly], default: daily}}
           responses:
             200: {description: "{meter_id, number, period, unit, points: [{period, import_kwh}], total_kwh}"}
             400: {description: missing meter_id or unknown period}

@@ -68,8 +68,8 @@ def test_another_customers_meter_is_not_found_even_when_guessed(app, client, cus
     assert client.get("/api/v1/my/consumption", headers=ada_headers).status_code == 400
     assert client.get("/api/v1/my/consumption?meter_id=abc", headers=ada_headers).status_code == 400
     own = customer_fleet.meters["MY-A1"]
-    bad_period = client.get(f"/api/v1/my/consumption?meter_id={own}&period=weekly", headers=ada_headers)
-    assert bad_period.status_code == 400 and "daily or monthly" in bad_period.json["message"]
+    bad_period = client.get(f"/api/v1/my/consumption?meter_id={own}&period=yearly", headers=ada_headers)
+    assert bad_period.status_code == 400 and "daily, weekly or monthly" in bad_period.json["message"]
     # Another customer's token through the command API is refused the same way.
     other = client.post("/api/v1/command/token", json={"meter_id": customer_fleet.meters["MY-B1"], "token": TOKEN},
                         headers=ada_headers)
@@ -123,6 +123,28 @@ def test_monthly_consumption_folds_the_local_days_of_each_month(app, customer_fl
     # 2026-03-16 is after "today" and 2025-03-31 before the window: neither is counted.
     assert values["2026-03"] == 4.0 and values["2026-01"] == 4.0 and values["2025-04"] == 6.0
     assert values["2026-02"] is None and body["total_kwh"] == 14.0 and body["periods_with_data"] == 3
+
+
+def test_weekly_consumption_folds_the_local_days_of_each_iso_week(app, customer_fleet, monkeypatch):
+    from app.services.my_meters import customer_consumption
+
+    monkeypatch.setitem(app.config, "HES_TIMEZONE", LAGOS)
+    tz = ZoneInfo(LAGOS)
+    a1 = customer_fleet.meters["MY-A1"]
+    # 2026-03-18 is a Wednesday of ISO week 12; the window is weeks 1..12 of 2026 (Monday 2025-12-29 on).
+    with app.app_context():
+        for day, kwh in ((dt.date(2026, 3, 16), 2.5), (dt.date(2026, 3, 18), 1.25), (dt.date(2026, 3, 19), 9.0),
+                         (dt.date(2026, 3, 15), 4.0), (dt.date(2025, 12, 29), 6.0), (dt.date(2025, 12, 28), 80.0)):
+            _daily(a1, day, kwh, tz)
+        db.session.commit()
+        ada = db.session.get(Customer, customer_fleet.ada)
+        body = customer_consumption(ada, a1, "weekly", tz, today=dt.date(2026, 3, 18))
+    labels = [p["period"] for p in body["points"]]
+    assert labels[0] == "2026-W01" and labels[-1] == "2026-W12" and len(labels) == 12
+    values = {p["period"]: p["import_kwh"] for p in body["points"]}
+    # 2026-03-19 is after "today" and 2025-12-28 (a Sunday) before the window: neither is counted.
+    assert values["2026-W12"] == 3.75 and values["2026-W11"] == 4.0 and values["2026-W01"] == 6.0
+    assert values["2026-W10"] is None and body["total_kwh"] == 13.75 and body["periods_with_data"] == 3
 
 
 def test_token_entry_follows_the_site_setting(app, client, customer_fleet, ada_headers, make_user):

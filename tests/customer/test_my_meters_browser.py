@@ -6,10 +6,12 @@ prepaid token and sees the meter's answer and the credit read back; operator pag
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 
 import pytest
+from playwright.sync_api import expect
 
 from simulator import model
 from tests.support.browser import ROOT, LiveServer, login, screenshot
@@ -84,6 +86,12 @@ def test_customer_sees_their_meter_live_and_loads_a_token(live_server, new_conte
     assert _chart_total(page) == pytest.approx(in_window, abs=0.05)
     bars = page.evaluate("window.Chart.getChart(document.getElementById('mm-chart')).data.datasets[0].data")
     assert len(bars) == 30 and bars[-2] == 12.5 and bars[-1] is None
+    assert page.evaluate("window.Chart.getChart(document.getElementById('mm-chart')).config.type") == "line"
+    page.click('#mm-period [data-period="weekly"]')
+    page.wait_for_function(f"() => document.getElementById('my-meters').dataset.chart == 'weekly:{ids[NUMBER]}'")
+    weeks = page.evaluate("window.Chart.getChart(document.getElementById('mm-chart')).data.labels")
+    assert len(weeks) == 12 and all(re.fullmatch(r"\d{4}-W\d{2}", w) for w in weeks)
+    expect(page.locator("#mm-average-label")).to_have_text("Average per week")
     page.click('#mm-period [data-period="monthly"]')
     page.wait_for_function(f"() => document.getElementById('my-meters').dataset.chart == 'monthly:{ids[NUMBER]}'")
     assert _chart_total(page) == pytest.approx(sum(DAILY_KWH.values()), abs=0.05)

@@ -222,11 +222,13 @@
     var labels = data.points.map(function (p) { return p.period; });
     var values = data.points.map(function (p) { return p.import_kwh; });
     $("mm-total").innerHTML = HES.escape(Number(data.total_kwh).toLocaleString(HES.locale, { maximumFractionDigits: 1 })) + " <small>kWh</small>";
-    $("mm-average-label").textContent = daily ? t("Average per day") : t("Average per month");
+    var weekly = data.period === "weekly";
+    $("mm-average-label").textContent = daily ? t("Average per day") : weekly ? t("Average per week") : t("Average per month");
     $("mm-average").textContent = kwh(data.average_kwh);
     $("mm-with-data").textContent = t("{n} of {total}", { n: data.periods_with_data, total: data.points.length });
-    $("mm-chart-hint").textContent = daily ? t("kWh imported by {number}, per day ({zone})", { number: data.number, zone: data.timezone })
-      : t("kWh imported by {number}, per month ({zone})", { number: data.number, zone: data.timezone });
+    var hint = { number: data.number, zone: data.timezone };
+    $("mm-chart-hint").textContent = daily ? t("kWh imported by {number}, per day ({zone})", hint)
+      : weekly ? t("kWh imported by {number}, per week ({zone})", hint) : t("kWh imported by {number}, per month ({zone})", hint);
     $("mm-chart-empty").hidden = data.periods_with_data > 0;
     root.setAttribute("data-chart", data.period + ":" + data.meter_id);
     if (typeof window.Chart !== "function") return;
@@ -234,16 +236,17 @@
     var grid = cssVar("--hes-border");
     var fill = function (context) {
       var area = context.chart.chartArea;
-      if (!area) return "rgba(37, 99, 235, 0.8)";
+      if (!area) return "rgba(37, 99, 235, 0.15)";
       var gradient = context.chart.ctx.createLinearGradient(0, area.bottom, 0, area.top);
-      gradient.addColorStop(0, "rgba(37, 99, 235, 0.85)");
-      gradient.addColorStop(1, "rgba(20, 184, 166, 0.95)");
+      gradient.addColorStop(0, "rgba(37, 99, 235, 0.02)");
+      gradient.addColorStop(1, "rgba(20, 184, 166, 0.35)");
       return gradient;
     };
     if (state.chart) state.chart.destroy();
     state.chart = new window.Chart($("mm-chart").getContext("2d"), {
-      type: "bar",
-      data: { labels: labels, datasets: [{ label: "kWh", data: values, backgroundColor: fill, borderRadius: 8, maxBarThickness: daily ? 22 : 44 }] },
+      type: "line",  // the customer asked for a line chart of consumption
+      data: { labels: labels, datasets: [{ label: "kWh", data: values, backgroundColor: fill, fill: true, borderColor: "#2563eb",
+                                          borderWidth: 2, tension: 0.3, pointRadius: daily ? 2 : 4, spanGaps: false }] },
       options: {
         locale: HES.locale, responsive: true, maintainAspectRatio: false, animation: { duration: 450 },
         plugins: {
