@@ -350,6 +350,7 @@ class Meter(Model):
     last_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     first_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     node_id: Mapped[str | None] = mapped_column(String(64))
+    comm_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     relay_state: Mapped[RelayState] = mapped_column(_enum(RelayState, "relay_state"), default=RelayState.unknown)
     firmware_version: Mapped[str | None] = mapped_column(String(64))
     credit_balance: Mapped[float | None] = mapped_column()

@@ -13,7 +13,6 @@ from app.comms.cosem import normalise_obis, unit_symbol
 from app.comms.session import DlmsError, DlmsSession
 from app.models import Meter
 from app.services.brand_definition import DefinitionError, collection_plan, normalise
-from app.services.meter_access import operation
 from app.services.obis_catalogue import CLASS_POINTS, known, standard_points
 
 ASSOCIATION = "0.0.40.0.0.255"
@@ -130,7 +129,6 @@ def learn(session: DlmsSession) -> dict[str, Any]:
             "plan": collection_plan(definition)}
 
 
-@operation("learn_brand")
 def learn_brand(session: DlmsSession, meter: Meter, **_kwargs) -> dict[str, Any]:
     """Meter operation: read the meter's objects and propose a brand definition."""
     return learn(session)

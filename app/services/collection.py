@@ -1,5 +1,5 @@
 """Scheduled and on-demand collection: profiles (with automatic gap backfill), event logs, clock
-sync and the health check. Each ``@operation`` runs on the node that holds the meter's socket.
+sync. Each operation (see ``app.services.operations``) runs on the node that holds the meter's socket.
 
 Collection state is explicit: each (meter, profile) has a ``CollectionCursor``, the capture time of
 the last row read *from that profile*; the next read starts there. Pushes, on-demand reads and the
@@ -24,10 +24,9 @@ from sqlalchemy import func, select
 from app.comms.cosem import normalise_obis
 from app.comms.session import DlmsError, DlmsSession, scale
 from app.extensions import db
-from app.models import Channel, CollectionCursor, CommMode, Meter, Reading, Source
+from app.models import Channel, CollectionCursor, Meter, Reading, Source
 from app.models.types import UTC
 from app.services.ingest import Value, store_readings, timestamp_problem, timestamp_window
-from app.services.meter_access import operation
 
 log = logging.getLogger(__name__)
 CLOCK_OBIS = "0.0.1.0.0.255"
@@ -148,25 +147,21 @@ def _collect(session: DlmsSession, meter: Meter, profile: str, default_days: flo
     return _store_profile(session, meter, obis, default_days, profile)
 
 
-@operation("collect_load_profile")
 def collect_load_profile(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     """Read the load profile from the last stored interval to now and store it."""
     return _collect(session, meter, "load_profile", _config_number("HES_BACKFILL_DAYS", 7))
 
 
-@operation("collect_daily_snapshot")
 def collect_daily_snapshot(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     """Read the daily energy snapshots (midnight register values) not stored yet."""
     return _collect(session, meter, "daily", _config_number("HES_BACKFILL_DAYS", 7))
 
 
-@operation("collect_billing")
 def collect_billing(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     """Read monthly billing rows not stored yet (up to 400 days back the first time)."""
     return _collect(session, meter, "billing", 400)
 
 
-@operation("collect_events")
 def collect_events(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     """Read every event log from its newest stored event on; new events raise alerts."""
     from app.services.alerts import emit_raised
@@ -197,7 +192,6 @@ def collect_events(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     return {"logs": len(logs), "new_events": stored}
 
 
-@operation("sync_clock")
 def sync_clock(session: DlmsSession, meter: Meter, threshold_seconds: float | None = None) -> dict[str, Any]:
     """Measure the meter's clock drift, record it, and set the clock when it exceeds the threshold."""
     from app.services.events import RawEvent, store_events
@@ -223,24 +217,3 @@ def missing_ranges(meter_id: int, start: dt.datetime, end: dt.datetime, period: 
     from app.services.gaps import missing_ranges as ranges
 
     return ranges(meter_id, start, end, profile=profile, period=period)
-
-
-def health_check() -> dict[str, int]:
-    """Mark meters offline whose node died or that went silent past the allowed missed heartbeats."""
-    from app.models import CommsNode
-    from app.services.meter_status import set_online
-
-    now = dt.datetime.now(UTC)
-    heartbeat = _config_number("HES_HEARTBEAT_SECONDS", 60)
-    silent_after = now - dt.timedelta(seconds=heartbeat * _config_number("HES_MISSED_HEARTBEATS", 3) * 2)
-    from app.services.meter_access import NODE_STALE_SECONDS
-
-    dead_nodes = set(db.session.execute(select(CommsNode.node_id).where(
-        CommsNode.heartbeat_at < now - dt.timedelta(seconds=NODE_STALE_SECONDS))).scalars())
-    stale = db.session.execute(select(Meter.id, Meter.node_id).where(
-        Meter.online.is_(True), Meter.comm_mode == CommMode.dial_in,
-        (Meter.last_seen < silent_after) | Meter.node_id.in_(dead_nodes) if dead_nodes
-        else Meter.last_seen < silent_after)).all()
-    for meter_id, _node in stale:
-        set_online(meter_id, False)
-    return {"marked_offline": len(stale)}

@@ -18,7 +18,7 @@ from app.models import FirmwareImage, FirmwareTransfer, Meter
 from app.services import ServiceError, audit
 from app.services.brands import point_by_ref
 from app.services.commands.kinds import brand_object
-from app.services.meter_access import operation
+from app.services.meter_gate import lend_to_urgent
 
 IDENTIFIER = re.compile(r"^[\x21-\x7e]{1,64}$")
 FIRMWARE_VERSION_OBIS = "1.0.0.2.0.255"
@@ -119,6 +119,8 @@ class _Transfer:
                 return f"block {number} refused: {DATA_ACCESS_RESULTS.get(code, 'error')} (code {code})"
             self.transfer.blocks_sent += 1
             self.transfer.blocks_done = number + 1
+            # Between blocks an urgent read or command waiting for this meter runs inside this association.
+            lend_to_urgent(self.meter.id, self.session)
             if (number + 1) % PROGRESS_EVERY_BLOCKS == 0:
                 self.save()
                 if self.cancelled():
@@ -194,7 +196,6 @@ class _Transfer:
         return self.outcome(True)
 
 
-@operation("command_firmware")
 def transfer_image(session: DlmsSession, meter: Meter, command_id: int) -> dict[str, Any]:
     """Transfer (or resume), verify and activate the command's image; read the version back."""
     transfer = db.session.execute(select(FirmwareTransfer).where(FirmwareTransfer.command_id == command_id)).scalar()

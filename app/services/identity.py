@@ -16,7 +16,6 @@ from app.extensions import db
 from app.models import Meter, MeterSecret
 from app.services import ServiceError, audit, csvio
 from app.services.csvio import Column
-from app.services.meter_access import operation
 from app.services.secrets import describe, store_credentials
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,6 @@ def _own_secret(meter: Meter) -> MeterSecret | None:
     return meter.secret if meter.secret_id is not None else None
 
 
-@operation("rotate_lls_password")
 def rotate_lls_password(session: DlmsSession, meter: Meter, length: int | None = None) -> dict:
     """Give the meter a password of its own: generate it, write it into the meter, then keep it (write-only).
 

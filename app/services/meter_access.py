@@ -3,10 +3,9 @@ operation on the node that owns it (dial-in sockets live in exactly one comms no
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,11 +23,6 @@ from app.services import NotFound, ServiceError
 from app.services.secrets import advance_invocation_counter, session_params
 
 log = logging.getLogger(__name__)
-OPERATIONS: dict[str, Callable[..., Any]] = {}
-# Modules whose @operation functions may be run on a meter (imported on first use).
-OPERATION_MODULES = ["app.services.meter_ops", "app.services.collection", "app.services.commands.ops",
-                     "app.services.firmware", "app.services.identity", "app.services.brand_learn"]
-
 
 OBJECT_CACHE_SECONDS = 6 * 3600
 _object_caches: dict[int, tuple[float, ObjectCache]] = {}
@@ -55,16 +49,6 @@ class MeterUnreachable(ServiceError):
     """The meter is offline, did not answer, or refused the association."""
 
     status = 503
-
-
-def operation(name: str):
-    """Register a function ``f(session, meter, **kwargs) -> JSON-able`` as a meter operation."""
-
-    def register(func):
-        OPERATIONS[name] = func
-        return func
-
-    return register
 
 
 @contextmanager
@@ -121,28 +105,44 @@ def _open(meter: Meter, params, timeout: float, persist_counter) -> Iterator[Dlm
             stream.close()
 
 
-def execute_local(meter_id: int, name: str, **kwargs) -> Any:
-    """Run a registered operation against a meter from this process."""
+def execute_local(meter_id: int, name: str, *, priority: int | None = None, **kwargs) -> Any:
+    """Run an operation of the table (``app.services.operations``) against a meter from this process, in its
+    turn at the meter's gate: one association per meter at a time."""
+    from app.services.meter_gate import MeterBusy, meter_turn
+    from app.services.operations import operation
+
     meter = db.session.get(Meter, meter_id)
     if meter is None:
         raise NotFound(f"Meter {meter_id} not found.")
-    func = OPERATIONS.get(name)
-    if func is None:
-        for module in OPERATION_MODULES:
-            importlib.import_module(module)
-        func = OPERATIONS[name]
+    op = operation(name)
+    func = op.load()
+    wait = float(current_app.config.get("HES_METER_WAIT_SECONDS", 120))
+    number, dial_out = meter.number, meter.comm_mode == CommMode.dial_out
     try:
-        with open_session(meter) as session:
-            result = func(session, meter, **kwargs)
-            from app.services.identity import learn_system_title
+        with meter_turn(meter_id, op.priority if priority is None else priority, wait) as turn:
+            if turn.lent is not None:
+                # Inside another operation's association (a firmware transfer lends it between blocks).
+                result = func(turn.lent, meter, **kwargs)
+            else:
+                with open_session(meter) as session:
+                    result = func(session, meter, **kwargs)
+                    from app.services.identity import learn_system_title
 
-            learn_system_title(meter, session.server_system_title)
+                    learn_system_title(meter, session.server_system_title)
     except DlmsError as exc:
-        raise ServiceError(f"Meter {meter.number} answered: {exc}", status=502) from exc
-    if meter.comm_mode == CommMode.dial_out:
-        from app.services.meter_status import mark_reached
+        raise ServiceError(f"Meter {number} answered: {exc}", status=502) from exc
+    except MeterBusy:
+        raise
+    except MeterUnreachable as exc:
+        if dial_out:
+            from app.services.health import session_failed
 
-        mark_reached(meter)
+            session_failed(meter_id, exc.message)
+        raise
+    if dial_out:
+        from app.services.health import session_succeeded
+
+        session_succeeded(meter)
     return result
 
 
@@ -158,10 +158,11 @@ def _node_alive(node_id: str) -> bool:
 
 
 def owner_is_alive(meter_id: int, node_id: str) -> bool:
-    """True while the meter is still held by ``node_id`` and that node keeps reporting."""
-    owner = db.session.execute(select(Meter.node_id).where(Meter.id == meter_id)).scalar()
+    """True while the meter is still held by ``node_id`` (a dial-in socket, or a dial-out meter's gate) and that
+    node keeps reporting."""
+    owner, mode = db.session.execute(select(Meter.node_id, Meter.comm_mode).where(Meter.id == meter_id)).one()
     db.session.commit()  # end the read so the next poll sees fresh rows
-    return owner == node_id and _node_alive(node_id)
+    return (mode == CommMode.dial_out or owner == node_id) and _node_alive(node_id)
 
 
 def _require_live_node(node_id: str, number: str) -> None:
@@ -171,17 +172,27 @@ def _require_live_node(node_id: str, number: str) -> None:
                                "it will be reachable again when the meter reconnects.")
 
 
-def run_on_meter(meter_id: int, name: str, *, timeout: float | None = None, **kwargs) -> Any:
-    """Run an operation where the meter's socket is: here, or on its owning node via its queue."""
+def run_on_meter(meter_id: int, name: str, *, timeout: float | None = None, priority: int | None = None,
+                 **kwargs) -> Any:
+    """Run an operation where the meter's socket is: here, or on its owning node via its queue. A dial-out
+    meter held by another node (multi-node mode) gets an urgent operation routed to that node, where it
+    borrows the holder's association instead of waiting for the whole transfer."""
+    from app.services.meter_gate import URGENT, holder_node
+    from app.services.operations import operation
+
     meter = db.session.get(Meter, meter_id)
     if meter is None:
         raise NotFound(f"Meter {meter_id} not found.")
     node = get_node()
     here = node.node_id if node is not None else None
     owner = meter.node_id if meter.comm_mode == CommMode.dial_in else None
+    effective = operation(name).priority if priority is None else priority
+    if owner is None and effective >= URGENT and (holder := holder_node(meter_id)) not in (None, here) \
+            and _node_alive(holder):
+        owner = holder
     if owner is None or owner == here:
-        return execute_local(meter_id, name, **kwargs)
+        return execute_local(meter_id, name, priority=priority, **kwargs)
     _require_live_node(owner, meter.number)
     from app.tasks.routing import execute_on_node
 
-    return execute_on_node(owner, meter_id, name, kwargs, timeout=timeout)
+    return execute_on_node(owner, meter_id, name, kwargs, timeout=timeout, priority=priority)

@@ -1,4 +1,4 @@
-"""Operations run against one meter inside an associated session (registered by name so they can
+"""Operations run against one meter inside an associated session (named in ``app.services.operations`` so they can
 be routed to the node that owns the meter's socket)."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from app.models import Meter, ObisPoint
 from app.models.types import UTC
 from app.services import ServiceError
 from app.services.brands import point_by_ref
-from app.services.meter_access import operation
 
 MAX_PROFILE_ROWS = 20_000
 
@@ -46,7 +45,6 @@ def _read_point(session: DlmsSession, point: ObisPoint, start: dt.datetime | Non
     return {"value": to_jsonable(session.get(point.obis, point.class_id, point.attribute)), "unit": point.unit}
 
 
-@operation("read_points")
 def read_points(session: DlmsSession, meter: Meter, refs: list[str], start: str | None = None,
                 end: str | None = None) -> list[dict[str, Any]]:
     """Read brand points; each result has its value, unit and read time, or the meter's error."""

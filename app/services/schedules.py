@@ -21,9 +21,6 @@ DEFAULT_SCHEDULES = [
     ("Clock synchronisation (daily)", "clock_sync", 1440, 150, 3600),
     ("Health check (every 5 min)", "health_check", 5, 0, 0),
 ]
-OPERATION_OF = {"load_profile": "collect_load_profile", "events": "collect_events",
-                "daily_snapshot": "collect_daily_snapshot", "billing": "collect_billing",
-                "clock_sync": "sync_clock"}
 
 
 def ensure_default_schedules() -> int:

@@ -19,11 +19,11 @@ def collect(meter_id: int, kind: str, attempt: int = 0) -> dict | None:
     """Run one collection operation on one meter; unreachable meters, and profile reads that came back empty
     from a meter holding entries, are retried with backoff."""
     from app.services.meter_access import MeterUnreachable, run_on_meter
-    from app.services.schedules import OPERATION_OF
+    from app.services.operations import SCHEDULE_OPERATIONS
 
     with task_context() as app:
         try:
-            result = run_on_meter(meter_id, OPERATION_OF[kind])
+            result = run_on_meter(meter_id, SCHEDULE_OPERATIONS[kind])
             if attempt:  # a retry read it: a "profile read failed" alert resolves by itself
                 from app.services.read_failures import profile_read_recovered
 
@@ -52,18 +52,42 @@ def collect(meter_id: int, kind: str, attempt: int = 0) -> dict | None:
             return None
 
 
+@huey.task(priority=PRIORITY_SCHEDULE)
+def probe_meter(meter_id: int) -> bool:
+    """Health check of one dial-out meter: associate with it (a failure is counted by the session itself)."""
+    from app.services.meter_access import MeterUnreachable, run_on_meter
+
+    with task_context():
+        try:
+            run_on_meter(meter_id, "health_probe")
+            return True
+        except MeterUnreachable as exc:
+            log.info("health probe of meter %s: %s", meter_id, exc)
+            return False
+
+
+def enqueue_probes(meter_ids: list[int], spread_seconds: float = 0) -> None:
+    """Queue a health probe per dial-out meter, spread so a fleet is not dialled in one second."""
+    for meter_id in meter_ids:
+        if spread_seconds > 0:
+            probe_meter.schedule(args=(meter_id,), delay=random.uniform(0, spread_seconds))
+        else:
+            probe_meter(meter_id)
+
+
 def dispatch_due_schedules() -> dict:
     """Enqueue the per-meter tasks of every due schedule, spread over its jitter window."""
     from app.extensions import db
-    from app.services.collection import health_check
+    from app.services.health import health_check
     from app.services.schedules import due_schedules, mark_run, now_utc, target_meters
 
     now = now_utc()
     planned: dict[str, int] = {}
     for schedule in due_schedules(now):
         if schedule.kind == "health_check":
-            health_check()
-            mark_run(schedule, now, 0)
+            report = health_check()
+            mark_run(schedule, now, report["checked"])
+            planned["health_check"] = report["checked"]
             continue
         meters = target_meters(schedule)
         for meter_id in meters:

@@ -16,12 +16,12 @@ from app.tasks.context import task_context
 POLL_SECONDS = 1.0
 
 
-def node_execute(meter_id: int, name: str, kwargs: dict) -> Any:
+def node_execute(meter_id: int, name: str, kwargs: dict, priority: int | None = None) -> Any:
     """Run a meter operation on this node (the body of every node queue's task)."""
     from app.services.meter_access import execute_local
 
     with task_context():
-        return execute_local(meter_id, name, **kwargs)
+        return execute_local(meter_id, name, priority=priority, **kwargs)
 
 
 @lru_cache(maxsize=64)
@@ -32,7 +32,8 @@ def node_queue(node_id: str) -> tuple[PriorityRedisHuey, Any]:
     return queue, queue.task(priority=PRIORITY_ON_DEMAND, name="node_execute")(node_execute)
 
 
-def execute_on_node(node_id: str, meter_id: int, name: str, kwargs: dict, *, timeout: float | None = None) -> Any:
+def execute_on_node(node_id: str, meter_id: int, name: str, kwargs: dict, *, timeout: float | None = None,
+                    priority: int | None = None) -> Any:
     """Enqueue an operation on the owning node and wait for its answer.
 
     While waiting, give up early (and revoke the request) if the meter moved to another node or the
@@ -47,7 +48,7 @@ def execute_on_node(node_id: str, meter_id: int, name: str, kwargs: dict, *, tim
     _queue, task = node_queue(node_id)
     wait = timeout or 120
     # A request nobody picked up in time must not run later (e.g. when a dead node comes back).
-    result = task(meter_id, name, kwargs, expires=wait)
+    result = task(meter_id, name, kwargs, priority, expires=wait)
     deadline = time.monotonic() + wait
     while True:
         try:

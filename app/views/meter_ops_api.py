@@ -75,16 +75,15 @@ class MeterOperationsMixin:
             200: {description: collection result}
             503: {description: meter offline or not answering}
         """
-        from app.services import collection  # noqa: F401  (registers the collection operations)
         from app.services.meter_access import run_on_meter
-        from app.services.schedules import OPERATION_OF
+        from app.services.operations import ON_DEMAND, SCHEDULE_OPERATIONS
 
         if self._visible_meter(pk) is None:
             return self.response_404()
         kind = (request.get_json(silent=True) or {}).get("kind", "load_profile")
-        if kind not in OPERATION_OF:
-            return self.response_400(message=f"kind must be one of {', '.join(OPERATION_OF)}")
-        result = run_on_meter(pk, OPERATION_OF[kind])
+        if kind not in SCHEDULE_OPERATIONS:
+            return self.response_400(message=f"kind must be one of {', '.join(SCHEDULE_OPERATIONS)}")
+        result = run_on_meter(pk, SCHEDULE_OPERATIONS[kind], priority=ON_DEMAND)
         audit.record("collect", "meter", pk, f"on-demand {kind}")
         db.session.commit()
         return self.response(200, kind=kind, result=result)

@@ -23,7 +23,6 @@ from app.services.commands.kinds import (
     parse_value,
     point_at,
 )
-from app.services.meter_access import operation
 
 CONTROL_STATES = {0: RelayState.disconnected, 1: RelayState.connected, 2: RelayState.ready_for_reconnection}
 TOKEN_POLLS = 6
@@ -43,7 +42,6 @@ def read_relay(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     return {"output_state": bool(output), "control_state": control, "relay_state": state.value}
 
 
-@operation("command_relay")
 def relay(session: DlmsSession, meter: Meter, connect: bool) -> dict[str, Any]:
     """Remote reconnect (method 2) or disconnect (method 1), then read the relay back."""
     code = session.action(brand_object(meter.brand, "relay"), 70, 2 if connect else 1)
@@ -81,7 +79,6 @@ def _token_status(session: DlmsSession, gateway: str) -> int:
     return int(value[0] if isinstance(value, list) else value)
 
 
-@operation("command_token")
 def token(session: DlmsSession, meter: Meter, token: str, retry: bool = False) -> dict[str, Any]:
     """Enter a token through the gateway (class 115 method 1), read the status it reports and the credit."""
     gateway = brand_object(meter.brand, "token_gateway")
@@ -172,7 +169,6 @@ def write_point(session: DlmsSession, meter: Meter, point: ObisPoint, value: str
     return item
 
 
-@operation("command_set")
 def set_values(session: DlmsSession, meter: Meter, values: dict[str, str | None]) -> dict[str, Any]:
     """Write brand points in order, each read back; ok when every one reads back as written."""
     items = [write_point(session, meter, point_by_ref(meter.brand, key), value) for key, value in values.items()]
@@ -184,14 +180,12 @@ def set_values(session: DlmsSession, meter: Meter, values: dict[str, str | None]
     return result
 
 
-@operation("command_load_limit")
 def load_limit(session: DlmsSession, meter: Meter, threshold: str) -> dict[str, Any]:
     """Write the limiter threshold and read it back."""
     item = write_point(session, meter, limiter_point(meter.brand), threshold)
     return {"values": [item], "ok": item["ok"], **({} if item["ok"] else {"reason": item["error"]})}
 
 
-@operation("command_clock_sync")
 def clock_sync(session: DlmsSession, meter: Meter) -> dict[str, Any]:
     """Set the meter clock to the HES time and read it back."""
     from app.services.collection import sync_clock
@@ -206,7 +200,6 @@ def clock_sync(session: DlmsSession, meter: Meter) -> dict[str, Any]:
             **({} if ok else {"reason": f"the clock still differs by {after:.1f} s after setting it"})}
 
 
-@operation("command_read")
 def read(session: DlmsSession, meter: Meter, points: list[str], start: str | None = None,
          end: str | None = None) -> dict[str, Any]:
     """Read brand points (values with units and read times, or the meter's error per point)."""

@@ -203,10 +203,14 @@ def create_command(kind: str, meter_id: int, params: dict | None, *, user=None,
 
 def _claim(command: Command) -> bool:
     """queued → sent, only when no other command of the meter is running or waiting ahead of it (and, for
-    firmware, while fewer transfers than the concurrency limit are running)."""
+    firmware, while fewer transfers than the concurrency limit are running). A running firmware transfer does
+    not hold back other commands: they run inside its association between blocks (see ``meter_gate``)."""
     other = aliased(Command)
+    running = other.state == CommandState.sent
+    if command.kind != "firmware":
+        running = and_(running, other.kind != "firmware")
     ahead = select(other.id).where(other.meter_id == command.meter_id, other.id != command.id, (
-        (other.state == CommandState.sent) | and_(other.state == CommandState.queued, other.id < command.id))).exists()
+        running | and_(other.state == CommandState.queued, other.id < command.id))).exists()
     conditions = [Command.id == command.id, Command.state == CommandState.queued, ~ahead]
     if command.kind == "firmware":
         running = aliased(Command)

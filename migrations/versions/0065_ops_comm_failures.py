@@ -1,0 +1,22 @@
+"""dial-out health: failed sessions in a row per meter
+
+Revision ID: 0065_ops_comm_failures
+Revises: 0061_col_cursor_captures
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0065_ops_comm_failures'
+down_revision = '0061_col_cursor_captures'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('meter') as batch:
+        batch.add_column(sa.Column('comm_failures', sa.Integer(), server_default='0', nullable=False))
+
+
+def downgrade():
+    with op.batch_alter_table('meter') as batch:
+        batch.drop_column('comm_failures')
