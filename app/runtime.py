@@ -14,7 +14,7 @@ Stopper = Callable[[], None]
 def start_background_services(app: Flask) -> Stopper:
     """Start the comms node, the task consumer and the demo fleet; return a function that stops them."""
     stoppers: list[Stopper] = []
-    for starter in (start_comms_node, start_task_consumers, start_demo_fleet):
+    for starter in (start_comms_node, start_task_consumers, recover_commands, start_demo_fleet):
         stop = starter(app)
         if stop is not None:
             stoppers.append(stop)
@@ -80,6 +80,17 @@ def start_task_consumers(app: Flask) -> Stopper | None:
             consumer.stop(graceful=True)
 
     return stop
+
+
+def recover_commands(app: Flask) -> None:
+    """Commands this node left ``sent`` when it stopped (kill -9, power cut) are resolved at once: re-asked
+    of the meter where its state shows the outcome, otherwise failed with the reason."""
+    if str(app.config.get("HES_TASKS", "on")).lower() == "off":
+        return
+    from app.services.commands.queue import recover_interrupted
+
+    with app.app_context():
+        recover_interrupted(app.config["HES_NODE_ID"])
 
 
 def _terminate(signum, frame) -> None:

@@ -64,6 +64,7 @@ class Command(Model):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    node_id: Mapped[str | None] = mapped_column(String(64))  # the node running it while sent
 
     meter = relationship("Meter")
     job: Mapped[CommandJob | None] = relationship(back_populates="commands")

@@ -45,6 +45,15 @@ def dispatch_job(job_id: int) -> None:
         execute_command(command_id)
 
 
+@huey.task(priority=PRIORITY_COMMAND)
+def recover_command(command_id: int) -> None:
+    """Resolve a command a stopped node left sent."""
+    from app.services.commands.queue import recover
+
+    with task_context():
+        recover(command_id)
+
+
 @huey.task()
 def expire_command(command_id: int) -> None:
     """Expire a stored command whose meter never connected."""
@@ -69,6 +78,11 @@ def enqueue_command(command_id: int, delay: float = 0) -> None:
         execute_command.schedule(args=(command_id,), delay=delay)
     else:
         execute_command(command_id)
+
+
+def enqueue_recovery(command_id: int) -> None:
+    """Queue the resolution of a command a stopped node left sent."""
+    recover_command(command_id)
 
 
 def enqueue_pending(meter_id: int) -> None:

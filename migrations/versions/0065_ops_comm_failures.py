@@ -1,4 +1,4 @@
-"""dial-out health: failed sessions in a row per meter
+"""dial-out health: failed sessions in a row per meter; the node running a sent command
 
 Revision ID: 0065_ops_comm_failures
 Revises: 0061_col_cursor_captures
@@ -15,8 +15,12 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('meter') as batch:
         batch.add_column(sa.Column('comm_failures', sa.Integer(), server_default='0', nullable=False))
+    with op.batch_alter_table('command') as batch:
+        batch.add_column(sa.Column('node_id', sa.String(length=64), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('meter') as batch:
         batch.drop_column('comm_failures')
+    with op.batch_alter_table('command') as batch:
+        batch.drop_column('node_id')

@@ -219,7 +219,8 @@ def _claim(command: Command) -> bool:
         conditions.append(count < int(_cfg("HES_FIRMWARE_CONCURRENCY", 4)))
     now = now_utc()
     claimed = db.session.execute(update(Command).where(*conditions).values(
-        state=CommandState.sent, sent_at=now, attempts=Command.attempts + 1, reason=None)).rowcount == 1
+        state=CommandState.sent, sent_at=now, attempts=Command.attempts + 1, reason=None,
+        node_id=current_app.config.get("HES_NODE_ID"))).rowcount == 1
     db.session.commit()
     return claimed
 
@@ -428,7 +429,17 @@ def sweep(limit: int = 1000) -> dict[str, int]:
 
 
 def _fail_abandoned(now: dt.datetime) -> int:
-    # "sent" long past any timeout means the process running it stopped: say so instead of blocking the meter.
+    # "sent" by a node that stopped reporting: resolve it now (a node resolves its own at start-up); "sent" long
+    # past any timeout on a live node means the run was lost: say so instead of blocking the meter.
+    from app.models import CommsNode
+    from app.services.meter_access import NODE_STALE_SECONDS
+
+    stale = now - dt.timedelta(seconds=NODE_STALE_SECONDS)
+    dead = select(CommsNode.node_id).where(CommsNode.heartbeat_at < stale).scalar_subquery()
+    orphans = list(db.session.execute(select(Command.id).where(
+        Command.state == CommandState.sent, Command.node_id.in_(dead), Command.sent_at < stale)).scalars())
+    for command_id in orphans:
+        _tasks().enqueue_recovery(command_id)
     limits = {"firmware": _cfg("HES_FIRMWARE_TIMEOUT_MINUTES", 120) + 10}
     default = _cfg("HES_COMMAND_STUCK_MINUTES", 30)
     rows = db.session.execute(select(Command).where(Command.state == CommandState.sent,
@@ -439,6 +450,55 @@ def _fail_abandoned(now: dt.datetime) -> int:
             failed += finish(command, CommandState.failed, "No outcome was recorded (the process running it stopped); "
                              "check the meter before sending again.")
     return failed
+
+
+# ----- crash recovery ---------------------------------------------------------------------------
+
+INTERRUPTED = "The HES stopped while this command was being sent"
+
+
+def recover_interrupted(node_id: str) -> list[int]:
+    """Start-up: every command this node (or a node-less older run) left ``sent`` is queued for resolution now,
+    not held for the stuck timeout. Returns their ids."""
+    ids = list(db.session.execute(select(Command.id).where(
+        Command.state == CommandState.sent, (Command.node_id == node_id) | Command.node_id.is_(None))
+        .order_by(Command.id)).scalars())
+    for command_id in ids:
+        _tasks().enqueue_recovery(command_id)
+    if ids:
+        log.info("resolving %d command(s) interrupted by the last stop: %s", len(ids), ids)
+    return ids
+
+
+def _repeat_unsafe(command: Command) -> str | None:
+    """Why sending this command again could do something twice (None: asking the meter again is safe).
+
+    Relay, load limit, settings and clock writes leave a state the repeat reads back; a token repeat checks the
+    meter's last entered token first (never entered twice); a firmware transfer resumes from the meter's first
+    missing block; reads change nothing. A method invoked through ``set`` leaves no state to check."""
+    if command.kind != "set":
+        return None
+    from app.services.brands import point_by_ref
+
+    methods = [key for key in (command.params or {}).get("values", {})
+               if (point := point_by_ref(command.meter.brand, key)) is not None and point.access == "x"
+               and point.class_id != 115]
+    return f"it invokes {', '.join(methods)}, whose outcome the meter does not record" if methods else None
+
+
+def recover(command_id: int) -> str | None:
+    """Resolve one interrupted command: send it again where the meter's own state makes that safe (the run reads
+    the outcome back: relay state, token history, written values), otherwise fail it with the reason."""
+    command = db.session.get(Command, command_id)
+    if command is None or command.state != CommandState.sent:
+        return None if command is None else command.state.value
+    unsafe = _repeat_unsafe(command)
+    if unsafe:
+        finish(command, CommandState.failed, f"{INTERRUPTED}, and {unsafe}: check the meter before sending it "
+               "again.")
+        return CommandState.failed.value
+    _requeue(command, f"{INTERRUPTED}; asking the meter again.")
+    return execute(command.id)
 
 
 def cancel(command_id: int, user=None) -> Command:
