@@ -93,23 +93,26 @@ def _subscribe_status_listeners() -> None:
 
 
 def _tune_sqlite(app: Flask) -> None:
-    """WAL and a busy timeout let the web, comms and task greenlets share one SQLite file."""
+    """WAL lets readers run beside the writer; under gevent the greenlets take turns as the writer (see
+    ``app.sqlite_writer``) and SQLite's own busy wait, which blocks the event loop, stays short."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
     from sqlalchemy import event
 
     from app.extensions import db
+    from app.sqlite_writer import BUSY_MS, install_writer_turns
 
     with app.app_context():
         engine = db.engine
     private_file(engine.url.database)
+    busy_ms = BUSY_MS if install_writer_turns(engine) else 30000
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

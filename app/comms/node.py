@@ -32,6 +32,7 @@ from app.comms.connection import ConnectionGone, DialInConnection, interface_of
 from app.comms.cosem import to_python
 from app.comms.framing import HDLC, WRAPPER, ConnectionClosed, FrameError, FrameTimeout, SocketStream, parse_hdlc
 from app.comms.heartbeat import Heartbeat
+from app.comms.looplag import LoopLagMonitor
 from app.comms.push import LLC_HEADERS, ReceivedPush, extract_apdu
 from app.comms.session import HLS_AUTH, AuthenticationError, DlmsError, SessionParams
 
@@ -43,6 +44,7 @@ NODE_HEARTBEAT_SECONDS = 5.0
 PUSH_BATCH = 200
 PUSH_LINGER = 0.05
 PUSH_RETRIES = 5
+PUSH_QUEUE_LIMIT = 200_000  # pushes kept in memory while the database refuses them
 PUSH_IDLE_SECONDS = 30.0
 PUSH_COUNTERS = ("received", "stored", "undecodable", "unknown_sender", "refused")
 
@@ -93,7 +95,7 @@ class NodeStatus:
     listen: str
     push_listen: str | None
     connections: int
-    counters: dict[str, int]
+    counters: dict[str, float]
     started: bool = False
 
 
@@ -160,6 +162,7 @@ class CommsNode:
         self._servers: list[StreamServer] = []
         self._workers: list[gevent.Greenlet] = []
         self._pushes: Queue = Queue()
+        self.loop_lag = LoopLagMonitor()
 
     # ----- life cycle --------------------------------------------------------------------
 
@@ -176,6 +179,7 @@ class CommsNode:
             self.push_listen = push_server.address[:2]
             self._servers.append(push_server)
         _node = self
+        self.loop_lag.start()
         self.handlers.status(self.status(started=True))
         self._workers = [gevent.spawn(self._flush_loop), gevent.spawn(self._node_heartbeat_loop),
                          gevent.spawn(self._push_loop)]
@@ -192,6 +196,7 @@ class CommsNode:
             conn.close("node stopping")
         self._drain_pushes()
         gevent.killall(self._workers, block=False)
+        self.loop_lag.stop()
         self._flush_seen()
         if _node is self:
             _node = None
@@ -199,8 +204,11 @@ class CommsNode:
     def status(self, started: bool = False) -> NodeStatus:
         """This node's heartbeat record."""
         push = f"{self.push_listen[0]}:{self.push_listen[1]}" if self.push_listen else None
+        lag = self.loop_lag.snapshot()
+        counters = {**self.counters, "loop_lag_max_ms": lag["max_ms"], "loop_lag_p99_ms": lag["p99_ms"],
+                    "loop_lag_max_since_start_ms": lag["max_since_start_ms"]}
         return NodeStatus(self.node_id, f"{self.listen[0]}:{self.listen[1]}", push, len(self.connections),
-                          dict(self.counters), started)
+                          counters, started)
 
     # ----- accepting and identifying ---------------------------------------------------------
 
@@ -415,8 +423,9 @@ class CommsNode:
                     break
             self._store_pushes(batch)
 
-    def _store_pushes(self, batch: list[ReceivedPush]) -> None:
-        # A busy database ("database is locked", a restart) must not lose pushes: retry with backoff.
+    def _store_pushes(self, batch: list[ReceivedPush], *, final: bool = False) -> None:
+        # A busy database ("database is locked", a restart) must not lose pushes: retry with backoff, then put
+        # the batch back on the queue to be retried with the next ones (only a node stopping gives up on them).
         for attempt in range(PUSH_RETRIES):
             try:
                 result = self.handlers.pushes(batch) or {}
@@ -427,7 +436,12 @@ class CommsNode:
             for name in PUSH_COUNTERS[1:]:
                 self.counters[f"push_{name}"] += int(result.get(name, 0))
             return
-        self.counters["push_lost"] += len(batch)
+        if final or self._pushes.qsize() + len(batch) > PUSH_QUEUE_LIMIT:
+            self.counters["push_lost"] += len(batch)
+            return
+        self.counters["push_requeued"] += len(batch)
+        for push in batch:
+            self._pushes.put(push)
 
     def _drain_pushes(self) -> None:
         batch = []
@@ -437,7 +451,7 @@ class CommsNode:
             except Empty:
                 break
         if batch:
-            self._store_pushes(batch)
+            self._store_pushes(batch, final=True)
 
     def _retry_adopt(self, identity: str) -> None:
         if self.handlers.lookup_meter(identity) is not None:

@@ -20,6 +20,9 @@ PUSH_COUNTER_LABELS = (("push_received", _("Received")), ("push_stored", _("Stor
                        ("push_refused", _("Refused")))
 
 
+LOOP_LAG_KEYS = ("p99_ms", "max_ms", "max_since_start_ms")
+
+
 class CommsNodesView(BaseView):
     """Which node holds how many meters, and what happened to the pushes it received."""
 
@@ -48,7 +51,7 @@ class CommsNodeApi(BaseApi):
         """Every comms node and its counters.
         ---
         get:
-          summary: Comms nodes with listeners, connected meters and push counters
+          summary: Comms nodes with listeners, connected meters, push counters and event-loop lag (last minute)
           responses:
             200: {description: "result: one object per node"}
         """
@@ -57,7 +60,8 @@ class CommsNodeApi(BaseApi):
             "node_id": n.node_id, "listen": n.listen, "push_listen": n.push_listen, "pid": n.pid,
             "started_at": n.started_at.isoformat() if n.started_at else None,
             "heartbeat_at": n.heartbeat_at.isoformat() if n.heartbeat_at else None,
-            "connections": n.connections, "counters": n.counters or {}} for n in nodes])
+            "connections": n.connections, "counters": n.counters or {},
+            "loop_lag": {key: (n.counters or {}).get(f"loop_lag_{key}") for key in LOOP_LAG_KEYS}} for n in nodes])
 
 
 class PushFailureApi(HesModelRestApi):

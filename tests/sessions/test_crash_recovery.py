@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 
 from tests.remote.conftest import FAST, add_dialout_meter, command, send
-from tests.support.live import start_with_simulator_password
+from tests.sessions.conftest import start_hes
 
 
 def test_command_sent_at_kill_9_is_resolved_at_restart_and_the_next_one_runs(tmp_path, simulators):
     sim = simulators(meters=1, first_serial=91, extra=["--prefix", "CRS"])
     serial = sim.serial(0)
-    hes = start_with_simulator_password(tmp_path / "hes", {**FAST, "HES_RESPONSE_TIMEOUT": "20"})
+    hes = start_hes(tmp_path / "hes", {**FAST, "HES_RESPONSE_TIMEOUT": "20"})
     try:
         meter_id = add_dialout_meter(hes, sim, 0)
         sim.post(f"/meters/{serial}/fault", {"kind": "slow", "seconds": 2})
@@ -24,7 +24,7 @@ def test_command_sent_at_kill_9_is_resolved_at_restart_and_the_next_one_runs(tmp
         hes.kill()  # kill -9 in the middle of the session
 
         sim.post(f"/meters/{serial}/fault", {"kind": "slow", "active": False})
-        hes.start()
+        hes.start(timeout=180)
         restarted = time.monotonic()
         done = hes.wait_for(lambda: (c := command(hes, command_id))["state"] not in ("sent", "queued") and c,
                             timeout=30, what="interrupted command resolved after the restart")

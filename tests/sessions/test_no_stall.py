@@ -1,0 +1,48 @@
+"""No stall: while another process holds SQLite's write lock, the node's event loop keeps running (lag reported
+on the node's status stays under 1 s) and a push that arrives meanwhile is stored once the lock is free."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from tests.support.live import add_meter
+
+LOCK_SECONDS = 5.0
+
+
+def _node(hes) -> dict:
+    return hes.api("GET", "/comms_node/").json()["result"][0]
+
+
+def test_pushes_survive_a_locked_database_and_the_loop_never_stalls(hes, simulators):
+    add_meter(hes, "NST00000001")
+    sim = simulators(meters=1, listen=False, dial_in=hes.meter_address, first_serial=1, extra=["--prefix", "NST"])
+    hes.wait_for(lambda: hes.api("GET", "/meter/?q=(filters:!((col:number,opr:eq,value:NST00000001)))")
+                 .json()["result"][0]["online"], timeout=30, what="meter online")
+    lag = hes.wait_for(lambda: _node(hes)["loop_lag"]["p99_ms"] is not None and _node(hes)["loop_lag"],
+                       timeout=20, what="loop lag reported")
+    assert lag["max_ms"] >= 0 and lag["p99_ms"] <= lag["max_ms"]
+
+    writer = sqlite3.connect(hes.data_dir / "hes.db", timeout=30)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the only write lock
+    sim.post(f"/meters/{sim.serial(0)}/fault", {"kind": "cover_open"})
+    started = time.monotonic()
+    while time.monotonic() - started < LOCK_SECONDS:
+        # The web side still answers while writes wait.
+        assert hes.api("GET", "/comms_node/", timeout=5).status_code == 200
+        time.sleep(0.5)
+    writer.rollback()
+    writer.close()
+
+    events = hes.wait_for(lambda: hes.api("GET", "/event/?q=(filters:!((col:event_type,opr:eq,value:cover_open)))")
+                          .json()["result"], timeout=30, what="the pushed event stored after the lock")
+    assert len(events) == 1
+    node = hes.wait_for(lambda: (n := _node(hes))["counters"].get("push_stored", 0) >= 1 and n, timeout=20,
+                        what="push counted as stored")
+    assert node["counters"].get("push_lost", 0) == 0
+    # The heartbeat after the lock reports the worst lag of the last minute: a frozen loop would show the whole
+    # lock; ours waits at most SQLite's short busy timeout at a time (the benchmark measures the real figure on
+    # an idle machine; this shared one adds its own noise).
+    time.sleep(6)
+    assert _node(hes)["loop_lag"]["max_ms"] < LOCK_SECONDS * 1000 / 2, _node(hes)
