@@ -1,13 +1,13 @@
 """dial-out health: failed sessions in a row per meter; the node running a sent command
 
 Revision ID: 0065_ops_comm_failures
-Revises: 0061_col_cursor_captures
+Revises: 0070_brd_brand_versions_trace
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0065_ops_comm_failures'
-down_revision = '0061_col_cursor_captures'
+down_revision = '0070_brd_brand_versions_trace'
 branch_labels = None
 depends_on = None
 
