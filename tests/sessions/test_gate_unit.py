@@ -1,0 +1,76 @@
+"""The meter gate's rules without a meter: priority order of waiters, lending to urgent ones only, the busy
+timeout; and the loop-lag monitor seeing a blocked loop."""
+
+from __future__ import annotations
+
+import time
+
+import gevent
+import pytest
+
+from app.comms.looplag import LoopLagMonitor
+from app.services.meter_gate import LocalGate, MeterBusy
+
+
+def test_waiters_get_the_meter_by_priority_then_age():
+    gate = LocalGate()
+    holder = gate.acquire(1, 10, wait=1)
+    order: list[str] = []
+
+    def wait(name: str, priority: int) -> None:
+        turn = gate.acquire(1, priority, wait=5)
+        order.append(name)
+        gevent.sleep(0.01)
+        gate.release(turn)
+
+    waiters = [gevent.spawn(wait, name, priority) for name, priority in
+               (("schedule", 10), ("command", 50), ("read", 100), ("command-2", 50))]
+    gevent.sleep(0.05)
+    gate.release(holder)
+    gevent.joinall(waiters, timeout=5)
+    assert order == ["read", "command", "command-2", "schedule"]
+    assert not gate.busy(1)
+
+
+def test_a_holder_lends_its_session_to_urgent_waiters_only():
+    gate = LocalGate()
+    holder = gate.acquire(7, 20, wait=1)
+    seen: dict[str, object] = {}
+
+    def wait(name: str, priority: int) -> None:
+        turn = gate.acquire(7, priority, wait=5)
+        seen[name] = turn.lent
+        gate.release(turn)
+
+    urgent = gevent.spawn(wait, "command", 50)
+    later = gevent.spawn(wait, "schedule", 10)
+    gevent.sleep(0.05)
+    assert gate.urgent_waiters(7) == 1
+    assert gate.lend(7, "the-session") == 1
+    assert seen == {"command": "the-session"}  # ran inside the holder's session; the schedule still waits
+    gate.release(holder)
+    gevent.joinall([urgent, later], timeout=5)
+    assert seen["schedule"] is None  # it got the meter to itself, opening its own session
+
+
+def test_a_waiter_gives_up_after_its_wait_with_a_busy_error():
+    gate = LocalGate()
+    gate.acquire(3, 20, wait=1)
+    with pytest.raises(MeterBusy):
+        gate.acquire(3, 10, wait=0.1)
+    assert gate.urgent_waiters(3) == 0
+
+
+def test_loop_lag_monitor_sees_a_blocked_loop():
+    monitor = LoopLagMonitor(tick=0.01).start()
+    try:
+        gevent.sleep(0.1)
+        quiet = monitor.snapshot()
+        time.sleep(0.3)  # blocks the loop: nothing else runs
+        gevent.sleep(0.05)
+        blocked = monitor.snapshot()
+    finally:
+        monitor.stop()
+    assert blocked["samples"] > quiet["samples"]
+    assert blocked["max_ms"] >= 250 and blocked["max_since_start_ms"] >= 250
+    assert blocked["p99_ms"] <= blocked["max_ms"]
