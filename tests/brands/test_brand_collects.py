@@ -57,3 +57,11 @@ def test_brand_from_a_bare_obis_list_collects_reads_sets_and_switches(hes, simul
     assert hes.api("PUT", f"/brand/{brand}", json={"title": "Bare list v2"}).status_code == 200
     again = hes.api("POST", f"/meter/{meter_id}/read", json={"points": ["voltage_l1_avg"]})
     assert again.status_code == 200 and 180 < again.json()["results"][0]["value"] < 280, again.text
+
+    # It switches and sets too: the relay and load limiter the standard OBIS codes named.
+    off = hes.api("POST", "/command/", json={"kind": "disconnect", "meter_id": meter_id, "wait": 30})
+    assert off.status_code == 201 and off.json()["result"]["state"] == "succeeded", off.text
+    assert sim.get(f"/meters/{sim.serial(0)}")["relay_connected"] is False
+    limit = hes.api("POST", "/command/", json={"kind": "load_limit", "meter_id": meter_id, "wait": 30,
+                                                "threshold": "4500"})
+    assert limit.status_code == 201 and limit.json()["result"]["state"] == "succeeded", limit.text
