@@ -21,6 +21,8 @@ BEHAVIOURS: dict[str, str] = {
     "push_ciphered": "pushes are ciphered (general-glo), even by a meter that authenticates with LLS",
     "push_ded": "ciphered pushes use general-ded-ciphering instead of general-glo-ciphering",
     "push_anonymous": "pushes carry no meter number (only the source address tells who sent them)",
+    "initiate_refused": "refuses every association with a confirmed-service-error in its AARE (initiate-error: "
+                        "incompatible conformance), as a meter whose needs the client's proposal does not meet",
     "hdlc_on_wrapper": "answers a wrapper frame with an HDLC frame (a meter set to HDLC on a wrapper port)",
     "impostor": "does not know the meter's secrets: accepts any HLS answer and answers the HES's challenge "
                 "with a secret of its own (what a device claiming someone else's identity can do)",
@@ -28,6 +30,8 @@ BEHAVIOURS: dict[str, str] = {
 
 SMALL_PDU = 256
 SERVICE_NOT_SUPPORTED = b"\xd8\x02\x02"  # exception-response: state error service-unknown, service not supported
+# confirmed-service-error: initiateError [1], ServiceError initiate [6], incompatible-conformance (2)
+INITIATE_INCOMPATIBLE_CONFORMANCE = b"\x0e\x01\x06\x02"
 
 
 class BehaviourError(ValueError):

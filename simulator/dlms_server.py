@@ -541,6 +541,9 @@ class DlmsServerConnection:
                 return self._aare(None, context, 1, 13, b"")
             self.device.last_client_invocation_counter = counter
         conformance, max_pdu = self._parse_initiate(user_info)
+        if behaviours.has(self.device, "initiate_refused"):
+            # AARE rejected, its user-information a confirmed-service-error: initiate-error, incompatible conformance.
+            return self._aare(None, context, 1, 1, behaviours.INITIATE_INCOMPATIBLE_CONFORMANCE)
         if mechanism != required_level:
             return self._aare(None, context, 1, 11 if mechanism else 14, b"")
         if required_level == AUTH_LOW and calling_auth != password:

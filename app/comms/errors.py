@@ -47,6 +47,10 @@ SERVICE_ERROR_CHOICES = {0: "application reference", 1: "hardware resource", 2: 
                          9: "task", 10: "other"}
 INITIATE_ERRORS = {0: "other", 1: "dlms version too low", 2: "incompatible conformance", 3: "pdu size too short",
                    4: "refused by the VDE Handler"}
+ACCESS_ERRORS = {0: "other", 1: "scope of access violated", 2: "object access violated", 3: "hardware fault",
+                 4: "object unavailable"}
+SERVICE_CHOICE_ERRORS = {0: "other", 1: "pdu size", 2: "service unsupported"}
+SERVICE_ERROR_VALUES = {3: SERVICE_CHOICE_ERRORS, 5: ACCESS_ERRORS, 6: INITIATE_ERRORS}
 # AARE: association result and the acse-service-user / acse-service-provider diagnostics.
 ASSOCIATION_RESULTS = {0: "accepted", 1: "rejected permanent", 2: "rejected transient"}
 ACSE_USER_DIAGNOSTICS = {
@@ -84,9 +88,24 @@ def exception_response_sentence(state: int, service: int) -> str:
 
 def confirmed_service_error_sentence(service: int, choice: int, value: int) -> str:
     """A confirmed-service-error in words."""
-    detail = INITIATE_ERRORS.get(value, str(value)) if choice == 6 else str(value)
-    return (f"the meter refused the {CONFIRMED_SERVICES.get(service, f'service {service}')} service "
-            f"(confirmed-service-error: {SERVICE_ERROR_CHOICES.get(choice, f'error {choice}')} {detail})")
+    detail = SERVICE_ERROR_VALUES.get(choice, {}).get(value, str(value))
+    what = "the association's initiate request" if service == 1 else \
+        f"the {CONFIRMED_SERVICES.get(service, f'service {service}')} service"
+    return (f"the meter refused {what} (confirmed-service-error: {CONFIRMED_SERVICES.get(service, service)}, "
+            f"{SERVICE_ERROR_CHOICES.get(choice, f'error {choice}')}: {detail})")
+
+
+def aare_service_error(aare: bytes) -> str | None:
+    """The confirmed-service-error a refused AARE carries in its user-information (BE 04 0E ...), in words.
+
+    gurux reports such an AARE only by its result and diagnostic, which often say 'no reason given'."""
+    start = aare.find(b"\xbe")
+    while 0 <= start < len(aare) - 7:
+        if aare[start + 2] == 0x04 and aare[start + 4] == 0x0E:
+            service, choice, value = aare[start + 5:start + 8]
+            return confirmed_service_error_sentence(service, choice, value)
+        start = aare.find(b"\xbe", start + 1)
+    return None
 
 
 def association_sentence(result: int, diagnostic: int, provider: bool = False) -> str:

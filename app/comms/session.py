@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from gurux_dlms import GXByteBuffer, GXDLMSException, GXReplyData
+from gurux_dlms import GXByteBuffer, GXDLMSConfirmedServiceError, GXDLMSException, GXReplyData
 from gurux_dlms.enums import (
     Authentication,
     Conformance,
@@ -325,13 +325,27 @@ class DlmsSession:
             except gx.CipheringError as exc:
                 raise DlmsError(250, f"reply refused: {exc}") from exc
             except (ValueError, TypeError, IndexError, KeyError) as exc:
-                raise DlmsError(250, f"unexpected reply from meter: {exc}") from exc
+                # gurux cannot hold most confirmed-service-errors (its ServiceError enum lacks their choices)
+                raise self._confirmed_service_error(data) or DlmsError(
+                    250, f"unexpected reply from meter: {exc}") from exc
             except Exception as exc:  # exception-responses, confirmed-service-errors, data-access results
                 raise self._error(exc) from exc
             if complete:
                 break
         if reply.error:
             raise DlmsError(int(reply.error), errors.data_access_sentence(int(reply.error)))
+
+    def _confirmed_service_error(self, frame: bytes) -> DlmsError | None:
+        """A confirmed-service-error reply (0E service choice value) read from the frame, in words."""
+        try:
+            apdu = frame[8:] if self.params.interface == WRAPPER else parse_hdlc(frame).info[3:]
+        except FrameError:
+            return None
+        if len(apdu) < 4 or apdu[0] != 0x0E:
+            return None
+        service, choice, value = apdu[1:4]
+        return DlmsError(value, errors.confirmed_service_error_sentence(service, choice, value),
+                         "confirmed-service-error")
 
     @staticmethod
     def _error(exc: BaseException) -> DlmsError:
@@ -345,11 +359,15 @@ class DlmsSession:
         if self.params.interface == HDLC:
             reply = self._exchange(client.snrmRequest(), client)
             client.parseUAResponse(reply.data)
+        reply = None
         try:
             reply = self._exchange(client.aarqRequest(), client)
             client.parseAareResponse(reply.data)
-        except GXDLMSException as exc:
+        except (GXDLMSException, GXDLMSConfirmedServiceError) as exc:
             code, kind, sentence = errors.explain(exc)
+            refused = errors.aare_service_error(bytes(reply.data.array())) if reply is not None else None
+            if refused and refused not in sentence:
+                sentence = f"{sentence}; {refused}"
             raise AuthenticationError(code, sentence, kind) from exc
         except AuthenticationError:
             raise

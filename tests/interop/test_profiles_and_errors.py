@@ -128,3 +128,62 @@ def test_wrong_framing_is_recognised_and_said(hes, simulators, meter_framing, he
     message = resp.json()["message"]
     seen = "wrapper" if hes_framing == "hdlc" else "hdlc"
     assert f"answered in {seen.upper()} framing" in message and f"set the meter's interface to {seen}" in message
+
+
+def test_confirmed_service_error_in_a_refused_aare_is_said_in_words(hes, simulators):
+    """gurux reports only 'no reason given' for this AARE; the HES reads the error its user-information carries."""
+    sim = simulators(meters=1, first_serial=1, extra=["--prefix", "CSE", "--behaviour", "initiate_refused"])
+    meter_id = dial_out_meter(hes, sim, "CSE")
+    resp = hes.api("POST", f"/meter/{meter_id}/read", json={"points": ["energy_import"]})
+    assert resp.status_code == 503, resp.text
+    message = resp.json()["message"]
+    assert "refused the association" in message and "association rejected permanent" in message
+    assert ("the meter refused the association's initiate request (confirmed-service-error: initiate-error, "
+            "initiate: incompatible conformance)") in message
+
+
+@pytest.mark.parametrize("interface", ["wrapper", "hdlc"])
+def test_confirmed_service_error_of_a_service_in_words(interface):
+    """A GET answered with a confirmed-service-error (read, access: object access violated), which gurux
+    cannot represent, reaches the caller in the standard's words (simulator engine in-process)."""
+    from app.comms.framing import build_hdlc, parse_hdlc, parse_wrapper, wrapper_frame
+    from app.comms.session import DlmsError, DlmsSession, SessionParams
+    from simulator.dlms_server import DlmsServerConnection
+    from simulator.fleet import FleetConfig
+    from simulator.meter import Meter
+    from tests.support.simulator import PASSWORD
+
+    server = DlmsServerConnection(Meter("CSE00000002", 0, 1, FleetConfig(history_days=1, password=PASSWORD)),
+                                  interface)
+    error = b"\x0e\x05\x05\x02"
+
+    class Stream:
+        timeout = 5.0
+
+        def __init__(self):
+            self.interface, self.replies, self.refuse = interface, [], False
+
+        def send(self, frame: bytes) -> None:
+            replies = server.handle_frame(bytes(frame))
+            if self.refuse:  # the meter's own reply frame, its APDU replaced by the error
+                if interface == "wrapper":
+                    reply = parse_wrapper(replies[0])
+                    replies = [wrapper_frame(reply.source, reply.destination, error)]
+                else:
+                    reply = parse_hdlc(replies[0])
+                    replies = [build_hdlc(reply.destination, reply.destination_size, reply.source,
+                                          reply.source_size, reply.control, b"\xe6\xe7\x00" + error)]
+            self.replies += replies
+
+        def recv_frame(self, timeout=None):
+            return self.replies.pop(0)
+
+    stream = Stream()
+    session = DlmsSession(stream, SessionParams(interface=interface, auth="low", password=PASSWORD, client_address=1))
+    session.associate()
+    stream.refuse = True
+    with pytest.raises(DlmsError) as refused:
+        session.get("1.0.1.8.0.255", 3, 2)
+    assert refused.value.kind == "confirmed-service-error" and refused.value.code == 2
+    assert refused.value.message == ("the meter refused the read service "
+                                     "(confirmed-service-error: read, access: object access violated)")
