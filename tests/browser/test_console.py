@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import ROOT, login, screenshot
 
@@ -309,3 +310,16 @@ def test_a_meter_dialing_in_turns_green_without_reload(page, live_server, fleet)
         simulator.terminate()
         simulator.wait(timeout=15)
         live_server.api("DELETE", f"/api/v1/meter/{meter_id}", headers=headers)
+
+
+def test_toasts_do_not_stack_over_the_page(page):
+    """The same message five times is one toast counting ×5; at most three different toasts show at once."""
+    page.goto("/dashboard/")
+    page.evaluate("() => { for (let i = 0; i < 5; i++) window.HES.toast('Could not refresh', 'warning'); }")
+    toasts = page.locator(".hes-toast:not(.hide)")
+    expect(toasts).to_have_count(1)
+    expect(toasts.first).to_contain_text("Could not refresh")
+    expect(toasts.first.locator(".hes-toast-count")).to_have_text("×5")
+    page.evaluate("() => ['one', 'two', 'three', 'four'].forEach(t => window.HES.toast('Message ' + t, 'info'))")
+    expect(toasts).to_have_count(3)
+    expect(page.locator(".hes-toasts")).to_contain_text("Message four")

@@ -52,12 +52,30 @@
     setTimeout(function () { if (el.isConnected) dismiss(el); }, sticky ? 12000 : 6000);
   }
 
+  var MAX_TOASTS = 3;
+
+  /* A message already on screen is counted (×2, ×3…) instead of stacking again; at most three toasts show, the
+     oldest leaves first, so toasts never cover a table. */
   function toast(message, kind) {
+    var box = toastContainer();
+    var same = Array.prototype.find.call(box.querySelectorAll(".hes-toast"), function (other) {
+      return other.getAttribute("data-text") === String(message) && other.classList.contains("hes-toast-" + (kind || "info")) &&
+        !other.classList.contains("hide");
+    });
+    if (same) {
+      var times = Number(same.getAttribute("data-times") || 1) + 1;
+      same.setAttribute("data-times", times);
+      same.querySelector(".hes-toast-count").textContent = "×" + times;
+      return same;
+    }
+    var shown = Array.prototype.filter.call(box.querySelectorAll(".hes-toast"), function (el) { return !el.classList.contains("hide"); });
+    shown.slice(0, Math.max(0, shown.length - MAX_TOASTS + 1)).forEach(dismiss);
     var el = document.createElement("div");
     el.className = "hes-toast hes-toast-" + (kind || "info");
     el.setAttribute("role", "alert");
-    el.innerHTML = "<span>" + escapeHtml(message) + '</span><button type="button" class="hes-toast-close" aria-label="' + escapeHtml(t("Close")) + '">&times;</button>';
-    toastContainer().appendChild(el);
+    el.setAttribute("data-text", String(message));
+    el.innerHTML = "<span>" + escapeHtml(message) + '</span><b class="hes-toast-count"></b><button type="button" class="hes-toast-close" aria-label="' + escapeHtml(t("Close")) + '">&times;</button>';
+    box.appendChild(el);
     arm(el);
     return el;
   }
