@@ -311,6 +311,11 @@ class Customer(Model):
     meters: Mapped[list[Meter]] = relationship(back_populates="customer")
     user = relationship("User", foreign_keys=[user_id])
 
+    @property
+    def sims(self) -> list[Sim]:
+        """The SIM cards of the customer's meters (a customer reaches the network through them)."""
+        return [meter.sim for meter in self.meters if meter.sim is not None]
+
     def __repr__(self) -> str:
         return f"{self.name} ({self.account_number})"
 

@@ -119,11 +119,12 @@ class CustomerView(HesModelView):
     edit_title = _("Edit customer")
     show_title = _("Customer")
     base_filters = scoped_base_filters("id")
-    list_columns = ["account_number", "name", "phone", "address", "meters"]
+    list_columns = ["account_number", "name", "phone", "address", "meters", "sims"]
+    label_columns = {**LABELS, "sims": _("SIM cards")}
     search_columns = ["account_number", "name", "phone", "email", "address"]
     add_columns = ["account_number", "name", "address", "phone", "email", "meters", "user"]
     edit_columns = add_columns
-    show_columns = ["account_number", "name", "address", "phone", "email", "meters", "user", "created_at"]
+    show_columns = ["account_number", "name", "address", "phone", "email", "meters", "sims", "user", "created_at"]
     order_columns = ["account_number", "name"]
     # Meters are picked from the archive: warehouse meters not yet assigned to anyone.
     add_form_query_rel_fields = {"meters": [["status", FilterEqual, MeterStatus.warehouse]]}

@@ -127,3 +127,22 @@ def test_french_pages_show_french_chrome(client, make_user, path):
     page = client.get(path, headers=FRENCH).get_data(as_text=True)
     assert "Tableau de bord" in page and "Gestion des compteurs" in page  # the menu
     assert "Switch to dark theme" not in page and "Main menu" not in page
+
+
+def test_customer_list_shows_the_sims_of_the_customers_meters(app, client, make_user, console_fleet):
+    """Customers › list: a SIM column with the SIM of each of the customer's meters (by number), in both languages."""
+    from app.extensions import db
+    from app.models import Meter, Sim
+
+    with app.app_context():
+        sim = Sim(number="SIM-ADA-7", ip_address="10.9.0.7", port=4059)
+        db.session.add(sim)
+        db.session.flush()
+        db.session.get(Meter, console_fleet.meters["N1"]).sim_id = sim.id
+        db.session.commit()
+    _sign_in(client, make_user, "Admin")
+    english = client.get("/customerview/list/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "SIM cards" in english
+    row = next(r for r in english.split("<tr") if "ACC-ADA" in r)
+    assert "SIM-ADA-7" in row and "N1" in row
+    assert "Cartes SIM" in client.get("/customerview/list/", headers=FRENCH).get_data(as_text=True)
