@@ -6,7 +6,8 @@ first within a priority. A long holder (a firmware transfer) calls ``lend_to_urg
 waiting urgent operation then runs *inside the holder's association* and the holder resumes, so the
 transfer's connection is never dropped and never raced by a second one.
 
-In-process the gate is a set of greenlet events. With Redis (``HES_REDIS_URL``, several nodes) the
+In-process the gate is a set of events from ``threading`` (gevent's own once the process is monkey-patched, real
+thread events in a plain process such as a benchmark). With Redis (``HES_REDIS_URL``, several nodes) the
 process that holds a meter's turn also holds ``hes:gate:<meter>`` in Redis (a lease renewed while held,
 naming its node), and waiters from other processes queue in a sorted set by priority. An urgent operation
 on a meter another node holds is routed to that node's queue, where it borrows the holder's association.
@@ -17,15 +18,16 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from threading import Event
 from typing import Any
 
 import gevent
-from gevent.event import Event
 
 from app.services.meter_access import MeterUnreachable
 
@@ -69,6 +71,7 @@ class LocalGate:
     def __init__(self) -> None:
         self._meters: dict[int, _Meter] = {}
         self._seq = itertools.count()
+        self._lock = threading.Lock()
 
     def busy(self, meter_id: int) -> bool:
         """True while some operation holds the meter."""
@@ -77,17 +80,21 @@ class LocalGate:
 
     def acquire(self, meter_id: int, priority: int, wait: float) -> Turn:
         """Wait for the meter's turn (or for a holder to lend its session); MeterBusy after ``wait`` s."""
-        state = self._meters.setdefault(meter_id, _Meter())
-        turn = Turn(meter_id, priority, next(self._seq))
-        if state.holder is None and not state.waiters:
-            state.holder = turn
-            return turn
-        state.waiters.append(turn)
-        state.waiters.sort(key=Turn.sort_key)
+        with self._lock:
+            state = self._meters.setdefault(meter_id, _Meter())
+            turn = Turn(meter_id, priority, next(self._seq))
+            if state.holder is None and not state.waiters:
+                state.holder = turn
+                return turn
+            state.waiters.append(turn)
+            state.waiters.sort(key=Turn.sort_key)
         if not turn.woken.wait(timeout=wait):
-            if turn in state.waiters:
-                state.waiters.remove(turn)
-                self._forget(meter_id)
+            with self._lock:
+                gave_up = turn in state.waiters
+                if gave_up:
+                    state.waiters.remove(turn)
+                    self._forget(meter_id)
+            if gave_up:
                 raise MeterBusy(f"Meter {meter_id} is busy with another operation (waited {wait:.0f} s); "
                                 "try again later.")
         return turn
@@ -97,15 +104,16 @@ class LocalGate:
         if turn.lent is not None:
             turn.done.set()
             return
-        state = self._meters.get(turn.meter_id)
-        if state is None or state.holder is not turn:
-            return
-        state.holder = None
-        if state.waiters:
-            best = state.waiters.pop(0)
-            state.holder = best
-            best.woken.set()
-        self._forget(turn.meter_id)
+        with self._lock:
+            state = self._meters.get(turn.meter_id)
+            if state is None or state.holder is not turn:
+                return
+            state.holder = None
+            if state.waiters:
+                best = state.waiters.pop(0)
+                state.holder = best
+                best.woken.set()
+            self._forget(turn.meter_id)
 
     def urgent_waiters(self, meter_id: int) -> int:
         """How many urgent operations wait for this meter here."""
@@ -114,15 +122,17 @@ class LocalGate:
 
     def lend(self, meter_id: int, session: Any) -> int:
         """Run every waiting urgent operation inside ``session`` (the caller holds the meter); returns how many."""
-        state = self._meters.get(meter_id)
         served = 0
-        while state is not None and state.waiters and state.waiters[0].priority >= URGENT:
-            turn = state.waiters.pop(0)
-            turn.lent = session
-            turn.woken.set()
+        while True:
+            with self._lock:
+                state = self._meters.get(meter_id)
+                if state is None or not state.waiters or state.waiters[0].priority < URGENT:
+                    return served
+                turn = state.waiters.pop(0)
+                turn.lent = session
+                turn.woken.set()
             turn.done.wait()
             served += 1
-        return served
 
     def _forget(self, meter_id: int) -> None:
         state = self._meters.get(meter_id)

@@ -3,6 +3,7 @@ timeout; and the loop-lag monitor seeing a blocked loop."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import gevent
@@ -10,6 +11,13 @@ import pytest
 
 from app.comms.looplag import LoopLagMonitor
 from app.services.meter_gate import LocalGate, MeterBusy
+
+
+def _start(target, *args) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    time.sleep(0.02)  # arrive in the order given
+    return thread
 
 
 def test_waiters_get_the_meter_by_priority_then_age():
@@ -20,14 +28,15 @@ def test_waiters_get_the_meter_by_priority_then_age():
     def wait(name: str, priority: int) -> None:
         turn = gate.acquire(1, priority, wait=5)
         order.append(name)
-        gevent.sleep(0.01)
+        time.sleep(0.01)
         gate.release(turn)
 
-    waiters = [gevent.spawn(wait, name, priority) for name, priority in
+    waiters = [_start(wait, name, priority) for name, priority in
                (("schedule", 10), ("command", 50), ("read", 100), ("command-2", 50))]
-    gevent.sleep(0.05)
+    time.sleep(0.1)
     gate.release(holder)
-    gevent.joinall(waiters, timeout=5)
+    for waiter in waiters:
+        waiter.join(timeout=5)
     assert order == ["read", "command", "command-2", "schedule"]
     assert not gate.busy(1)
 
@@ -42,14 +51,15 @@ def test_a_holder_lends_its_session_to_urgent_waiters_only():
         seen[name] = turn.lent
         gate.release(turn)
 
-    urgent = gevent.spawn(wait, "command", 50)
-    later = gevent.spawn(wait, "schedule", 10)
-    gevent.sleep(0.05)
+    urgent = _start(wait, "command", 50)
+    later = _start(wait, "schedule", 10)
+    time.sleep(0.1)
     assert gate.urgent_waiters(7) == 1
     assert gate.lend(7, "the-session") == 1
     assert seen == {"command": "the-session"}  # ran inside the holder's session; the schedule still waits
     gate.release(holder)
-    gevent.joinall([urgent, later], timeout=5)
+    urgent.join(timeout=5)
+    later.join(timeout=5)
     assert seen["schedule"] is None  # it got the meter to itself, opening its own session
 
 
