@@ -18,7 +18,7 @@ ADMIN_ONLY_VIEWS = re.compile(
     r"|RegisterUserModelView|List Users|List Roles"
     r"|List Groups|Security|Base Permissions|Views/Menus|Permission on Views/Menus|User's Statistics"
     r"|User Registrations|API Keys|User|Role|Group|Permission|ViewMenu|PermissionViewMenu|ApiKey"
-    r"|SettingsView|Settings|AuditLogView|Audit Log|RoleMatrixView|Roles)$"
+    r"|SettingsView|Settings|AuditLogView|Audit Log|RoleMatrixView|Roles|UserSessionApi)$"
 )
 # What every signed-in user may do to their own profile.
 SELF_SERVICE = [
@@ -55,7 +55,8 @@ ROLES: dict[str, RoleSpec] = {
     CUSTOMER: RoleSpec(
         allow=SELF_SERVICE
         + [
-            (r"^(can_get|can_info)$", r"^(Meter|Reading|Event|Alert|Customer)Api$"),
+            # no can_info: FAB's _info lists every row of each related table (all customers, meters, users)
+            (r"^can_get$", r"^(Meter|Reading|Event|Alert|Customer)Api$"),
             (r"^can_index$", r"^MyMetersView$"),
             (r"^(can_summary|can_consumption)$", r"^MyMetersApi$"),
             (r"^menu_access$", r"^My Meters$"),
@@ -104,6 +105,40 @@ class HesSecurityManager(SecurityManager):
     """FAB's security manager with HES defaults (rate-limited login, code-defined roles)."""
 
     userstatschartview = None  # FAB's chart loads its library from the internet (blank offline)
+
+    def create_jwt_manager(self, app):
+        """JWTs carry the user's session stamp; one with an old stamp (logout, password change, sign out
+        everywhere) or of an inactive user is refused (app/services/sessions.py)."""
+        from flask_login import user_logged_in, user_logged_out
+
+        from app.services import sessions
+
+        manager = super().create_jwt_manager(app)
+        manager.additional_claims_loader(sessions.token_claims)
+        manager.token_in_blocklist_loader(sessions.token_is_revoked)
+        real_app = getattr(app, "_get_current_object", lambda: app)()  # FAB passes the current_app proxy
+        user_logged_in.connect(sessions.remember_login, real_app)
+        user_logged_out.connect(sessions.end_on_logout, real_app)
+        return manager
+
+    def load_user(self, pk):
+        """The user of a session cookie, unless the session was revoked since it was issued."""
+        from flask import g, has_request_context
+
+        from app.services import sessions
+
+        user = super().load_user(pk)
+        if user is not None and has_request_context() and not g.get("hes_token_lookup"):
+            if not sessions.session_is_current(user):
+                return None
+        return user
+
+    def load_user_jwt(self, _jwt_header, jwt_data):
+        """The user of a JWT (its stamp was checked by ``token_is_revoked``)."""
+        from flask import g
+
+        g.hes_token_lookup = True
+        return super().load_user_jwt(_jwt_header, jwt_data)
 
     @property
     def is_auth_limited(self) -> bool:

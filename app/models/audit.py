@@ -46,4 +46,6 @@ class UserPreference(Model):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True)
     theme: Mapped[str | None] = mapped_column(String(16))
+    # Raised to end every session and token of the user (logout, "sign out everywhere"); see app/services/sessions.py
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="SET NULL"))

@@ -31,9 +31,11 @@ def _user_from_token(auth) -> object | None:
         return None
     if claims.get("type") != "access":  # a refresh token lives for weeks and is only for /security/refresh
         return None
-    identity = claims["sub"]
-    user = current_app.appbuilder.sm.load_user(identity)
-    return user if user is not None and user.is_active else None
+    from app.services.sessions import token_is_revoked
+
+    if token_is_revoked(None, claims):  # logged out, password changed, signed out everywhere, deactivated
+        return None
+    return current_app.appbuilder.sm.get_user_by_id(int(claims["sub"]))
 
 
 @socketio.on("connect")

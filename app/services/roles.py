@@ -61,7 +61,7 @@ AREAS = (
     Area("settings", _("Settings"), _("Where meters dial, the site theme, customer token entry"),
          r"SettingsView|Settings|AuditLogView|Audit Log", (ADMINISTER,)),
     Area("users", _("Users and roles"), _("Sign-in accounts, roles and their permissions"),
-         r"UserDBModelView|RoleModelView|RoleMatrixView|ResetPasswordView|UserGroupModelView|PermissionModelView|ViewMenuModelView"
+         r"UserDBModelView|UserSessionApi|RoleModelView|RoleMatrixView|ResetPasswordView|UserGroupModelView|PermissionModelView|ViewMenuModelView"
          r"|PermissionViewModelView|User|Role|Group|Permission|ViewMenu|PermissionViewMenu|Security|List Users"
          r"|List Roles|Roles|List Groups|Base Permissions|Views/Menus|Permission on Views/Menus", (ADMINISTER,)),
 )
@@ -70,7 +70,7 @@ AREA_BY_KEY = {area.key: area for area in AREAS}
 VIEW_PERMISSIONS = re.compile(r"^(menu_access|can_(list|show|get|info|index|hourly|summary|consumption|download"
                               r"|export|audit|chart|userinfo|list_role_permissions))$")
 # Destructive or key-handling actions, and the bulk import, are administration.
-ADMINISTER_PERMISSIONS = re.compile(r"^(can_(delete|credentials|secret|import|update_role_users"
+ADMINISTER_PERMISSIONS = re.compile(r"^(can_(delete|credentials|secret|import|revoke|update_role_users"
                                     r"|update_role_groups|add_role_permissions)|copyrole|resetpasswords)$")
 
 

@@ -31,6 +31,7 @@ def register_all(appbuilder: AppBuilder) -> None:
         reports,
         revenue,
         roles,
+        sessions_api,
         settings,
         stock,
         trace,
@@ -39,6 +40,6 @@ def register_all(appbuilder: AppBuilder) -> None:
     install_audit_listener()
     for module in (csp, errors, stock, i18n, home, dashboard, fleet, imports, comms, brands, settings, collection,
                    fleet_api, monitoring, online_rate, alerts, reports, revenue, commands_api, meter_pages, remote,
-                   my_meters, roles, nodes, trace):
+                   my_meters, roles, nodes, trace, sessions_api):
         module.register(appbuilder)
     i18n.translate_labels(appbuilder)

@@ -56,15 +56,15 @@ EXPECTED: dict[str, frozenset | str] = {
     # The API description and its UI: staff only (it lists every operation).
     "OpenApi.get": STAFF, "SwaggerView.show": STAFF, "MenuApi.get_menu_data": STAFF,
     # Customer-visible read APIs (row-level scope is tested in test_customer_scope.py).
-    **_model_api("MeterApi", CUSTOMER_DATA, "gaps", post=STAFF, put=STAFF, delete=STAFF),
+    **_model_api("MeterApi", CUSTOMER_DATA, "gaps", info=STAFF, post=STAFF, put=STAFF, delete=STAFF),
     "MeterApi.read": STAFF, "MeterApi.collect_now": STAFF, "MeterApi.credentials": STAFF,
     "MeterApi.rotate_password": STAFF, "MeterApi.import_passwords": STAFF,
     "MeterApi.import_csv": STAFF, "MeterApi.export_csv": STAFF,
-    **_model_api("CustomerApi", CUSTOMER_DATA, post=STAFF, put=STAFF, delete=STAFF),
+    **_model_api("CustomerApi", CUSTOMER_DATA, info=STAFF, post=STAFF, put=STAFF, delete=STAFF),
     "CustomerApi.import_csv": STAFF, "CustomerApi.export_csv": STAFF,
-    **_model_api("AlertApi", CUSTOMER_DATA, post=NOBODY, put=NOBODY, delete=NOBODY),
+    **_model_api("AlertApi", CUSTOMER_DATA, info=STAFF, post=NOBODY, put=NOBODY, delete=NOBODY),
     "AlertApi.acknowledge": STAFF, "AlertApi.resolve": STAFF, "AlertApi.export": STAFF, "AlertApi.pdf": STAFF,
-    **_model_api("EventApi", CUSTOMER_DATA, post=NOBODY, put=NOBODY, delete=NOBODY),
+    **_model_api("EventApi", CUSTOMER_DATA, info=STAFF, post=NOBODY, put=NOBODY, delete=NOBODY),
     "EventApi.export": STAFF, "EventApi.pdf": STAFF, "EventApi.summary": STAFF,
     # Commands: customers list/see their own and load tokens on their own meters; nothing else.
     **_model_api("CommandApi", CUSTOMER_DATA, info=STAFF, post=STAFF),
@@ -120,7 +120,7 @@ EXPECTED: dict[str, frozenset | str] = {
                                                       "add_role_permissions", "list_role_permissions",
                                                       "update_role_users"),
     **_model_api("GroupApi", ADMIN_ONLY), **_model_api("PermissionViewMenuApi", ADMIN_ONLY),
-    **_model_api("ViewMenuApi", ADMIN_ONLY),
+    **_model_api("ViewMenuApi", ADMIN_ONLY), "UserSessionApi.revoke": ADMIN_ONLY,
     **{f"PermissionApi.{r}": ADMIN_ONLY for r in ("get_list", "get", "info")},
 }
 

@@ -242,3 +242,107 @@ def test_cookie_authenticated_api_writes_need_a_csrf_token_or_json(strict_app):
                                                    "provider": "db"}).json["access_token"]
     bearer = api.post("/api/v1/investigation/detect", headers={"Authorization": f"Bearer {jwt}"})
     assert bearer.status_code != 400  # a bearer token is never sent by the browser on its own
+
+
+# ----- item 3: sessions are revocable server-side ---------------------------------------------------------------
+
+def _jwt(client, username: str, password: str | None = None) -> tuple[dict, str]:
+    resp = client.post("/api/v1/security/login", json={"username": username, "password": password or "pw-" + username,
+                                                       "provider": "db", "refresh": True})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return {"Authorization": f"Bearer {resp.json['access_token']}"}, resp.json["refresh_token"]
+
+
+def _copy_cookie(source, app):
+    """A second browser holding a copy of ``source``'s session cookie (what an attacker would steal)."""
+    thief = app.test_client()
+    cookie = source.get_cookie("session")
+    thief.set_cookie("session", cookie.value)
+    return thief
+
+
+def test_logout_revokes_copied_cookies_and_tokens(app, make_user):
+    username = make_user("Operator")
+    browser = app.test_client()
+    from tests.security.conftest import login_session
+
+    login_session(browser, username)
+    thief = _copy_cookie(browser, app)
+    headers, refresh = _jwt(app.test_client(), username)
+    assert browser.get("/dashboard/").status_code == 200
+    assert thief.get("/dashboard/").status_code == 200
+    assert app.test_client().get("/api/v1/meter/", headers=headers).status_code == 200
+    browser.get("/logout/")
+    assert "/login" in thief.get("/dashboard/").headers.get("Location", "")  # the copied cookie is dead
+    assert app.test_client().get("/api/v1/meter/", headers=headers).status_code == 401  # so is the old JWT
+    refreshed = app.test_client().post("/api/v1/security/refresh", headers={"Authorization": f"Bearer {refresh}"})
+    assert refreshed.status_code == 401  # and its refresh token
+    again = app.test_client()
+    login_session(again, username)  # signing in again works
+    assert again.get("/dashboard/").status_code == 200
+
+
+def test_password_change_revokes_sessions_and_tokens(app, make_user):
+    username = make_user("Operator")
+    browser = app.test_client()
+    from tests.security.conftest import login_session
+
+    login_session(browser, username)
+    headers, _refresh = _jwt(app.test_client(), username)
+    with app.app_context():
+        sm = app.appbuilder.sm
+        user = sm.find_user(username=username)
+        sm.reset_password(user.id, "a-new-password-1")
+    assert "/login" in browser.get("/dashboard/").headers.get("Location", "")
+    assert app.test_client().get("/api/v1/meter/", headers=headers).status_code == 401
+    fresh, _ = _jwt(app.test_client(), username, "a-new-password-1")
+    assert app.test_client().get("/api/v1/meter/", headers=fresh).status_code == 200
+
+
+def test_sockets_refuse_a_token_of_a_logged_out_user(app, make_user):
+    from app.extensions import socketio
+
+    username = make_user("Operator")
+    headers, _refresh = _jwt(app.test_client(), username)
+    token = headers["Authorization"].split()[1]
+    live = socketio.test_client(app, auth={"token": token})
+    assert live.is_connected()
+    live.disconnect()
+    browser = app.test_client()
+    from tests.security.conftest import login_session
+
+    login_session(browser, username)
+    browser.get("/logout/")
+    assert not socketio.test_client(app, auth={"token": token}).is_connected()
+
+
+def test_admin_signs_a_user_out_everywhere(app, make_user):
+    from tests.security.conftest import login_session
+
+    username = make_user("Operator")
+    admin, _ = _jwt(app.test_client(), make_user("Admin"))
+    browser = app.test_client()
+    login_session(browser, username)
+    headers, _refresh = _jwt(app.test_client(), username)
+    with app.app_context():
+        user_id = app.appbuilder.sm.find_user(username=username).id
+    assert app.test_client().post(f"/api/v1/user_session/{user_id}/revoke", headers=headers).status_code == 403
+    resp = app.test_client().post(f"/api/v1/user_session/{user_id}/revoke", headers=admin)
+    assert resp.status_code == 200, resp.json
+    assert "/login" in browser.get("/dashboard/").headers.get("Location", "")
+    assert app.test_client().get("/api/v1/meter/", headers=headers).status_code == 401
+
+
+# ----- item 1: no unscoped related-field lists for customers ----------------------------------------------------------
+
+def test_customer_cannot_list_other_customers_meters_or_users_through_info(app, role_clients):
+    client, headers = role_clients["Customer"]
+    for resource in ("customer", "meter", "event", "alert"):
+        for kwargs in ({"headers": headers}, {}):  # by JWT and by the browser session
+            resp = client.get(f"/api/v1/{resource}/_info", **kwargs)
+            body = resp.get_data(as_text=True)
+            assert resp.status_code in (401, 403), (resource, resp.status_code)
+            assert "Customer B" not in body and "SEC-M-B" not in body and "SEC-B" not in body
+    staff, staff_headers = role_clients["Operator"]
+    assert staff.get("/api/v1/meter/_info", headers=staff_headers).status_code == 200
+    assert client.get("/api/v1/meter/", headers=headers).status_code == 200  # their own list still works
