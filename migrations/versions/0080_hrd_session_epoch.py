@@ -1,13 +1,13 @@
 """per-user session epoch: sessions and tokens are revocable server-side
 
 Revision ID: 0080_hrd_session_epoch
-Revises: 0070_brd_brand_versions_trace
+Revises: 0065_ops_comm_failures
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0080_hrd_session_epoch'
-down_revision = '0070_brd_brand_versions_trace'
+down_revision = '0065_ops_comm_failures'
 branch_labels = None
 depends_on = None
 
