@@ -88,6 +88,10 @@ class Config:
         self.AUTH_RATE_LIMIT = os.environ.get("HES_LOGIN_RATE_LIMIT", "10 per 5 minute")
         self.RATELIMIT_ENABLED = _bool("HES_RATELIMIT_ENABLED", True)
         self.RATELIMIT_STORAGE_URI = self.HES_REDIS_URL or "memory://"
+        # A lost Redis must not stop sign-ins: limits fall back to per-process memory and storage errors are
+        # swallowed (logged by Flask-Limiter) until Redis answers again.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_SWALLOW_ERRORS = True
         self.WTF_CSRF_ENABLED = True
         self.WTF_CSRF_TIME_LIMIT = None
         self.SESSION_COOKIE_HTTPONLY = True

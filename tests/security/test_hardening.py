@@ -346,3 +346,40 @@ def test_customer_cannot_list_other_customers_meters_or_users_through_info(app, 
     staff, staff_headers = role_clients["Operator"]
     assert staff.get("/api/v1/meter/_info", headers=staff_headers).status_code == 200
     assert client.get("/api/v1/meter/", headers=headers).status_code == 200  # their own list still works
+
+
+# ----- item 6 (part): sign-in works while Redis is lost ------------------------------------------------------
+
+def test_login_works_while_the_rate_limit_store_is_down(tmp_path):
+    """The login rate limit lives in Redis; with Redis gone, sign-in still answers (not 500 for everyone)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    if not shutil.which("redis-server"):
+        pytest.skip("needs redis-server")
+    from app import create_app
+    from app.services.bootstrap import prepare_database
+
+    port = 24000 + next(p for p in range(100) if socket.socket().connect_ex(("127.0.0.1", 24000 + p)) != 0)
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        url = f"redis://127.0.0.1:{port}/0"
+        application = create_app(make_config(tmp_path, HES_REDIS_URL=url, RATELIMIT_STORAGE_URI=url,
+                                             RATELIMIT_ENABLED=True, AUTH_RATE_LIMIT="50 per minute"))
+        prepare_database(application)
+        with application.app_context():
+            sm = application.appbuilder.sm
+            sm.add_user("hrd_redis", "R", "O", "hrd_redis@example.test", sm.find_role("Operator"), password="pw-x")
+        body = {"username": "hrd_redis", "password": "pw-x", "provider": "db"}
+        assert application.test_client().post("/api/v1/security/login", json=body).status_code == 200
+    finally:
+        redis.terminate()
+        redis.wait(5)
+    resp = application.test_client().post("/api/v1/security/login", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    wrong = application.test_client().post("/api/v1/security/login", json={**body, "password": "nope"})
+    assert wrong.status_code == 401
