@@ -79,11 +79,12 @@ def collect_all(ids: list[int], failures: list[str]) -> None:
                 failures.append(f"{meter_id}:{kind}:{type(exc).__name__}")
 
 
-def reconcile(sim, ids: list[int], began: float):
+def reconcile(sim, ids: list[int], began: float, ended: float):
+    """Compare rows recorded in [began, ended]: ended is when the last round started, so an interval
+    that fell due while the round ran is not counted as missing before the next round could read it."""
     from app.services.reconcile import Reconciliation, finish, reconcile_meter
 
     result = Reconciliation()
-    ended = time.time() - 1
     for i, meter_id in enumerate(ids):
         record = sim.get(f"/meters/{sim.serial(i)}/record?from={began - 86400 + 60}&to={ended}")
         record["billing"] = sim.get(f"/meters/{sim.serial(i)}/record?from=0&to={ended}&parts=billing")["billing"]
@@ -193,8 +194,9 @@ def main() -> None:
             rounds, result = 0, None
             while rounds < args.max_rounds:
                 rounds += 1
+                round_began = time.time() - 1
                 collect_all(ids, failures)
-                result = reconcile(sim, ids, began)
+                result = reconcile(sim, ids, began, round_began)
                 if result.clean and result.completeness_pct == 100.0:
                     break
             to_complete = time.perf_counter() - last_fault
