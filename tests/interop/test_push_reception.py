@@ -83,11 +83,10 @@ def test_push_on_its_own_connection_is_stored(hes, simulators, interface, cipher
 def test_plain_pushes_of_a_meter_that_ciphers_are_refused_by_default(hes, simulators):
     """A brand that authenticates with HLS-GMAC takes authenticated pushes only (push policy 'auto'): the
     plain pushes of one of its meters (behaviour push_plain) are refused and kept; its ciphered ones stored."""
-    csv = "key,name,obis,class_id,attribute,unit,scaler,group,access\nimp,Import,1.0.1.8.0.255,3,2,Wh,0,Energy,r\n"
-    hes_sim = hes.api("GET", f"/brand/{brand_id(hes)}").json()["result"]
+    hes_sim = hes.api("GET", f"/brand/{brand_id(hes)}/definition").json()["result"]
     resp = hes.api("POST", "/brand/", json={
-        "name": "gmac_push", "title": "GMAC meters", "points_csv": csv, "defaults": {"auth": "high_gmac"},
-        "push_objects": hes_sim["objects"]["push_objects"], "event_logs": hes_sim["objects"]["event_logs"]})
+        "name": "gmac_push", "title": "GMAC meters", "points": hes_sim["points"], "roles": hes_sim["roles"],
+        "connection": {"auth_level": "high_gmac"}})
     assert resp.status_code == 201, resp.text
     sim = simulators(meters=1, auth="high_gmac", push_to=push_address(hes), first_serial=9,
                      extra=["--prefix", "PPLN", "--behaviour", "push_plain"])
