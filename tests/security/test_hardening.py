@@ -383,3 +383,27 @@ def test_login_works_while_the_rate_limit_store_is_down(tmp_path):
     assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
     wrong = application.test_client().post("/api/v1/security/login", json={**body, "password": "nope"})
     assert wrong.status_code == 401
+
+
+def test_a_command_written_while_the_queue_is_down_answers_201_once(app, make_user, two_customers, monkeypatch):
+    """The command is committed before it is enqueued: a lost Redis must not turn that into a 500 (a client retry
+    without an idempotency key would then create a duplicate). The sweeper dispatches it later."""
+    import redis
+
+    from app.services.commands import queue
+
+    class LostRedis:
+        def enqueue_command(self, *_args, **_kwargs):
+            raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(queue, "_tasks", lambda: LostRedis())
+    headers, _refresh = _jwt(app.test_client(), make_user("Operator"))
+    meter = two_customers["A"]["meter_id"]
+    resp = app.test_client().post("/api/v1/command/", json={"kind": "disconnect", "meter_id": meter},
+                                  headers=headers)
+    assert resp.status_code == 201, resp.get_data(as_text=True)[:300]
+    with app.app_context():
+        from app.models.commands import Command, CommandState
+
+        states = [c.state for c in db.session.query(Command).filter_by(meter_id=meter)]
+    assert states == [CommandState.queued]

@@ -194,9 +194,26 @@ def create_command(kind: str, meter_id: int, params: dict | None, *, user=None,
                  details={"kind": kind, "meter": meter.number, "params": clean,
                           "expires_at": command.expires_at.isoformat()})
     db.session.commit()
-    emit_command(command)
-    _tasks().enqueue_command(command.id)
+    _dispatch_committed(command)
     return command, True
+
+
+_last_dispatch_error = [0.0]
+
+
+def _dispatch_committed(command: Command) -> None:
+    """Announce and enqueue a command that is already written. With Redis lost, the command stays queued and the
+    sweeper dispatches it when Redis is back; the caller still gets its 201 (an error here made clients retry
+    and create duplicates). The error is logged at most once a minute."""
+    import time
+
+    try:
+        emit_command(command)
+        _tasks().enqueue_command(command.id)
+    except Exception as exc:  # noqa: BLE001 - any queue/broker failure; the row is committed either way
+        if time.monotonic() - _last_dispatch_error[0] > 60:
+            _last_dispatch_error[0] = time.monotonic()
+            log.error("command %s stored but not dispatched (%s); the sweeper will dispatch it", command.id, exc)
 
 
 # ----- execution --------------------------------------------------------------------------------
