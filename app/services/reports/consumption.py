@@ -94,13 +94,13 @@ def consumption_summary(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo
     """Totals over the range: energy, meters with data, meters in scope, average per meter and per day."""
     check_range(start, end)
     lo, hi = utc_range(start, end, tz)
-    per_day = _scoped(select(ConsumptionDaily.bucket, func.sum(ConsumptionDaily.import_wh).label("imp"),
-                             func.sum(ConsumptionDaily.export_wh).label("exp"))
-                      .where(ConsumptionDaily.bucket >= lo, ConsumptionDaily.bucket < hi)
-                      .group_by(ConsumptionDaily.bucket), ConsumptionDaily, scope).subquery()
-    imp, exp, days_with_data = db.session.execute(select(
-        func.coalesce(func.sum(per_day.c.imp), 0.0), func.coalesce(func.sum(per_day.c.exp), 0.0),
-        func.count())).one()
+    # Per-day totals in bucket order (the plan the series uses: the bucket index), summed here: at most a row a day.
+    per_day = db.session.execute(_scoped(
+        select(ConsumptionDaily.bucket, func.sum(ConsumptionDaily.import_wh), func.sum(ConsumptionDaily.export_wh))
+        .where(ConsumptionDaily.bucket >= lo, ConsumptionDaily.bucket < hi)
+        .group_by(ConsumptionDaily.bucket).order_by(ConsumptionDaily.bucket), ConsumptionDaily, scope)).all()
+    imp, exp = sum(i or 0.0 for _b, i, _e in per_day), sum(e or 0.0 for _b, _i, e in per_day)
+    days_with_data = len(per_day)
     # Meters with data: one probe of the (meter, bucket) key per meter instead of a DISTINCT over every row.
     meters = db.session.execute(select(func.count(Meter.id)).where(*scope.meter_clauses(), select(
         ConsumptionDaily.meter_id).where(ConsumptionDaily.meter_id == Meter.id, ConsumptionDaily.bucket >= lo,
