@@ -208,7 +208,10 @@ def decode(buf: bytes, pos: int = 0, depth: int = 0) -> tuple[Any, int]:
         raw = bytes(buf[pos:pos + size])
         if tag == OCTET_STRING:
             return raw, pos + size
-        return raw.decode("utf-8" if tag == UTF8_STRING else "latin-1"), pos + size
+        try:
+            return raw.decode("utf-8" if tag == UTF8_STRING else "latin-1"), pos + size
+        except UnicodeDecodeError as exc:
+            raise AxdrError(f"utf8-string is not UTF-8 at octet {exc.start}") from exc
     if tag == BIT_STRING:
         nbits, pos = decode_length(buf, pos)
         size = (nbits + 7) // 8

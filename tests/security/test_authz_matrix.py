@@ -43,7 +43,7 @@ def _model_api(name: str, who: frozenset, *extra: str, **overrides) -> dict:
 EXPECTED: dict[str, frozenset | str] = {
     # Public: sign-in, static files, language switch, FAB's "back" helper.
     "static": PUBLIC, "appbuilder.static": PUBLIC, "AuthDBView.login": PUBLIC, "AuthDBView.logout": PUBLIC,
-    "LocaleView.index": PUBLIC, "UtilView.back": PUBLIC, "SecurityApi.login": PUBLIC,
+    "LocaleView.index": PUBLIC, "LanguageView.choose": PUBLIC, "UtilView.back": PUBLIC, "SecurityApi.login": PUBLIC,
     "SecurityApi.refresh": REFRESH_TOKEN,
     # The landing page sends anonymous users to the login page and everyone else to their start page.
     "HomeView.index": SIGNED_IN,
@@ -139,7 +139,7 @@ KNOWN_500 = {
 
 MISSING_ID = 987654
 PATH_VALUES = {"pk": MISSING_ID, "role_id": MISSING_ID, "kind": "meter", "version": "v1", "locale": "en",
-               "filename": "x.csv", "group_by": 0}
+               "code": "en", "filename": "x.csv", "group_by": 0}
 STATIC_FILES = {"static": "hes/img/logo.svg", "appbuilder.static": "css/ab.css"}
 
 
