@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from app import create_app
 from config import Config
+from tests.support.simulator import SimulatorPool
 
 pytest_plugins = ["tests.support.browser"]
 
@@ -174,3 +175,11 @@ def _push_request_context():
     """Override pytest-flask's: one shared request context per test would also share ``g``
     (and the signed-in user cached on it) across the test client's requests."""
     yield
+
+
+@pytest.fixture
+def simulators():
+    """Start simulators (stopped after the test)."""
+    pool = SimulatorPool()
+    yield pool
+    pool.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.support.live import start_with_simulator_password
-from tests.support.simulator import SimulatorPool
 
 
 @pytest.fixture(scope="module")
@@ -14,14 +13,6 @@ def hes(tmp_path_factory):
     live = start_with_simulator_password(tmp_path_factory.mktemp("hes-brands"), {"HES_RESPONSE_TIMEOUT": "5"})
     yield live
     live.stop()
-
-
-@pytest.fixture
-def simulators():
-    """Start simulators (stopped after the test)."""
-    pool = SimulatorPool()
-    yield pool
-    pool.stop()
 
 
 def dial_out_meter(hes, sim, prefix: str, index: int = 0, **fields) -> int:

@@ -9,7 +9,6 @@ import pytest
 import requests
 
 from tests.support.live import ADMIN_USER, LiveHes, free_port, start_with_simulator_password
-from tests.support.simulator import SimulatorPool
 
 FAST = {"HES_HEARTBEAT_SECONDS": "1", "HES_MISSED_HEARTBEATS": "3", "HES_IDENTIFY_TIMEOUT": "3",
         "HES_RESPONSE_TIMEOUT": "5"}
@@ -22,14 +21,6 @@ def hes(tmp_path_factory):
                                          {**FAST, "HES_PUSH_LISTEN": f"127.0.0.1:{free_port()}"})
     yield live
     live.stop()
-
-
-@pytest.fixture
-def simulators():
-    """Start simulators (stopped after the test)."""
-    pool = SimulatorPool()
-    yield pool
-    pool.stop()
 
 
 def push_address(hes: LiveHes) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.support.live import LiveHes, add_meter, meter, start_with_simulator_password  # noqa: F401
-from tests.support.simulator import SimulatorPool
 
 FAST = {"HES_HEARTBEAT_SECONDS": "1", "HES_MISSED_HEARTBEATS": "3", "HES_IDENTIFY_TIMEOUT": "3",
         "HES_RESPONSE_TIMEOUT": "5", "HES_COMMAND_RETRY_SECONDS": "1", "HES_DIAL_ATTEMPTS": "1"}
@@ -17,14 +16,6 @@ def hes(tmp_path_factory):
     live = start_with_simulator_password(tmp_path_factory.mktemp("hes-remote"), FAST)
     yield live
     live.stop()
-
-
-@pytest.fixture
-def simulators():
-    """Start simulators (stopped after the test)."""
-    pool = SimulatorPool()
-    yield pool
-    pool.stop()
 
 
 def add_dialout_meter(hes: LiveHes, sim, index: int, **fields) -> int:

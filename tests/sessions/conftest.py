@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.remote.conftest import FAST, simulators  # noqa: F401  (fixture re-exported)
+from tests.remote.conftest import FAST
 from tests.support.live import LiveHes, brand_id
 from tests.support.simulator import PASSWORD
 
