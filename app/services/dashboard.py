@@ -8,10 +8,10 @@ and the latest events, all limited to a customer and/or an area (with its sub-ar
   to the quarter-hour its interval ends in (the rollups' convention), and the differences are
   summed across meters for the four complete quarter-hours before now. Negative differences
   (register reset or rollover) are ignored.
-* **Data completeness today** is the number of register intervals received since local midnight
-  (``HES_TIMEZONE``; from the daily rollup ``consumption_daily.intervals``) divided by the number
-  of profile intervals elapsed since then for every meter in the field (installed or active),
-  using each brand's profile period.
+* **Data completeness today** is the number of complete load-profile rows (every register the profile
+  captures stored) since local midnight (``HES_TIMEZONE``) divided by the capture times due since
+  then, per meter in the field (installed or active) and its own capture period: the same definition
+  as the gaps API and the completeness report (``app.services.gaps``).
 """
 
 from __future__ import annotations
@@ -26,11 +26,9 @@ from app.models import (
     Alert,
     AlertState,
     Channel,
-    ConsumptionDaily,
     EnergyQuarter,
     Event,
     Meter,
-    MeterBrand,
     MeterStatus,
     Reading,
 )
@@ -118,25 +116,19 @@ def energy_last_hour(scope: Scope, now: dt.datetime | None = None) -> dict:
 
 
 def completeness_today(scope: Scope, timezone: str = "UTC", now: dt.datetime | None = None) -> dict:
-    """Register intervals received today vs. profile intervals expected so far from meters in the field."""
+    """Complete profile rows since local midnight vs. capture times due, for the meters in the field
+    (``app.services.gaps.expected_and_received``: the gaps API's and the completeness report's definition)."""
+    from app.services.gaps import expected_and_received
+
     now = now or utcnow()
     since = local_day_start(now, zone(timezone))
-    elapsed_minutes = (now - since).total_seconds() / 60
-    per_period = db.session.execute(
-        select(MeterBrand.profile_period_minutes, func.count(Meter.id))
-        .join(MeterBrand, Meter.brand_id == MeterBrand.id)
-        .where(Meter.status.in_(FIELD_STATUSES), *scope.meter_clauses())
-        .group_by(MeterBrand.profile_period_minutes)
-    ).all()
-    meters = sum(count for _period, count in per_period)
-    expected = sum(count * int(elapsed_minutes // max(period or 15, 1)) for period, count in per_period)
-    field_meters = select(Meter.id).where(Meter.status.in_(FIELD_STATUSES), *scope.meter_clauses())
-    received = int(db.session.execute(
-        select(func.coalesce(func.sum(ConsumptionDaily.intervals), 0))
-        .where(ConsumptionDaily.bucket == since, ConsumptionDaily.meter_id.in_(field_meters))
-    ).scalar() or 0) if expected else 0
-    percent = round(min(100.0, 100.0 * received / expected), 1) if expected else None
-    return {"since": since.isoformat(), "meters": meters, "expected": expected, "received": min(received, expected),
+    meters = db.session.execute(select(Meter.id, Meter.brand_id).where(
+        Meter.status.in_(FIELD_STATUSES), *scope.meter_clauses())).all()
+    counts = expected_and_received(meters, since, now).values()
+    expected = sum(due for due, _got in counts)
+    received = sum(min(got, due) for due, got in counts)
+    percent = round(100.0 * received / expected, 1) if expected else None
+    return {"since": since.isoformat(), "meters": len(meters), "expected": expected, "received": received,
             "percent": percent}
 
 

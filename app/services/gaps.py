@@ -121,10 +121,10 @@ def missing_ranges(meter_id: int, start: dt.datetime, end: dt.datetime, profile:
     return as_ranges(times, found.period)
 
 
-def received_per_day(meters: list, start: dt.datetime, end: dt.datetime, tz) -> dict[tuple[int, dt.date], int]:
-    """Complete load-profile rows per (meter id, local day) in [start, end): the completeness report's
-    "received", by the same definition as the gaps. ``meters`` need ``id`` and ``brand_id``."""
-    by_definition: dict[ProfileDefinition, list[int]] = defaultdict(list)
+def by_definition(meters: list) -> dict[ProfileDefinition, list[int]]:
+    """Meter ids grouped by their load-profile definition (own cursor first, else one lookup per brand).
+    ``meters`` need ``id`` and ``brand_id``."""
+    groups: dict[ProfileDefinition, list[int]] = defaultdict(list)
     cache: dict[int, ProfileDefinition] = {}
     for m in meters:
         meter = db.session.get(Meter, m.id)
@@ -133,14 +133,35 @@ def received_per_day(meters: list, start: dt.datetime, end: dt.datetime, tz) -> 
             found = definition(meter)
         else:
             found = cache.get(meter.brand_id) or cache.setdefault(meter.brand_id, definition(meter))
-        by_definition[found].append(m.id)
+        groups[found].append(m.id)
+    return groups
+
+
+def _on_grid(found: ProfileDefinition, ts: dt.datetime) -> bool:
+    return bool(found.seconds) and int(ts.timestamp()) % found.seconds == 0
+
+
+def received_per_day(meters: list, start: dt.datetime, end: dt.datetime, tz) -> dict[tuple[int, dt.date], int]:
+    """Complete load-profile rows per (meter id, local day) in [start, end): the completeness report's
+    "received", by the same definition as the gaps. ``meters`` need ``id`` and ``brand_id``."""
     out: dict[tuple[int, dt.date], int] = defaultdict(int)
     first = start + dt.timedelta(microseconds=1)  # an interval ending at midnight belongs to the day before
-    for found, ids in by_definition.items():
-        seconds = found.seconds
+    for found, ids in by_definition(meters).items():
         for meter_id, stamps in complete_times(ids, found.captures, first, end).items():
             for ts in stamps:
-                if seconds and int(ts.timestamp()) % seconds == 0:
+                if _on_grid(found, ts):
                     # A row belongs to the local day its interval ends in (as the rollups count it).
                     out[(meter_id, (ts - dt.timedelta(seconds=1)).astimezone(tz).date())] += 1
+    return out
+
+
+def expected_and_received(meters: list, start: dt.datetime, end: dt.datetime) -> dict[int, tuple[int, int]]:
+    """Per meter id, (capture times due, complete rows) in (start, end]: the dashboard's completeness,
+    by the same definition as the gaps. ``meters`` need ``id`` and ``brand_id``."""
+    out: dict[int, tuple[int, int]] = {}
+    first = start + dt.timedelta(microseconds=1)  # the row at ``start`` closes the interval before it
+    for found, ids in by_definition(meters).items():
+        due = sum(1 for t in expected_times(start, end, found.period) if t > start)
+        for meter_id, stamps in complete_times(ids, found.captures, first, end).items():
+            out[meter_id] = (due, sum(1 for ts in stamps if _on_grid(found, ts)))
     return out

@@ -69,9 +69,35 @@ def test_completeness_today_counts_received_against_expected_intervals(app, cons
         result = completeness_today(Scope(), "UTC", now=NOW)
         # 4 meters in the field (N1, N2, S1 active; S2 installed) × 48 quarter-hours since midnight.
         assert (result["meters"], result["expected"]) == (4, 4 * 48)
-        assert result["received"] == 5 + 1 + 1  # intervals: N1 five, N2 one, S1 one
-        assert result["percent"] == round(100 * 7 / 192, 1)
-        assert completeness_today(Scope(area_id=console_fleet.areas["South"]), "UTC", now=NOW)["received"] == 1
+        # Complete rows (no cursor yet: the import register alone): N1 six, N2 two, S1 two.
+        assert result["received"] == 6 + 2 + 2
+        assert result["percent"] == round(100 * 10 / 192, 1)
+        assert completeness_today(Scope(area_id=console_fleet.areas["South"]), "UTC", now=NOW)["received"] == 2
+
+
+def test_completeness_today_is_the_gaps_definition(app, console_fleet):
+    """A meter whose profile captures import and voltage, with 3 rows missing the voltage and 2 rows missing
+    everything since midnight: the dashboard says 48 - 5 received, as many as the gaps API leaves."""
+    from app.models import CollectionCursor, Meter
+    from app.services.gaps import missing_times
+
+    voltage = "1.0.32.27.0.255"
+    meter_id = console_fleet.meters["N1"]
+    midnight = NOW.replace(hour=0, minute=5)
+    stamps = [END - dt.timedelta(minutes=15 * i) for i in range(48)]  # 00:15 … 12:00
+    no_voltage, nothing = set(stamps[10:13]), set(stamps[:2])  # 3 + 2 gaps, two of them at the end
+    with app.app_context():
+        db.session.add(CollectionCursor(meter_id=meter_id, profile="load_profile", last_ts=END,
+                                        captures=[ENERGY, voltage], capture_period=900))
+        db.session.commit()
+        store_readings([Value(meter_id, ENERGY, ts, 1000.0 + i) for i, ts in enumerate(stamps) if ts not in nothing]
+                       + [Value(meter_id, voltage, ts, 230.0) for ts in stamps if ts not in nothing | no_voltage]
+                       + [Value(meter_id, ENERGY, midnight.replace(minute=0), 900.0)])  # yesterday's last row
+        result = completeness_today(Scope(meter_id=meter_id), "UTC", now=NOW)
+        assert (result["meters"], result["expected"], result["received"]) == (1, 48, 43)
+        assert result["percent"] == round(100 * 43 / 48, 1)
+        _found, missing = missing_times(db.session.get(Meter, meter_id), stamps[-1], NOW)
+        assert len(missing) == 5 and result["expected"] - result["received"] == len(missing)
 
 
 def test_active_alerts_and_latest_events_follow_the_scope(app, console_fleet):
