@@ -26,6 +26,7 @@ BENCHES = [
     ("Reports (issue 7)", ["bench.bench_reports"]),
     ("Theft detection (issue 7)", ["bench.bench_detection"]),
     ("Soak (issue 8)", ["bench.bench_soak"]),
+    ("Ground-truth reconciliation (issue 11)", ["bench.bench_reconcile"]),
 ]
 
 
