@@ -42,7 +42,16 @@ def _read_point(session: DlmsSession, point: ObisPoint, start: dt.datetime | Non
         read = session.read_profile(point.obis, start, end)
         return {"columns": to_jsonable(read.columns), "rows": to_jsonable(read.rows[-MAX_PROFILE_ROWS:]),
                 "value": f"{len(read.rows)} rows", "unit": None, "method": read.method, "notes": read.notes}
-    return {"value": to_jsonable(session.get(point.obis, point.class_id, point.attribute)), "unit": point.unit}
+    # A plain attribute carries the raw integer (credit in cents): scale it as the brand's point says.
+    raw = session.get(point.obis, point.class_id, point.attribute)
+    return {"value": to_jsonable(scaled(point, raw)), "unit": point.unit}
+
+
+def scaled(point: ObisPoint | None, raw: Any) -> Any:
+    """A raw number times 10^scaler of its point (rounded to the scaler's decimals); anything else unchanged."""
+    if point is None or not isinstance(raw, int | float) or isinstance(raw, bool) or not point.scaler:
+        return raw
+    return round(raw * 10.0 ** point.scaler, max(0, -point.scaler))
 
 
 def read_points(session: DlmsSession, meter: Meter, refs: list[str], start: str | None = None,

@@ -102,6 +102,12 @@ def area_clause(model, column_name: str, area_id: int):
         return model.id.in_(
             select(scoped.customer_id).where(scoped.area_id.in_(area_ids_subquery(area_id))).correlate(None)
         )
+    if model.__tablename__ == "sim":
+        # A SIM is in the area of the meter it sits in; a SIM in no meter is in no area.
+        scoped = aliased(Meter, name="scope_meter")
+        return model.id.in_(
+            select(scoped.sim_id).where(scoped.area_id.in_(area_ids_subquery(area_id))).correlate(None)
+        )
     return column.in_(meter_ids_in_area(area_id))
 
 

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _
 
 from app.extensions import db
 from app.models import Area, Customer, Meter, MeterStatus, Sim
-from app.services.scope import AreaTreeFilter, scoped_base_filters
+from app.services.scope import AreaTreeFilter, SelectedAreaFilter, scoped_base_filters
 from app.views.stock import HesInterface, HesStockMessages
 
 LABELS = {
@@ -94,6 +94,7 @@ class SimView(HesModelView):
     add_title = _("Add SIM card")
     edit_title = _("Edit SIM card")
     show_title = _("SIM card")
+    base_filters = [["id", SelectedAreaFilter, None]]
     list_columns = ["number", "ip_address", "port", "apn", "status", "meter"]
     search_columns = ["number", "ip_address", "port", "apn", "status"]
     add_columns = edit_columns = ["number", "ip_address", "port", "apn", "status"]

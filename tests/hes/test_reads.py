@@ -108,3 +108,20 @@ def test_brand_defined_through_the_api_reads_by_obis_code(hes, simulators):
     assert bad.status_code == 422
     errors = {(e["line"], e["column"]) for e in bad.json()["errors"]}
     assert errors == {(3, "obis"), (4, "class_id")}
+
+
+def test_prepaid_amounts_are_read_scaled_as_the_brand_says(hes, simulators):
+    """The brand's credit points have scaler -2: the read shows 500.0, not the meter's 50000 cents."""
+    sim = simulators(meters=1, first_serial=301, extra=["--prefix", "CRED"])
+    meter_id = add_dialout_meter(hes, sim, 0, "CRED")
+    expected = sim.model_meter(0)
+    before = time.time()
+    resp = hes.api("POST", f"/meter/{meter_id}/read", json={"points": ["credit_balance", "low_credit_threshold"]})
+    after = time.time()
+    assert resp.status_code == 200, resp.text
+    balance, threshold = resp.json()["results"]
+    assert balance["unit"] == "currency" and threshold["unit"] == "currency"
+    # Credit falls as energy is used: between the model's balance at the end and at the start of the read.
+    assert expected.credit(after) / 100 <= balance["value"] <= expected.credit(before) / 100
+    assert 400 < balance["value"] <= 500.0
+    assert threshold["value"] == 10.0

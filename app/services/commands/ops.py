@@ -23,6 +23,7 @@ from app.services.commands.kinds import (
     parse_value,
     point_at,
 )
+from app.services.meter_ops import scaled as _scaled
 
 CONTROL_STATES = {0: RelayState.disconnected, 1: RelayState.connected, 2: RelayState.ready_for_reconnection}
 TOKEN_POLLS = 6
@@ -58,10 +59,6 @@ def relay(session: DlmsSession, meter: Meter, connect: bool) -> dict[str, Any]:
     return {**result, "ok": True}
 
 
-def _scaled(point: ObisPoint | None, raw: Any) -> Any:
-    if point is None or not isinstance(raw, int | float) or isinstance(raw, bool) or not point.scaler:
-        return raw
-    return round(raw * 10.0 ** point.scaler, max(0, -point.scaler))
 
 
 def read_credit(session: DlmsSession, meter: Meter) -> float | None:
