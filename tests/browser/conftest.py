@@ -70,7 +70,7 @@ def _store_register_readings(server: LiveServer, meter_ids: list[int]) -> None:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     end = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    server.sql("INSERT INTO channel (obis, key, name, unit, cumulative) VALUES "
+    server.sql("INSERT OR IGNORE INTO channel (obis, key, name, unit, cumulative) VALUES "
                "('1.0.1.8.0.255', 'energy_import', 'Active energy import', 'Wh', 1)")
     for rank, meter_id in enumerate(meter_ids, 1):
         stamps = [end - dt.timedelta(minutes=15 * k) for k in range(6, -1, -1)]
