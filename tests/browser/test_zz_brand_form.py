@@ -1,3 +1,4 @@
+# Runs last among the browser tests: it adds meters to the shared live server, whose fleet the others count.
 """In the browser: an integrator pastes a bare OBIS list into System › Define Brand, previews what will be
 collected, saves, and a meter of that brand collects its load profile; the meter's communication trace
 page shows the association and the GET decoded, with the password masked. Real HES, real simulator."""
