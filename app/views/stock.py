@@ -104,6 +104,8 @@ def format_cell(value, column: str = "") -> Markup:
         return _pill(gettext(value.replace("_", " ").capitalize()), PILL_KINDS[value])
     if isinstance(value, str) and column in WORD_COLUMNS:
         return Markup(escape(gettext(value.replace("_", " ").capitalize())))
+    if isinstance(value, str) and value:  # data (a name, a serial, free text), not a UI string: never translated
+        return Markup('<span translate="no">{}</span>').format(value)
     return Markup(escape(value))
 
 
