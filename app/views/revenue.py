@@ -155,6 +155,20 @@ class InvestigationApi(BaseApi):
         case = investigations.get_investigation(pk, api_scope())
         return self.response(200, **investigations.as_dict(case, with_findings=True))
 
+    @expose("/assignees", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def assignees(self):
+        """The users a case can be assigned to.
+        ---
+        get:
+          summary: Active users whose roles may work investigations (``username``, ``name``)
+          responses:
+            200: {description: users by name}
+        """
+        return self.response(200, result=investigations.assignees())
+
     @expose("/<int:pk>/assign", methods=["POST"])
     @protect()
     @safe

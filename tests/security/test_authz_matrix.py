@@ -91,8 +91,8 @@ EXPECTED: dict[str, frozenset | str] = {
     **{f"CompletenessApi.{r}": STAFF for r in ("report", "csv", "pdf")},
     **{f"LeakageApi.{r}": STAFF for r in ("report", "csv", "pdf")},
     **{f"TechnicalLossApi.{r}": STAFF for r in ("report", "csv", "pdf")},
-    **{f"InvestigationApi.{r}": STAFF for r in ("list_cases", "show", "assign", "note", "close", "detect", "csv",
-                                                 "pdf")},
+    **{f"InvestigationApi.{r}": STAFF for r in ("list_cases", "show", "assignees", "assign", "note", "close", "detect",
+                                                 "csv", "pdf")},
     "DashboardApi.summary": STAFF,
     # Operations pages.
     **{f"{v}.index": STAFF for v in ("DashboardView", "ActiveAlertsView", "EventAnalysisView", "MonitoringView",

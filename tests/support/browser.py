@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +78,9 @@ def _server_env(data_dir: Path, web_port: int, meter_listen: str) -> dict:
     return env
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory) -> Iterator[LiveServer]:
-    """``python run.py`` on a fresh data dir and free ports; stopped at the end of the session."""
-    data_dir = tmp_path_factory.mktemp("hes-live")
+@contextmanager
+def running_server(data_dir: Path) -> Iterator[LiveServer]:
+    """``python run.py`` on ``data_dir`` and free ports, up and answering; stopped on exit."""
     port, meter_listen = free_port(), f"127.0.0.1:{free_port()}"
     log_path = data_dir / "server.log"
     with open(log_path, "wb") as log:
@@ -108,6 +108,20 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> Iterator[LiveServer]:
+    """The HES shared by the browser tests (and their fleet) for the whole session."""
+    with running_server(tmp_path_factory.mktemp("hes-live")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def private_server(tmp_path_factory) -> Iterator[LiveServer]:
+    """A HES of the test module's own, for tests that add meters the shared server's fleet counts must not see."""
+    with running_server(tmp_path_factory.mktemp("hes-private")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -143,17 +157,31 @@ def admin_state(browser, live_server) -> dict:
     return state
 
 
-@pytest.fixture
-def page(browser, live_server, admin_state):
-    """A fresh tab signed in as the admin; JavaScript errors on the page fail the test."""
-    context = browser.new_context(viewport=VIEWPORT, storage_state=admin_state, base_url=live_server.url,
-                                  accept_downloads=True)
+def _signed_in_tab(browser, server: LiveServer, state: dict) -> Iterator:
+    """A fresh tab with ``state``'s cookies; JavaScript errors on the page fail the test."""
+    context = browser.new_context(viewport=VIEWPORT, storage_state=state, base_url=server.url, accept_downloads=True)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     yield tab
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def page(browser, live_server, admin_state):
+    """A fresh tab on the shared server, signed in as the admin."""
+    yield from _signed_in_tab(browser, live_server, admin_state)
+
+
+@pytest.fixture
+def private_page(browser, private_server):
+    """A fresh tab on the module's own server, signed in as the admin."""
+    context = browser.new_context(viewport=VIEWPORT)
+    login(context.new_page(), private_server, ADMIN_USER, ADMIN_PASSWORD)
+    state = context.storage_state()
+    context.close()
+    yield from _signed_in_tab(browser, private_server, state)
 
 
 @pytest.fixture

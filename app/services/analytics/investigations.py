@@ -81,6 +81,17 @@ def as_dict(case: Investigation, *, with_findings: bool = False) -> dict:
     return data
 
 
+def assignees() -> list[dict]:
+    """The active users a case can be given to: those whose roles may work investigations, by name."""
+    from flask import current_app
+
+    sm = current_app.appbuilder.sm
+    may_work = sm.find_permission_view_menu("can_edit", "InvestigationApi")
+    users = [u for u in sm.get_all_users() if u.active and any(may_work in r.permissions for r in u.roles)]
+    return sorted(({"username": u.username, "name": f"{u.first_name} {u.last_name}".strip() or u.username}
+                   for u in users), key=lambda u: u["name"].lower())
+
+
 def assign(case: Investigation, username: str | None, user=None) -> Investigation:
     """Give the case to a user (by user name), or unassign it with an empty name."""
     from flask import current_app

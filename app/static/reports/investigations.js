@@ -29,9 +29,23 @@
       document.getElementById("c-state").textContent = R.t(window.HES.word(c.state)) + (c.outcome ? " · " + R.t(window.HES.word(c.outcome)) : "");
       document.getElementById("c-reason").textContent = c.reason || "";
       document.getElementById("c-findings").innerHTML = c.findings.map(function (f) { return "<li><b>" + R.esc(f.rule) + "</b> " + R.esc(f.as_of) + " (" + R.num(f.score, 2) + "): " + R.esc(f.reason) + "</li>"; }).join("");
-      document.getElementById("c-notes").innerHTML = c.notes.map(function (n) { return "<li><small>" + R.esc(n.at.slice(0, 16)) + " · " + R.esc(n.author) + "</small><br>" + R.esc(n.text) + "</li>"; }).join("");
+      document.getElementById("c-notes").innerHTML = c.notes.map(function (n) { return "<li><small>" + R.esc(window.HES.formatTime(n.at)) + " · " + R.esc(n.author) + "</small><br>" + R.esc(n.text) + "</li>"; }).join("");
       document.getElementById("c-close-box").hidden = c.state !== "open";
+      pickAssignee(c.assigned_to);
     });
+  }
+  // The users a case can go to, loaded once; the case's assignee is preselected.
+  var assignees = null;
+  function pickAssignee(username) {
+    var select = document.getElementById("c-user");
+    var fill = function (users) {
+      select.innerHTML = '<option value="">' + R.esc(R.t("Unassigned")) + "</option>" + users.map(function (u) {
+        return '<option value="' + R.esc(u.username) + '">' + R.esc(u.name + (u.name !== u.username ? " (" + u.username + ")" : "")) + "</option>";
+      }).join("");
+      select.value = username || "";
+    };
+    if (assignees) { fill(assignees); return; }
+    R.load(base + "assignees", function (d) { assignees = d.result; fill(assignees); });
   }
   function act(path, payload) { R.post(base + current.id + "/" + path, payload, function () { show(current.id); refresh(); }); }
   document.getElementById("rp-cases").addEventListener("click", function (e) {
@@ -43,8 +57,25 @@
     act("close", {outcome: document.getElementById("c-outcome").value, energy_recovered_kwh: document.getElementById("c-energy").value,
                   amount_recovered: document.getElementById("c-amount").value});
   });
+  // Detection answers in the page: a status card says what the run found, cases opened and alerts raised.
   document.getElementById("rp-detect").addEventListener("click", function () {
-    R.post(base + "detect", {}, function (r) { R.toast(R.t("{findings} new findings on {meters} meters", {findings: r.new_findings, meters: r.meters}), "success"); refresh(); });
+    var button = this, card = document.getElementById("rp-detect-result");
+    button.disabled = true;
+    card.hidden = false;
+    card.classList.remove("is-error");
+    document.getElementById("rp-detect-title").innerHTML = '<span class="hes-spinner"></span> ' + R.esc(R.t("Running detection…"));
+    document.getElementById("rp-detect-detail").textContent = "";
+    R.post(base + "detect", {}, function (r) {
+      document.getElementById("rp-detect-title").textContent = R.t("Detection finished — meters checked: {meters}, new findings: {findings}.",
+        {meters: r.meters, findings: r.new_findings});
+      var rules = Object.keys(r.by_rule).map(function (k) { return k + " " + r.by_rule[k]; }).join(", ");
+      document.getElementById("rp-detect-detail").textContent = R.t("Cases opened: {cases} · alerts raised: {alerts}",
+        {cases: r.investigations_opened, alerts: r.alerts_raised}) + (rules ? " · " + R.t("by rule: {rules}", {rules: rules}) : "");
+      refresh();
+    }, function (message) {
+      card.classList.add("is-error");
+      document.getElementById("rp-detect-title").textContent = R.t("Detection failed: {error}", {error: message});
+    }, function () { button.disabled = false; });
   });
   document.getElementById("rp-state").addEventListener("change", refresh);
   refresh();

@@ -27,12 +27,16 @@ window.HesReport = (function () {
         done(res.body);
       });
   }
-  function post(url, payload, done) {
+  // POST JSON; ``failed(message)`` (default: a toast) on an error answer, ``always()`` after either.
+  function post(url, payload, done, failed, always) {
     var token = document.querySelector("meta[name=csrf-token]");
+    failed = failed || function (message) { toast(message); };
     fetch(url, {method: "POST", credentials: "same-origin", body: JSON.stringify(payload || {}),
                 headers: {"Content-Type": "application/json", "X-CSRFToken": token ? token.content : ""}})
       .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
-      .then(function (res) { if (!res.ok) { toast(res.body.message || t("Request failed")); return; } done(res.body); });
+      .then(function (res) { if (!res.ok) { failed(res.body.message || t("Request failed")); return; } done(res.body); })
+      .catch(function () { failed(t("Request failed")); })
+      .then(function () { if (always) always(); });
   }
   function toast(text, kind) { H.toast(text, kind || "danger"); }
   function esc(v) { return v == null ? "" : String(v).replace(/[&<>"]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; }); }

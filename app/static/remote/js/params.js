@@ -95,25 +95,37 @@
     var current = pick.value && profiles[pick.value] ? pick.value : keys[keys.length - 1];
     pick.innerHTML = keys.map(function (k) { return "<option value=\"" + k + "\"" + (k === current ? " selected" : "") + ">" + HES.escape(profiles[k].name) + "</option>"; }).join("");
     var prof = profiles[current];
-    var cols = (prof.columns || []).map(function (c) { return c.class_id === 8 ? t("Time") : c.obis + (c.attribute !== 2 ? " a" + c.attribute : ""); });
+    var columns = prof.columns || [];
+    var timeIndex = columns.findIndex(function (c) { return c.class_id === 8; });
+    var title = function (c) { return c.class_id === 8 ? t("Time") : (c.name || c.obis) + (c.unit ? " (" + c.unit + ")" : ""); };
     $("mp-profile-title").textContent = prof.name;
     $("mp-profile-hint").textContent = t("{n} rows", { n: prof.rows.length }) + " · " + prof.obis;
-    $("mp-profile-table").innerHTML = "<thead><tr>" + cols.map(function (c) { return "<th>" + HES.escape(c) + "</th>"; }).join("") + "</tr></thead><tbody>" +
+    $("mp-profile-table").innerHTML = "<thead><tr>" + columns.map(function (c) { return "<th>" + HES.escape(title(c)) + "</th>"; }).join("") + "</tr></thead><tbody>" +
       prof.rows.slice().reverse().slice(0, 500).map(function (row) {
-        return "<tr>" + row.map(function (v, i) { return "<td>" + HES.escape(prof.columns[i] && prof.columns[i].class_id === 8 ? HES.formatTime(v) : v) + "</td>"; }).join("") + "</tr>";
+        return "<tr>" + row.map(function (v, i) {
+          var shown = i === timeIndex ? HES.formatTime(v) : typeof v === "number" ? HES.number(v) : v;
+          return "<td>" + HES.escape(shown) + "</td>";
+        }).join("") + "</tr>";
       }).join("") + "</tbody>";
-    var timeIndex = (prof.columns || []).findIndex(function (c) { return c.class_id === 8; });
-    var numeric = cols.map(function (_, i) { return i !== timeIndex && prof.rows.some(function (r) { return typeof r[i] === "number"; }); });
+    // One line per numeric channel, named after it; one y-axis per unit, titled with the unit.
     var palette = ["#2563eb", "#14b8a6", "#f59e0b", "#ef4444", "#8b5cf6"];
-    var datasets = cols.map(function (c, i) {
-      return numeric[i] ? { label: c, data: prof.rows.map(function (r) { return r[i]; }), borderColor: palette[i % palette.length],
-        backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 2, tension: .25, yAxisID: "y" + i } : null;
+    var units = [];
+    var datasets = columns.map(function (c, i) {
+      if (i === timeIndex || !prof.rows.some(function (r) { return typeof r[i] === "number"; })) return null;
+      var unit = c.unit || "";
+      if (units.indexOf(unit) < 0) units.push(unit);
+      return { label: title(c), data: prof.rows.map(function (r) { return r[i]; }), borderColor: palette[i % palette.length],
+        backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 2, tension: .25, yAxisID: "y" + units.indexOf(unit) };
     }).filter(Boolean).slice(0, 5);
     var labels = prof.rows.map(function (r) { return timeIndex >= 0 ? HES.formatTime(r[timeIndex]) : ""; });
     if (chart) chart.destroy();
     if (!window.Chart) return;
     var scales = { x: { ticks: { maxTicksLimit: 8 } } };
-    datasets.forEach(function (d, i) { scales[d.yAxisID] = { position: i % 2 ? "right" : "left", display: i < 2, grid: { drawOnChartArea: i === 0 } }; });
+    units.forEach(function (unit, i) {
+      if (!datasets.some(function (d) { return d.yAxisID === "y" + i; })) return;
+      scales["y" + i] = { position: i % 2 ? "right" : "left", grid: { drawOnChartArea: i === 0 },
+        title: { display: !!unit, text: unit }, ticks: { callback: function (v) { return HES.number(v); } } };
+    });
     chart = new window.Chart($("mp-chart"), { type: "line", data: { labels: labels, datasets: datasets },
       options: { locale: HES.locale, responsive: true, maintainAspectRatio: false, animation: false, interaction: { mode: "index", intersect: false }, scales: scales } });
   }
