@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose, has_access
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
 
@@ -20,10 +21,12 @@ from app.services.fleet_import import (
 from app.services.scope import CustomerScopeFilter, SelectedAreaFilter
 from app.views.common import csv_response
 
+# kind: (title, columns, list endpoint, model, column the customer scope filters by, column the area filters by);
+# a SIM is in its meter's area (``area_clause``) and no customer exports SIM cards.
 KINDS = {
-    "meter": (_("Import Meters"), METER_COLUMNS, "MeterView.list", Meter, "area_id"),
-    "sim": (_("Import SIM Cards"), SIM_COLUMNS, "SimView.list", Sim, None),
-    "customer": (_("Import Customers"), CUSTOMER_COLUMNS, "CustomerView.list", Customer, "id"),
+    "meter": (_("Import Meters"), METER_COLUMNS, "MeterView.list", Meter, "customer_id", "area_id"),
+    "sim": (_("Import SIM Cards"), SIM_COLUMNS, "SimView.list", Sim, None, "id"),
+    "customer": (_("Import Customers"), CUSTOMER_COLUMNS, "CustomerView.list", Customer, "id", "id"),
 }
 
 
@@ -59,15 +62,14 @@ class ImportView(BaseView):
     def export(self, kind: str):
         if kind not in KINDS:
             abort(404)
-        _title, _cols, _endpoint, model, scope_column = KINDS[kind]
+        _title, _cols, _endpoint, model, customer_column, area_column = KINDS[kind]
+        datamodel = SQLAInterface(model)
+        filters = [SelectedAreaFilter(area_column, datamodel)]
+        if customer_column:
+            filters.append(CustomerScopeFilter(customer_column, datamodel))
         query = db.select(model)
-        if scope_column:
-            from flask_appbuilder.models.sqla.interface import SQLAInterface
-
-            datamodel = SQLAInterface(model)
-            for flt in (CustomerScopeFilter(scope_column if kind != "meter" else "customer_id", datamodel),
-                        SelectedAreaFilter(scope_column, datamodel)):
-                query = flt.apply(query, None)
+        for flt in filters:  # the rows the list page shows: the area picked in the top bar, the customer's own
+            query = flt.apply(query, None)
         return csv_response(EXPORTERS[kind](query), f"{kind}s.csv")
 
 
