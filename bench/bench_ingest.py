@@ -1,7 +1,8 @@
 """Ingest benchmark (issue 4a): decoded readings into the database through the storage service
-(idempotent upsert, revision check, rollups), next to a raw ``executemany`` (SQLite) / ``COPY``
+(staged merge with revision check, rollups in the same transaction), next to a raw ``executemany`` (SQLite) / ``COPY``
 (PostgreSQL) of the same number of rows into the same table in the same run.
-Goal: the service keeps at least half of the raw rate."""
+Goals (issue 13): at least 0.85x raw executemany on SQLite, 0.75x raw binary COPY on PostgreSQL, measured in
+the same run with the two interleaved batch by batch."""
 
 from __future__ import annotations
 
@@ -45,40 +46,60 @@ def make_meters(prefix: str, count: int) -> list[int]:
 
 
 def run(app, meters: int, days: int) -> tuple[float, float]:
-    """(service values/s, raw rows/s) on the app's database."""
+    """(service values/s, raw rows/s) on the app's database.
+
+    The two are interleaved batch by batch (service, raw, raw, service, ...), so both see the same table
+    sizes and the same load from whatever else runs on the machine; each batch is its own transaction."""
     from app.extensions import db
     from app.services.ingest import channel_id, sqlite_ts, store_readings
 
     with app.app_context():
         service_ids, raw_ids = make_meters("SVC", meters), make_meters("RAW", meters)
         prepared = list(batches(service_ids, days))  # decoded before the clock starts
-        began, stored = time.perf_counter(), 0
-        for values in prepared:
-            stored += store_readings(values).inserted
-        service_rate = stored / (time.perf_counter() - began)
-
         channels = [channel_id(c) for c in CHANNELS]
+        db.session.commit()
         sqlite = db.engine.dialect.name == "sqlite"
         now = dt.datetime.now(UTC)
-        raw_batches = []
-        for values in batches(raw_ids, days):
-            raw_batches.append([(v.meter_id, channels[CHANNELS.index(v.obis)], sqlite_ts(v.ts) if sqlite else v.ts,
-                                 v.value, 0, 0, sqlite_ts(now) if sqlite else now) for v in values])
-        began, written = time.perf_counter(), 0
-        for rows in raw_batches:
+        raw_batches = [[(v.meter_id, channels[CHANNELS.index(v.obis)], sqlite_ts(v.ts) if sqlite else v.ts,
+                         v.value, 0, 0, sqlite_ts(now) if sqlite else now) for v in values]
+                       for values in batches(raw_ids, days)]
+
+        def service(values) -> int:
+            return store_readings(values).inserted
+
+        def raw(rows) -> int:
             conn = db.session.connection()
             if sqlite:
                 conn.exec_driver_sql("INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, "
                                      "received_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             else:
                 with conn.connection.driver_connection.cursor() as cur, cur.copy(
-                        "COPY reading (meter_id, channel_id, ts, value, quality, source, received_at) FROM STDIN"
-                ) as copy:
+                        "COPY reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+                        "FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(RAW_TYPES)
                     for row in rows:
                         copy.write_row(row)
             db.session.commit()
-            written += len(rows)
-        return service_rate, written / (time.perf_counter() - began)
+            return len(rows)
+
+        spent, done = [0.0, 0.0], [0, 0]
+        for index, pair in enumerate(zip(prepared, raw_batches, strict=True)):
+            for side in ((0, 1) if index % 2 == 0 else (1, 0)):
+                began = time.perf_counter()
+                done[side] += (service, raw)[side](pair[side])
+                spent[side] += time.perf_counter() - began
+        return done[0] / spent[0], done[1] / spent[1]
+
+
+RAW_TYPES = ("int4", "int4", "timestamptz", "float8", "int2", "int2", "timestamptz")
+
+
+GOALS = {"sqlite": 0.85, "postgresql": 0.75}  # issue 13
+
+
+def goal(ratio: float, dialect: str) -> str:
+    """The goal and whether this run met it."""
+    return f">= {GOALS[dialect]} ({'met' if ratio >= GOALS[dialect] else 'not met'})"
 
 
 def main() -> None:
@@ -91,7 +112,7 @@ def main() -> None:
     service, raw = run(bench_app(), args.meters, args.days)
     rows = [("SQLite: storage service values/s", f"{service:,.0f}", ""),
             ("SQLite: raw executemany rows/s (same table)", f"{raw:,.0f}", "baseline"),
-            ("SQLite: service / raw", f"{service / raw:.2f}", ">= 0.50")]
+            ("SQLite: service / raw", f"{service / raw:.2f}", goal(service / raw, "sqlite"))]
     if args.postgresql:
         from sqlalchemy import create_engine, text
 
@@ -104,8 +125,8 @@ def main() -> None:
             service, raw = run(bench_app(f"{args.postgresql}{sep}options=-csearch_path%3D{schema}"),
                                args.meters, args.days)
             rows += [("PostgreSQL: storage service values/s", f"{service:,.0f}", ""),
-                     ("PostgreSQL: raw COPY rows/s (same table)", f"{raw:,.0f}", "baseline"),
-                     ("PostgreSQL: service / raw", f"{service / raw:.2f}", ">= 0.50")]
+                     ("PostgreSQL: raw binary COPY rows/s (same table)", f"{raw:,.0f}", "baseline"),
+                     ("PostgreSQL: service / raw", f"{service / raw:.2f}", goal(service / raw, "postgresql"))]
         finally:
             with engine.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import Engine, event, insert, select, text
 from sqlalchemy.orm import Session
 
 from app.comms.cosem import normalise_obis, parse_obis
@@ -228,13 +228,13 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
         from app.services.partitions import ensure_months
 
         ensure_months({ts for _m, _c, ts in keyed})
-        result, changed = _store_postgresql(keyed, now)
+        result, changed, context = _store_postgresql(keyed, now)
     else:
-        result, changed = _store_sqlite(keyed, now)
+        (result, changed), context = _store_sqlite(keyed, now), None
     from app.services.rollups import refresh_rollups
 
     if result.inserted == len(keyed):
-        refresh_rollups(keyed, all_new=True, received_at=now)
+        refresh_rollups(keyed, all_new=True, received_at=now, context=context)
     elif result.inserted:
         refresh_rollups(keyed, received_at=now)
     elif changed:
@@ -285,30 +285,61 @@ def sqlite_ts(ts: dt.datetime) -> str:
     return ts.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _store_postgresql(keyed: dict, now: dt.datetime) -> StoreResult:
+INCOMING_DDL = ("CREATE TEMP TABLE IF NOT EXISTS incoming_reading (meter_id integer, channel_id integer, "
+                "ts timestamptz, value double precision, quality smallint, source smallint) ON COMMIT DELETE ROWS")
+INCOMING_TYPES = ("int4", "int4", "timestamptz", "float8", "int2", "int2")
+STAGE = "hes_incoming_reading"  # connection info: "ready" (table exists, empty) or "used" (may hold rows)
+
+
+def _store_postgresql(keyed: dict, now: dt.datetime) -> tuple[StoreResult, dict, dict | None]:
+    """Stage the batch with a binary COPY into a temporary table, then merge it with one
+    ``INSERT … ON CONFLICT DO NOTHING``; keys that existed already are compared set-wise (``_revise``).
+
+    The merge statement also returns what the rollups need of each meter (``rollups.context_select``,
+    read in the same snapshot: the readings before and after the batch), so appending costs no extra query."""
+    from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, context_select, read_context
+
     conn = db.session.connection()
-    columns = list(zip(*((m, c, ts, val, q, s) for (m, c, ts), (val, q, s) in keyed.items()), strict=True))
-    # One round trip: the batch travels as arrays and conflicts are skipped by the unique key.
-    inserted = conn.exec_driver_sql(
-        "INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
-        "SELECT m, c, t, v, q, s, %s FROM unnest(%s::int[], %s::int[], %s::timestamptz[], %s::float8[], "
-        "%s::int2[], %s::int2[]) AS b(m, c, t, v, q, s) ON CONFLICT (meter_id, channel_id, ts) DO NOTHING",
-        (now, *map(list, columns))).rowcount
+    info = conn.connection.info
+    import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+    with conn.connection.driver_connection.cursor() as cur:
+        if info.get(STAGE) != "ready":  # first use on this connection, or rows of an earlier call in this transaction
+            cur.execute(INCOMING_DDL + "; DELETE FROM incoming_reading")
+        info[STAGE] = "used"
+        with cur.copy("COPY incoming_reading FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(INCOMING_TYPES)
+            write = copy.write_row
+            for (m, c, ts), (val, q, s) in keyed.items():
+                write((m, c, ts, val, q, s))
+        rows = cur.execute(
+            "WITH ins AS (INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+            "SELECT meter_id, channel_id, ts, value, quality, source, %s FROM incoming_reading "
+            "ON CONFLICT (meter_id, channel_id, ts) DO NOTHING RETURNING 1), "
+            f"b AS (SELECT meter_id AS m, max(ts) AS hi, min(ts) FILTER (WHERE channel_id = {import_id}) AS fi, "
+            f"min(ts) FILTER (WHERE channel_id = {export_id}) AS fe FROM incoming_reading "
+            f"WHERE channel_id IN ({import_id}, {export_id}) GROUP BY meter_id) "
+            f"{context_select(import_id, export_id, 'SELECT n.c,')} FROM (SELECT count(*) AS c FROM ins) n "
+            "LEFT JOIN b ON true", (now,)).fetchall()
+    inserted = rows[0][0]
     if inserted == len(keyed):
-        return StoreResult(inserted=inserted), {}
-    # Some keys existed: compare them with what arrived, through a temporary table.
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS incoming_reading (meter_id integer, channel_id integer, "
-        "ts timestamptz, value double precision, quality smallint, source smallint) ON COMMIT DELETE ROWS")
-    conn.exec_driver_sql("TRUNCATE incoming_reading")
-    with conn.connection.driver_connection.cursor() as cur, cur.copy(
-        "COPY incoming_reading (meter_id, channel_id, ts, value, quality, source) FROM STDIN"
-    ) as copy:
-        for row in zip(*columns, strict=True):
-            copy.write_row(row)
+        return StoreResult(inserted=inserted), {}, read_context((r[1:] for r in rows), import_id, export_id)
     revised, kept, changed = _revise(conn, "incoming_reading", now)
     return StoreResult(inserted=inserted, revised=revised, kept=kept,
-                       unchanged=len(keyed) - inserted - revised - kept), changed
+                       unchanged=len(keyed) - inserted - revised - kept), changed, None
+
+
+@event.listens_for(Engine, "commit")
+def _stage_committed(conn) -> None:
+    """At commit the staging table is emptied (ON COMMIT DELETE ROWS) and, if created, kept."""
+    info = conn.connection.info
+    if STAGE in info:
+        info[STAGE] = "ready"
+
+
+@event.listens_for(Engine, "rollback")
+def _stage_rolled_back(conn) -> None:
+    """After a rollback the staging table may not exist any more (created in that transaction)."""
+    conn.connection.info.pop(STAGE, None)
 
 
 def _revise(conn, incoming: str, received) -> tuple[int, int, dict]:

@@ -9,16 +9,17 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, delete, insert, select, text
+from sqlalchemy import and_, delete, insert, select
 
 from app.extensions import db
-from app.models import ConsumptionDaily, ConsumptionHourly, EnergyQuarter, Meter, Reading
+from app.models import ConsumptionDaily, ConsumptionHourly, Reading
 from app.models.types import UTC
 
 IMPORT_OBIS = "1.0.1.8.0.255"
 EXPORT_OBIS = "1.0.2.8.0.255"
 EPSILON = dt.timedelta(microseconds=1)
 INTERVAL_GRID = 900  # profile intervals end on quarter hours; other readings are register snapshots
+QUARTERS_KEPT = dt.timedelta(days=7)  # the areas' quarter-hours (the live dashboard) are pruned after this
 
 
 @lru_cache(maxsize=8)
@@ -50,12 +51,15 @@ def next_local_day(day_start: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(local_date, dt.time(0), tzinfo=tz).astimezone(UTC)
 
 
-def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datetime | None = None) -> None:
+def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datetime | None = None,
+                    context: dict | None = None) -> None:
     """Bring the rollups up to date for these (meter, channel, ts) -> (value, ...) keys.
 
     Appending new intervals after a meter's last reading (the normal collection round) adds their
     energy to the buckets; anything else (backfill between readings, a revised value) recomputes
-    the local days it touched from the stored readings.
+    the local days it touched from the stored readings. Set-wise: one query reads what every meter of
+    the batch needs (area, next and previous readings; ``context`` when the caller already has it),
+    one statement per rollup table adds the sums.
     """
     from app.services.ingest import channel_id
 
@@ -68,33 +72,69 @@ def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datet
         return
     tz = utility_zone()
     on_time = dt.timedelta(hours=float(current_app.config.get("HES_ON_TIME_HOURS", 4)))
-    areas = dict(db.session.execute(select(Meter.id, Meter.area_id).where(Meter.id.in_(list(touched)))).all())
-    quarters: dict[tuple[int, dt.datetime], float] = defaultdict(float)
+    if context is None:
+        context = _context(touched, import_id, export_id)
+    sums = Sums()
     for meter_id, channels in touched.items():
+        area_id, nxt, previous = context[meter_id]
         stamps = [ts for series in channels.values() for ts, _v in series]
-        # The reading after the batch changes too (its interval now starts later or earlier).
-        nxt = _as_utc(db.session.execute(NEXT_READING, {"m": meter_id, "i": import_id, "e": export_id,
-                                                         "t": _ts_param(max(stamps))}).scalar())
         if all_new and nxt is None:
-            _append(meter_id, channels, import_id, min(stamps), tz, on_time, received_at,
-                    quarters, areas.get(meter_id) or 0)
+            _append(meter_id, channels, import_id, previous, tz, on_time, received_at or dt.datetime.now(UTC),
+                    sums, area_id or 0)
             continue
+        # The reading after the batch changes too (its interval now starts later or earlier).
         first_day = local_day_start(min(stamps) - EPSILON, tz)
         last_day = local_day_start(max(stamps if nxt is None else [*stamps, nxt]) - EPSILON, tz)
         _recompute(meter_id, import_id, export_id, first_day, next_local_day(last_day, tz), tz, on_time)
-    if quarters:
-        _upsert_add(EnergyQuarter, [{"area_id": a, "bucket": b, "import_wh": wh} for (a, b), wh in quarters.items()],
-                    ("import_wh",), keys=["area_id", "bucket"])
+    sums.add_to_tables()
 
 
-# Plain SQL for the statements run once per stored batch: they are on the ingest hot path.
-NEXT_READING = text("SELECT ts FROM reading WHERE meter_id = :m AND channel_id IN (:i, :e) AND ts > :t "
-                    "ORDER BY ts LIMIT 1")
-PREVIOUS_VALUES = text(
-    "SELECT * FROM (SELECT channel_id, value FROM reading WHERE meter_id = :m AND channel_id = :i AND ts < :ti "
-    "ORDER BY ts DESC LIMIT 1) a UNION ALL "
-    "SELECT * FROM (SELECT channel_id, value FROM reading WHERE meter_id = :m AND channel_id = :e AND ts < :te "
-    "ORDER BY ts DESC LIMIT 1) b")
+def _context(touched: dict, import_id: int, export_id: int) -> dict[int, tuple]:
+    """meter -> (area, first reading after the batch, {channel: value before the channel's first stamp}),
+    for every meter of the batch in one query per thousand meters."""
+    sqlite = db.engine.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    stamp = _ts_param if sqlite else (lambda ts: ts)
+    out: dict[int, tuple] = {}
+    meters = list(touched.items())
+    for at in range(0, len(meters), 1000):
+        chunk = meters[at:at + 1000]
+        params: list = []
+        for meter_id, channels in chunk:
+            first = min(min(series)[0] for series in channels.values())
+            last = max(max(series)[0] for series in channels.values())
+            firsts = [min(channels[cid])[0] if cid in channels else first for cid in (import_id, export_id)]
+            params += [meter_id, stamp(last), stamp(firsts[0]), stamp(firsts[1])]
+        values = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * len(chunk))
+        out.update(read_context(db.session.connection().exec_driver_sql(
+            f"WITH b(m, hi, fi, fe) AS (VALUES {values}) {context_select(import_id, export_id)} FROM b",
+            tuple(params)), import_id, export_id))
+    return out
+
+
+def context_select(import_id: int, export_id: int, before: str = "SELECT") -> str:
+    """For each row of ``b`` (m = meter, hi = its last stamp in the batch, fi / fe = its first import /
+    export stamp): the meter, its area, the first reading after the batch, the values before it.
+
+    ``before`` goes ahead of the columns (the PostgreSQL merge adds its inserted-row count there)."""
+    i, e = int(import_id), int(export_id)
+    return (f"{before} b.m, (SELECT area_id FROM meter WHERE id = b.m), "
+            f"(SELECT ts FROM reading WHERE meter_id = b.m AND channel_id IN ({i}, {e}) AND ts > b.hi "
+            "ORDER BY ts LIMIT 1), "
+            f"(SELECT value FROM reading WHERE meter_id = b.m AND channel_id = {i} AND ts < b.fi "
+            "ORDER BY ts DESC LIMIT 1), "
+            f"(SELECT value FROM reading WHERE meter_id = b.m AND channel_id = {e} AND ts < b.fe "
+            "ORDER BY ts DESC LIMIT 1)")
+
+
+def read_context(rows, import_id: int, export_id: int) -> dict[int, tuple]:
+    """The rows of ``context_select`` as meter -> (area, next reading, {channel: previous value})."""
+    out = {}
+    for meter_id, area_id, nxt, prev_import, prev_export in rows:
+        if meter_id is not None:
+            previous = {cid: v for cid, v in ((import_id, prev_import), (export_id, prev_export)) if v is not None}
+            out[meter_id] = (area_id, _as_utc(nxt), previous)
+    return out
 
 
 def _ts_param(ts: dt.datetime):
@@ -112,63 +152,86 @@ def _as_utc(value) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _append(meter_id: int, channels: dict, import_id: int, first: dt.datetime, tz: ZoneInfo,
-            on_time: dt.timedelta, received_at: dt.datetime | None,
-            quarters: dict[tuple[int, dt.datetime], float], area_id: int) -> None:
+class Sums:
+    """Energy to add to the hourly and daily buckets and the areas' quarter-hours, written set-wise."""
+
+    # (table, key columns, added columns)
+    TABLES = (("consumption_hourly", ("meter_id", "bucket"), ("import_wh", "export_wh", "intervals")),
+              ("consumption_daily", ("meter_id", "bucket"), ("import_wh", "export_wh", "intervals", "on_time")),
+              ("energy_quarter", ("area_id", "bucket"), ("import_wh",)))
+    PG_TYPES = {"meter_id": "int", "area_id": "int", "bucket": "timestamptz", "import_wh": "float8",
+                "export_wh": "float8", "intervals": "int", "on_time": "int"}
+
+    def __init__(self) -> None:
+        self.hourly: dict[tuple[int, dt.datetime], list] = defaultdict(lambda: [0.0, 0.0, 0])
+        self.daily: dict[tuple[int, dt.datetime], list] = defaultdict(lambda: [0.0, 0.0, 0, 0])
+        self.quarters: dict[tuple[int, dt.datetime], list] = defaultdict(lambda: [0.0])
+
+    def add_to_tables(self) -> None:
+        """One upsert per table (SQLite: one executemany); PostgreSQL: all three in one statement."""
+        conn = db.session.connection()
+        parts = [(t, keys, added, buckets) for (t, keys, added), buckets
+                 in zip(self.TABLES, (self.hourly, self.daily, self.quarters), strict=True) if buckets]
+        if not parts:
+            return
+        if db.engine.dialect.name == "sqlite":
+            from app.services.ingest import sqlite_ts
+
+            for table, keys, added, buckets in parts:
+                conn.exec_driver_sql(
+                    f"INSERT INTO {table} ({', '.join(keys + added)}) VALUES "
+                    f"({', '.join('?' * (len(keys) + len(added)))}) {self._on_conflict(table, keys, added)}",
+                    [(k, sqlite_ts(b), *v) for (k, b), v in buckets.items()])
+            return
+        statements, params = [], []
+        for table, keys, added, buckets in parts:
+            columns = keys + added
+            arrays = ", ".join(f"%s::{self.PG_TYPES[c]}[]" for c in columns)
+            statements.append(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+                              f"{self._on_conflict(table, keys, added)}")
+            params += map(list, zip(*((k, b, *v) for (k, b), v in buckets.items()), strict=True))
+        sql = statements[-1] if len(statements) == 1 else (
+            "WITH " + ", ".join(f"s{n} AS ({stmt})" for n, stmt in enumerate(statements[:-1])) + " " + statements[-1])
+        conn.exec_driver_sql(sql, tuple(params))
+
+    @staticmethod
+    def _on_conflict(table: str, keys: tuple, added: tuple) -> str:
+        return (f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+                + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in added))
+
+
+def _append(meter_id: int, channels: dict, import_id: int, previous: dict[int, float], tz: ZoneInfo,
+            on_time: dt.timedelta, received_at: dt.datetime, sums: Sums, area_id: int) -> None:
     """Add the energy of intervals appended after the last stored reading to their buckets (and the
     area's quarter-hours, for the live dashboard)."""
-    hourly: dict[dt.datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
-    daily: dict[dt.datetime, list[float]] = defaultdict(lambda: [0.0, 0.0, 0, 0])
+    first = min(ts for series in channels.values() for ts, _v in series)
     last = max(ts for series in channels.values() for ts, _v in series)
     buckets_of = _bucketer(first - dt.timedelta(days=1), last, tz)
-    received_at = received_at or dt.datetime.now(UTC)
-    for series in channels.values():
-        series.sort()
-    firsts = {cid: series[0][0] for cid, series in channels.items()}
-    export_id = next((cid for cid in channels if cid != import_id), -1)
-    previous = dict(db.session.execute(PREVIOUS_VALUES, {
-        "m": meter_id, "i": import_id, "e": export_id, "ti": _ts_param(firsts.get(import_id, first)),
-        "te": _ts_param(firsts.get(export_id, first))}).all())
+    hourly, daily, quarters = sums.hourly, sums.daily, sums.quarters
     for cid, series in channels.items():
+        series.sort()
         column = 0 if cid == import_id else 1
         prev = previous.get(cid)
         for ts, value in series:
             if prev is not None:
                 hour, day = buckets_of(ts)
                 delta = max(value - prev, 0.0)
-                hourly[hour][column] += delta
-                daily[day][column] += delta
+                hourly[meter_id, hour][column] += delta
+                daily[meter_id, day][column] += delta
                 if column == 0:
-                    quarters[(area_id, _quarter_of(ts))] += delta
+                    quarters[area_id, _quarter_of(ts)][0] += delta
                 if column == 0 and int(ts.timestamp()) % INTERVAL_GRID == 0:
-                    hourly[hour][2] += 1
-                    daily[day][2] += 1
+                    hourly[meter_id, hour][2] += 1
+                    daily[meter_id, day][2] += 1
                     if received_at - ts <= on_time:
-                        daily[day][3] += 1
+                        daily[meter_id, day][3] += 1
             prev = value
-    for model, buckets, fields in ((ConsumptionHourly, hourly, ("import_wh", "export_wh", "intervals")),
-                                   (ConsumptionDaily, daily, ("import_wh", "export_wh", "intervals", "on_time"))):
-        rows = [{"meter_id": meter_id, "bucket": bucket, **dict(zip(fields, values, strict=True))}
-                for bucket, values in buckets.items()]
-        if rows:
-            _upsert_add(model, rows, fields)
 
 
 def _quarter_of(ts: dt.datetime) -> dt.datetime:
     """The quarter-hour (UTC) an interval ending at ``ts`` belongs to."""
     seconds = int(ts.timestamp()) - 1
     return dt.datetime.fromtimestamp(seconds - seconds % INTERVAL_GRID, UTC)
-
-
-def _upsert_add(model, rows: list[dict], fields: tuple[str, ...], keys: list[str] | None = None) -> None:
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(model)
-    stmt = stmt.on_conflict_do_update(index_elements=keys or ["meter_id", "bucket"],
-                                      set_={f: getattr(model, f) + getattr(stmt.excluded, f) for f in fields})
-    db.session.execute(stmt, rows)
 
 
 def _series(meter_id: int, cid: int, start: dt.datetime, end: dt.datetime) -> list[tuple]:

@@ -154,14 +154,13 @@ def check_losses_daily():
 @huey.periodic_task(crontab(minute="23", hour="2"))
 def prune_energy_quarters() -> int:
     """Daily: drop dashboard quarter-hour aggregates older than a week."""
-    import datetime as dt
-
     from app.extensions import db
     from app.models import EnergyQuarter
     from app.models.types import utcnow
+    from app.services.rollups import QUARTERS_KEPT
 
     with task_context():
         deleted = db.session.execute(EnergyQuarter.__table__.delete().where(
-            EnergyQuarter.bucket < utcnow() - dt.timedelta(days=7))).rowcount
+            EnergyQuarter.bucket < utcnow() - QUARTERS_KEPT)).rowcount
         db.session.commit()
         return deleted

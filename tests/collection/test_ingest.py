@@ -193,3 +193,44 @@ def test_postgresql_partitions_on_demand_default_partition_stays_empty_and_reten
         ensure_partitions(months_ahead=3)
         months = existing_months(db.session.connection())
         assert old not in months and gone in months and today.replace(day=1) in months
+
+
+def test_batches_in_one_transaction_and_after_a_rollback(app, meter_id):
+    """The staged merge (PostgreSQL: COPY into a temporary table) keeps each call's rows to that call: two
+    calls in one transaction, and a call after a rolled-back one, store exactly what they were given."""
+    start = dt.datetime(2026, 3, 3, tzinfo=UTC)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        values = profile(meter_id, start, 97)
+        store_readings(values[:10], commit=False)
+        db.session.rollback()  # the first batch is lost (a failed collection session)
+        first = store_readings(values[:48], commit=False)
+        second = store_readings(values[48:], commit=False)
+        db.session.commit()
+        again = store_readings(values[40:56])
+        assert (first.inserted, second.inserted, again.unchanged, again.inserted) == (48, 49, 16, 0)
+        assert count_rows(Reading) == 97
+        daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
+        assert (daily.import_wh, daily.intervals) == (96 * 250.0, 96)
+
+
+def test_many_meters_in_one_batch_each_get_their_own_rollups(app, meter_id):
+    """One batch of several meters (a collection round stored at once): each meter's previous reading
+    and buckets are its own, and the meters' energy adds up in their area's quarter-hours."""
+    from app.models import EnergyQuarter, Meter
+
+    start = dt.datetime(2026, 3, 4, tzinfo=UTC)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        template = db.session.get(Meter, meter_id)
+        others = [Meter(number=f"ING0000010{i}", brand_id=template.brand_id, area_id=template.area_id)
+                  for i in range(3)]
+        db.session.add_all(others)
+        db.session.commit()
+        ids = [meter_id, *(m.id for m in others)]
+        series = {m: profile(m, start, 9, 100.0 * (n + 1), base=1000.0 * n) for n, m in enumerate(ids)}
+        store_readings([v for values in series.values() for v in values[:5]])
+        store_readings([v for values in series.values() for v in values[5:]])  # appended after each meter's own
+        per_meter = dict(db.session.execute(select(ConsumptionDaily.meter_id, ConsumptionDaily.import_wh)).all())
+        assert per_meter == {m: 8 * 100.0 * (n + 1) for n, m in enumerate(ids)}
+        assert db.session.execute(select(func.sum(EnergyQuarter.import_wh))).scalar() == 8000.0
