@@ -67,6 +67,8 @@ class Config:
         self.HES_COMMS = os.environ.get("HES_COMMS", "on")
         self.HES_MISSED_HEARTBEATS = int(os.environ.get("HES_MISSED_HEARTBEATS", "3"))
         self.HES_HEARTBEAT_SECONDS = int(os.environ.get("HES_HEARTBEAT_SECONDS", "60"))
+        # How often each process records its roles, event-loop lag, RSS and open files (System › Comms Nodes).
+        self.HES_PROCESS_HEARTBEAT_SECONDS = float(os.environ.get("HES_PROCESS_HEARTBEAT_SECONDS", "15"))
 
         # Flask-AppBuilder
         self.APP_NAME = "HES Core"

@@ -9,5 +9,7 @@ from gevent import monkey
 monkey.patch_all()
 
 from app import create_app  # noqa: E402
+from app.services.process_status import start_process_status  # noqa: E402
 
 app = create_app()
+start_process_status(app, roles="web")  # this worker's loop lag on System › Comms Nodes

@@ -14,7 +14,9 @@ Stopper = Callable[[], None]
 def start_background_services(app: Flask) -> Stopper:
     """Start the comms node, the task consumer and the demo fleet; return a function that stops them."""
     stoppers: list[Stopper] = []
-    for starter in (start_comms_node, start_task_consumers, recover_commands, start_demo_fleet):
+    from app.services.process_status import start_process_status
+
+    for starter in (start_comms_node, start_task_consumers, recover_commands, start_demo_fleet, start_process_status):
         stop = starter(app)
         if stop is not None:
             stoppers.append(stop)

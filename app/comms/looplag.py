@@ -54,3 +54,14 @@ class LoopLagMonitor:
         p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
         return {"max_ms": round(lags[-1] * 1000, 1), "p99_ms": round(p99 * 1000, 1),
                 "max_since_start_ms": round(self.max_since_start * 1000, 1), "samples": len(lags)}
+
+
+_process_monitor: LoopLagMonitor | None = None
+
+
+def process_monitor() -> LoopLagMonitor:
+    """This process's one monitor (web, comms node and task consumers share the gevent hub), started on first use."""
+    global _process_monitor
+    if _process_monitor is None:
+        _process_monitor = LoopLagMonitor().start()
+    return _process_monitor

@@ -32,7 +32,7 @@ from app.comms.connection import ConnectionGone, DialInConnection, interface_of
 from app.comms.cosem import to_python
 from app.comms.framing import HDLC, WRAPPER, ConnectionClosed, FrameError, FrameTimeout, SocketStream, parse_hdlc
 from app.comms.heartbeat import Heartbeat
-from app.comms.looplag import LoopLagMonitor
+from app.comms.looplag import process_monitor
 from app.comms.push import LLC_HEADERS, ReceivedPush, extract_apdu
 from app.comms.session import HLS_AUTH, AuthenticationError, DlmsError, SessionParams
 
@@ -162,7 +162,7 @@ class CommsNode:
         self._servers: list[StreamServer] = []
         self._workers: list[gevent.Greenlet] = []
         self._pushes: Queue = Queue()
-        self.loop_lag = LoopLagMonitor()
+        self.loop_lag = process_monitor()  # the process's: the node shares the hub with web and tasks
 
     # ----- life cycle --------------------------------------------------------------------
 
@@ -179,7 +179,6 @@ class CommsNode:
             self.push_listen = push_server.address[:2]
             self._servers.append(push_server)
         _node = self
-        self.loop_lag.start()
         self.handlers.status(self.status(started=True))
         self._workers = [gevent.spawn(self._flush_loop), gevent.spawn(self._node_heartbeat_loop),
                          gevent.spawn(self._push_loop)]
@@ -196,7 +195,6 @@ class CommsNode:
             conn.close("node stopping")
         self._drain_pushes()
         gevent.killall(self._workers, block=False)
-        self.loop_lag.stop()
         self._flush_seen()
         if _node is self:
             _node = None

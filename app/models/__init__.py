@@ -17,7 +17,7 @@ from app.models.collection import (
     Subscription,
 )
 from app.models.commands import Command, CommandJob, CommandState
-from app.models.comms import CommsNode, PushFailure, UnregisteredConnection
+from app.models.comms import CommsNode, HesProcess, PushFailure, UnregisteredConnection
 from app.models.events import Alert, AlertState, Event, Severity
 from app.models.fleet import (
     Area,
@@ -61,6 +61,7 @@ __all__ = [
     "ConsumptionDaily",
     "ConsumptionHourly",
     "CommsNode",
+    "HesProcess",
     "UnregisteredConnection",
     "Alert",
     "AlertState",

@@ -27,6 +27,23 @@ class CommsNode(Model):
     counters: Mapped[dict | None] = mapped_column(JSON)
 
 
+class HesProcess(Model):
+    """A running HES process (web, comms node, task consumer, or several in one) and its event-loop lag,
+    written by the process itself every few seconds (System › Comms Nodes › Processes)."""
+
+    __tablename__ = "hes_process"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)  # host:pid
+    roles: Mapped[str] = mapped_column(String(64), nullable=False)
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # {"p99_ms", "max_ms" (loop lag over the last minute), "max_since_start_ms", "samples", "rss_mib", "fds",
+    #  "caches": {name: entries}}
+    stats: Mapped[dict | None] = mapped_column(JSON)
+
+
 class UnregisteredConnection(Model):
     """A meter that dialled in or pushed but is not in the registry: listed for the admin to register."""
 

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import CommsNode, PushFailure
+from app.models import CommsNode, HesProcess, PushFailure
 from app.services.push_ingest import failure_summary
 from app.views.fleet_api import HesModelRestApi
 
@@ -34,7 +34,18 @@ class CommsNodesView(BaseView):
     def index(self):
         nodes = db.session.execute(select(CommsNode).order_by(CommsNode.node_id)).scalars().all()
         return self.render_template("hes/nodes.html", nodes=nodes, labels=PUSH_COUNTER_LABELS,
-                                    failures=failure_summary(25))
+                                    failures=failure_summary(25), processes=processes())
+
+
+def processes() -> list[dict]:
+    """Every HES process that reported in the last ten minutes, with its loop lag over the last minute."""
+    rows = db.session.execute(select(HesProcess).order_by(HesProcess.roles, HesProcess.key)).scalars()
+    return [{"key": p.key, "roles": p.roles, "node_id": p.node_id, "pid": p.pid,
+             "started_at": p.started_at.isoformat() if p.started_at else None,
+             "heartbeat_at": p.heartbeat_at.isoformat() if p.heartbeat_at else None,
+             "loop_lag": {key: (p.stats or {}).get(key) for key in LOOP_LAG_KEYS},
+             "rss_mib": (p.stats or {}).get("rss_mib"), "fds": (p.stats or {}).get("fds"),
+             "caches": (p.stats or {}).get("caches") or {}} for p in rows]
 
 
 class CommsNodeApi(BaseApi):
@@ -62,6 +73,20 @@ class CommsNodeApi(BaseApi):
             "heartbeat_at": n.heartbeat_at.isoformat() if n.heartbeat_at else None,
             "connections": n.connections, "counters": n.counters or {},
             "loop_lag": {key: (n.counters or {}).get(f"loop_lag_{key}") for key in LOOP_LAG_KEYS}} for n in nodes])
+
+    @api_expose("/processes", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def get_processes(self):
+        """Every HES process (web, comms, tasks) with its event-loop lag.
+        ---
+        get:
+          summary: HES processes with their roles, event-loop lag (p99 and max over the last minute), RSS and fds
+          responses:
+            200: {description: "result: one object per process that reported in the last ten minutes"}
+        """
+        return self.response(200, result=processes())
 
 
 class PushFailureApi(HesModelRestApi):

@@ -20,6 +20,6 @@ def start_hes(data_dir, env: dict[str, str]) -> LiveHes:
 @pytest.fixture(scope="module")
 def hes(tmp_path_factory):
     """A running HES for the module."""
-    live = start_hes(tmp_path_factory.mktemp("hes-sessions"), FAST)
+    live = start_hes(tmp_path_factory.mktemp("hes-sessions"), {**FAST, "HES_PROCESS_HEARTBEAT_SECONDS": "2"})
     yield live
     live.stop()

@@ -46,3 +46,19 @@ def test_pushes_survive_a_locked_database_and_the_loop_never_stalls(hes, simulat
     # an idle machine; this shared one adds its own noise).
     time.sleep(6)
     assert _node(hes)["loop_lag"]["max_ms"] < LOCK_SECONDS * 1000 / 2, _node(hes)
+
+
+def test_every_process_reports_its_loop_lag(hes):
+    """The process (web, comms node and task consumers on one hub) reports its loop lag over the last minute,
+    RSS and open files; the Comms Nodes page shows the same row."""
+    first = hes.wait_for(lambda: (r := hes.api("GET", "/comms_node/processes").json()["result"]) and r[0],
+                         timeout=20, what="process reported")
+    assert first["roles"] == "web, comms, tasks" and first["node_id"] == _node(hes)["node_id"]
+    later = hes.wait_for(lambda: (p := hes.api("GET", "/comms_node/processes").json()["result"][0])
+                         ["heartbeat_at"] > first["heartbeat_at"] and p, timeout=20, what="a second report")
+    lag = later["loop_lag"]
+    assert 0 <= lag["p99_ms"] <= lag["max_ms"] <= lag["max_since_start_ms"]
+    assert later["rss_mib"] > 20 and later["fds"] > 3
+    assert {"node connections", "channel ids", "meter object caches"} <= set(later["caches"])
+    page = hes.web_session().get(f"{hes.url}/nodes/", timeout=10).text
+    assert f'data-process="{first["key"]}"' in page and "Loop lag p99 / max (ms)" in page

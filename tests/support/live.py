@@ -77,6 +77,15 @@ class LiveHes:
         self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
         return True
 
+    def web_session(self) -> requests.Session:
+        """A browser-like session signed in to the console as the admin (form login with its CSRF token)."""
+        web = requests.Session()
+        page = web.get(f"{self.url}/login/", timeout=10).text
+        token = page.split('name="csrf_token"')[1].split('value="')[1].split('"')[0]
+        web.post(f"{self.url}/login/", data={"username": ADMIN_USER, "password": self.password,
+                                             "csrf_token": token}, timeout=10)
+        return web
+
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Call the REST API (path below /api/v1)."""
         kwargs.setdefault("timeout", 60)
