@@ -416,8 +416,10 @@ class Fleet:
                 if "drift_seconds_per_day" in body:
                     meter.drift_per_day = float(body["drift_seconds_per_day"])
                 if "offset_seconds" in body:
-                    meter.clock_offset = float(body["offset_seconds"])
-                    meter.drift_ref = time.time()
+                    # since_seconds_ago: the clock has been off that long, so rows captured since carry it.
+                    now = time.time()
+                    meter.set_offset(float(body["offset_seconds"]), now,
+                                     now - float(body.get("since_seconds_ago", 0)))
                 return ok, meter.state()
             if method == "POST" and action == "token":
                 return ok, {"status": meter.enter_token(str(body["token"]).encode("ascii"))} | meter.state()

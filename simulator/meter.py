@@ -84,6 +84,7 @@ class Meter:
         "behaviours",
         "cfg",
         "clock_offset",
+        "clock_steps",
         "control_state",
         "credit_cents",
         "credit_import_wh",
@@ -121,13 +122,16 @@ class Meter:
         self.seed = seed
         self.cfg = cfg
         self.clock_offset = 0.0
+        # When the clock was stepped: (true time, whole seconds the clock is off from then on). Capture
+        # stamps of profiles and logs follow these steps (drift, seconds a day, is left out of them).
+        self.clock_steps: list[tuple[float, int]] | None = None
         self.drift_per_day = float(((seed >> 8) % 11) - 5)  # -5..+5 s/day
         self.drift_ref = cfg.start_time
         self.relay_connected = True
         self.control_state = 1
         self.segments: list[tuple[float, int, int]] | None = None
         self.faults: dict[str, Any] | None = None
-        self.events: list[tuple[float, int]] | None = None
+        self.events: list[tuple[float, int, float]] | None = None  # (stamp, code, true time)
         self.credit_cents = INITIAL_CREDIT_CENTS
         self.credit_import_wh = -1
         self.tokens_used: set[str] | None = None
@@ -170,9 +174,35 @@ class Meter:
     def set_clock(self, when: float, now: float | None = None) -> None:
         """Set the meter clock; accumulated drift restarts from zero."""
         now = time.time() if now is None else now
-        self.clock_offset = when - now
-        self.drift_ref = now
+        self.set_offset(when - now, now)
         self.record_event(3, now)
+
+    def set_offset(self, offset: float, now: float | None = None, since: float | None = None) -> None:
+        """Put the clock ``offset`` seconds off the true time, from ``since`` (default now; earlier to say
+        the clock has been off for a while, so the rows captured since then carry the wrong stamps)."""
+        now = time.time() if now is None else now
+        since = now if since is None else min(since, now)
+        self.clock_offset = float(offset)
+        self.drift_ref = now
+        steps = [s for s in self.clock_steps or () if s[0] < since]
+        if int(offset) != self.stamp_offset(since):
+            steps.append((since, int(offset)))
+        self.clock_steps = steps or None
+
+    def stamp_offset(self, t: float) -> int:
+        """Whole seconds the meter's clock was off at true time t (what its capture stamps carry)."""
+        offset = 0
+        for since, value in self.clock_steps or ():
+            if since > t:
+                break
+            offset = value
+        return offset
+
+    def clock_segments(self, now: float) -> list[tuple[float, float, int]]:
+        """(true from, true to, offset) spans of the meter's clock up to now."""
+        bounds = [(-float("inf"), 0), *(self.clock_steps or ())]
+        return [(since, bounds[i + 1][0] if i + 1 < len(bounds) else now, offset)
+                for i, (since, offset) in enumerate(bounds)]
 
     def _factors(self) -> tuple[int, int]:
         if not self.relay_connected:
@@ -335,7 +365,7 @@ class Meter:
         """Append an event to its log and hand it to the fleet's push sink."""
         now = time.time() if now is None else now
         events = self.events if self.events is not None else []
-        events.append((now, code))
+        events.append((now + self.stamp_offset(now), code, now))
         del events[:-MAX_RECORDED_EVENTS]
         self.events = events
         if self.cfg.event_sink is not None:
@@ -351,10 +381,9 @@ class Meter:
                 if h % 9 == 0:
                     start = day * model.DAY + h % 80000
                     rows += [(float(start), 1), (float(start + 60 + h % 3000), 2)]
-        for when, code in self.events or ():
-            if o.LOGS[o.log_of(code)] == log and when <= now:
-                rows.append((when, code))
         rows.sort()
+        # Recorded events follow in the order they happened (stamps need not rise: a clock set back).
+        rows += [(when, code) for when, code, _ in self.events or () if o.LOGS[o.log_of(code)] == log]
         return rows
 
     # ----- image transfer -----------------------------------------------------------------------
@@ -420,33 +449,43 @@ class Meter:
 
     # ----- profiles ---------------------------------------------------------------------------
 
-    def _profile_times(self, ln: bytes, now: float) -> tuple[float, float, float]:
-        """(first capture time, period seconds, last capture time <= now) of a profile."""
+    def _grid(self, ln: bytes, lo: float, hi: float) -> list[float]:
+        """A profile's capture instants in lo..hi: every period (load profile), local midnights (daily),
+        local month starts (billing)."""
+        local = self.cfg.utc_offset_minutes * 60
+        if ln == o.BILLING_PROFILE:
+            times, month = [], self._month_start(lo)
+            while month <= hi:
+                if month >= lo:
+                    times.append(float(month))
+                day = model.to_datetime(month + local + 32 * model.DAY)
+                month = calendar.timegm((day.year, day.month, 1, 0, 0, 0)) - local
+            return times
+        period, base = (float(model.SLOT_SECONDS), 0.0) if ln == o.LOAD_PROFILE else (float(model.DAY), -local)
+        first, last = -(-(lo - base) // period), (hi - base) // period
+        return [base + k * period for k in range(int(first), int(last) + 1)]
+
+    def captures(self, ln: bytes, now: float) -> list[tuple[float, float]]:
+        """(stamp, true time) of every row of a profile since installation up to now, in capture order:
+        the meter captures on its own clock, so a clock off by d stamps the row of true time t with t + d
+        (and a clock set back captures the same stamps again)."""
         install = self.cfg.install_time
-        if ln == o.LOAD_PROFILE:
-            period = float(model.SLOT_SECONDS)
-            return install + period, period, float(int(now // period) * period)
-        offset = self.cfg.utc_offset_minutes * 60
-        period = float(model.DAY)
-        first = (install + offset) // model.DAY * model.DAY - offset + model.DAY
-        last = (now + offset) // model.DAY * model.DAY - offset
-        return first, period, last
+        rows: list[tuple[float, float]] = []
+        for start, end, offset in self.clock_segments(now):
+            if end <= install:
+                continue
+            for stamp in self._grid(ln, max(start, install) + offset, end + offset):
+                t = stamp - offset
+                if install < t and start <= t and (t < end or end == now and t <= now):
+                    rows.append((stamp, t))
+        return rows
 
-    def _billing_times(self, now: float) -> list[float]:
-        times = []
-        month = self._month_start(self.cfg.install_time + 1)
-        while True:
-            local = model.to_datetime(month + self.cfg.utc_offset_minutes * 60 + 32 * model.DAY)
-            month = calendar.timegm((local.year, local.month, 1, 0, 0, 0)) - self.cfg.utc_offset_minutes * 60
-            if month > now:
-                return times
-            times.append(float(month))
-
-    def profile_row(self, ln: bytes, t: float) -> list[Typed]:
-        """Encode-ready row of a profile captured at t."""
-        stamp = _octets(encode_datetime(model.to_datetime(t), -self.cfg.utc_offset_minutes))
+    def profile_row(self, ln: bytes, t: float, stamp: float | None = None) -> list[Typed]:
+        """Encode-ready row of a profile captured at true time t, stamped ``stamp`` (default t)."""
+        stamp_cell = _octets(encode_datetime(model.to_datetime(t if stamp is None else stamp),
+                                             -self.cfg.utc_offset_minutes))
         imp, exp = self.energy_mwh(t)
-        row = [stamp, _u32(model.initial_import_wh(self.seed) + imp // 1000), _u32(exp // 1000)]
+        row = [stamp_cell, _u32(model.initial_import_wh(self.seed) + imp // 1000), _u32(exp // 1000)]
         if ln == o.LOAD_PROFILE:
             volts, amps = self.slot_average(model.slot_of(t) - 1)
             row += [Typed(axdr.UINT16, volts), Typed(axdr.UINT16, amps)]
@@ -455,20 +494,13 @@ class Meter:
         return row
 
     def profile_times(self, ln: bytes, now: float) -> list[float]:
-        """All capture times of a profile up to now (cheap: arithmetic only for periodic ones)."""
-        if ln == o.BILLING_PROFILE:
-            return self._billing_times(now)
-        first, period, last = self._profile_times(ln, now)
-        count = int((last - first) // period) + 1 if last >= first else 0
-        return [first + i * period for i in range(count)]
+        """All capture stamps of a profile up to now (cheap: arithmetic only)."""
+        return [stamp for stamp, _ in self.captures(ln, now)]
 
     def _profile_count(self, ln: bytes, now: float) -> int:
-        if ln in (o.LOAD_PROFILE, o.DAILY_PROFILE):
-            first, period, last = self._profile_times(ln, now)
-            return int((last - first) // period) + 1 if last >= first else 0
-        if ln == o.BILLING_PROFILE:
-            return len(self._billing_times(now))
-        return len(self.log_rows(ln, now))
+        if ln in o.LOG_EVENT_OBJECT:
+            return len(self.log_rows(ln, now))
+        return len(self.captures(ln, now))
 
     def _columns(self, ln: bytes) -> tuple[tuple[int, bytes, int], ...]:
         if ln == o.LOAD_PROFILE:
@@ -487,16 +519,20 @@ class Meter:
             entries = self.log_rows(ln, now)
             times = [t for t, _ in entries]
         else:
-            times = self.profile_times(ln, now)
+            captured = self.captures(ln, now)
+            times = [stamp for stamp, _ in captured]
         first_index, last_index = 0, len(times)
         chosen = list(range(len(columns)))
+        indices: range | list[int] = range(len(times))
         if selector == 1:
             if not (isinstance(params, list) and len(params) >= 3):
                 raise CosemError(TYPE_UNMATCHED)
             start, end = self._range_bound(params[1]), self._range_bound(params[2])
-            first_index = next((i for i, t in enumerate(times) if t >= start), len(times))
-            last_index = next((i for i, t in enumerate(times) if t > end), len(times))
-            first_index, last_index = behaviours.range_rows(self, first_index, last_index, len(times))
+            # Rows whose stamp lies in the range (stamps need not rise: a clock set back repeats them).
+            inside = [i for i, t in enumerate(times) if start <= t <= end]
+            right = (inside[0], inside[-1] + 1) if inside else (len(times), len(times))
+            first_index, last_index = behaviours.range_rows(self, *right, len(times))
+            indices = inside if (first_index, last_index) == right else range(first_index, last_index)
             if len(params) > 3 and params[3]:
                 wanted = [(c[0], c[1], c[2]) for c in params[3] if isinstance(c, list) and len(c) >= 3]
                 chosen = [i for i, col in enumerate(columns) if (col[0], col[1], col[2]) in wanted]
@@ -505,20 +541,22 @@ class Meter:
                 raise CosemError(TYPE_UNMATCHED)
             from_entry, to_entry = max(1, params[0]), params[1] or len(times)
             first_index, last_index = from_entry - 1, min(to_entry, len(times))
+            indices = range(first_index, last_index)
             if len(params) >= 4 and (params[2] or params[3]):
                 from_col = max(1, params[2])
                 to_col = params[3] or len(columns)
                 chosen = list(range(from_col - 1, min(to_col, len(columns))))
         elif selector != 0:
             raise CosemError(OTHER_REASON)
-        out = bytearray([axdr.ARRAY]) + axdr.encode_length(max(0, last_index - first_index))
-        for i in range(first_index, last_index):
+        out = bytearray([axdr.ARRAY]) + axdr.encode_length(len(indices))
+        for i in indices:
             if is_log:
                 t, code = entries[i]
                 row = [_octets(encode_datetime(model.to_datetime(t), -self.cfg.utc_offset_minutes)),
                        Typed(axdr.UINT16, code)]
             else:
-                row = self.profile_row(ln, times[i])
+                stamp, true = captured[i]
+                row = self.profile_row(ln, true, stamp)
             out += axdr.encode(structure(*(row[c] for c in chosen)))
         return RawData(bytes(out))
 
@@ -690,7 +728,15 @@ class Meter:
         if attr == 6:
             return structure(Typed(axdr.UINT16, 8), _octets(o.CLOCK), Typed(axdr.INT8, 2), Typed(axdr.UINT16, 0))
         count = self._profile_count(ln, now)
-        return _u32(count if attr == 7 else max(count, self.cfg.history_days * 96 if ln == o.LOAD_PROFILE else count))
+        if attr == 7:
+            return _u32(count)
+        # Profile entries (capacity): room for a year beyond the history; an event log holds its synthetic
+        # history plus the newest MAX_RECORDED_EVENTS events, so it is full once that many were recorded.
+        days = self.cfg.history_days + 366
+        capacity = {o.LOAD_PROFILE: days * 96, o.DAILY_PROFILE: days, o.BILLING_PROFILE: days // 28 + 1}.get(ln)
+        if capacity is None:
+            capacity = count - len(self.events or ()) + MAX_RECORDED_EVENTS
+        return _u32(max(count, capacity))
 
     def _get_association(self, ctx: ClientContext, ln: bytes, attr: int, selector: int, params: Any,
                          now: float) -> Any:
@@ -800,8 +846,9 @@ class Meter:
 
     def recorded(self, start: float, end: float, now: float | None = None,
                  parts: tuple[str, ...] = ("load_profile", "daily", "billing", "events")) -> dict[str, Any]:
-        """Ground truth: every row this meter recorded with a capture time in [start, end] (profiles with
-        register values scaled as its scalers say, keyed by OBIS) and every logged event (time, code)."""
+        """Ground truth: every row this meter captured in true time [start, end], as it stamped it (its own
+        clock, right or wrong): profile rows as [stamp, {obis: value scaled as its scalers say}] and
+        logged events as [stamp, code]."""
         now = time.time() if now is None else now
         end = min(end, now)
         out: dict[str, Any] = {}
@@ -811,19 +858,21 @@ class Meter:
                 continue
             columns = self._columns(ln)
             rows = []
-            for t in self.profile_times(ln, now):
+            for stamp, t in self.captures(ln, now):
                 if start <= t <= end:
-                    row = self.profile_row(ln, t)
+                    row = self.profile_row(ln, t, stamp)
                     values = {}
                     for (class_id, obj, _attr), cell in zip(columns, row, strict=True):
                         if class_id in (3, 4):
                             scaler = o.SCALER_UNIT.get(obj, (0, 0))[0]
                             values[".".join(str(b) for b in obj)] = cell.value * 10.0 ** scaler
-                    rows.append([t, values])
+                    rows.append([stamp, values])
             out[name] = rows
         if "events" in parts:
-            out["events"] = [[t, code] for log in o.LOGS.values() for t, code in self.log_rows(log, now)
-                             if start <= t <= end]
+            recorded = [[t, code] for log in o.LOGS.values() for t, code in self.log_rows(log, now)
+                        if start <= t <= end and t < self.cfg.start_time]  # the synthetic history
+            recorded += [[stamp, code] for stamp, code, t in self.events or () if start <= t <= end]
+            out["events"] = recorded
         return out
 
     def state(self) -> dict[str, Any]:
@@ -845,7 +894,7 @@ class Meter:
             "image_first_missing": self.image_first_missing(),
             "faults": sorted((self.faults or {}).keys()),
             "events": [{"time": model.to_datetime(t).isoformat(), "code": c, "type": o.EVENT_CODES.get(c)}
-                       for t, c in (self.events or ())],
+                       for t, c, _ in (self.events or ())],
             "last_client_invocation_counter": self.last_client_invocation_counter,
             "server_invocation_counter": self.server_invocation_counter,
             "gbt_blocks_sent": self.gbt_blocks_sent,

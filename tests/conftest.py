@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from app import create_app
 from config import Config
-from tests.support.simulator import SimulatorPool
+from tests.support.simulator import SimulatorPool, listening_socket
 
 pytest_plugins = ["tests.support.browser"]
 
@@ -183,3 +183,27 @@ def simulators():
     pool = SimulatorPool()
     yield pool
     pool.stop()
+
+
+def _listening_socket():
+    """The HES side of dial-in and pushes: a listening socket on an ephemeral 127.0.0.1 port."""
+    with listening_socket() as server:
+        yield server
+
+
+# One fixture, two lifetimes: ``listener`` for a module's simulator to push to, ``tcp_listener`` per test.
+listener = pytest.fixture(scope="module", name="listener")(_listening_socket)
+tcp_listener = pytest.fixture(name="tcp_listener")(_listening_socket)
+
+
+@pytest.fixture
+def huey_immediate():
+    """Huey tasks run inline; delayed ones (retries, jittered schedules) are kept in memory so a test can
+    look at them."""
+    from app.tasks import huey
+
+    previous = huey.immediate
+    huey.immediate = True
+    yield huey
+    huey.flush()
+    huey.immediate = previous

@@ -193,10 +193,14 @@ def to_jsonable(value: Any) -> Any:
 
 
 def gx_datetime_to_utc(value: Any) -> dt.datetime | None:
-    """Turn a gurux GXDateTime into a tz-aware UTC datetime (None when unspecified)."""
+    """Turn a gurux GXDateTime into a tz-aware UTC datetime (None when unspecified, or when its deviation
+    is no valid UTC offset: a day or more)."""
     inner = getattr(value, "value", None)
     if inner is None:
         return None
     if inner.tzinfo is None:
         return inner.replace(tzinfo=UTC)
-    return inner.astimezone(UTC)
+    try:
+        return inner.astimezone(UTC)
+    except ValueError:
+        return None

@@ -636,6 +636,26 @@ class DlmsSession:
         reply = self._exchange(self.client.readRowsByRange(profile, start, end))
         return self._rows(columns, reply.value)
 
+    def read_since_entry(self, obis: str, last_entry: int | None, start: dt.datetime) -> ProfileRead | None:
+        """Every entry after ``last_entry`` (1-based; None: from about the entry of ``start`` on, or all
+        entries of a log), whatever its timestamp, so rows a wrong clock stamped far off are read too;
+        ``entries_in_use`` is the newest entry read. None when entry numbers cannot be trusted: the
+        buffer is full (it wraps, numbers shift) or holds fewer entries than already read (cleared)."""
+        entries = self.entries_in_use(obis)
+        capacity = self.get(obis, 7, 8)
+        if isinstance(capacity, int) and 0 < capacity <= entries or (last_entry or 0) > entries:
+            return None
+        columns = self.read_capture_objects(obis)
+        if last_entry is not None:
+            first = last_entry + 1
+        else:  # a periodic profile: from about the entry of ``start``; otherwise every entry
+            period = self.capture_period(obis)
+            back = int((dt.datetime.now(UTC) - start).total_seconds() // period) + 2 if period > 0 else entries
+            first = max(1, entries - back + 1)
+        if first > entries:
+            return ProfileRead(columns, [], "entry", entries)
+        return ProfileRead(columns, self.read_entries(obis, first, entries - first + 1).rows, "entry", entries)
+
     def entries_in_use(self, obis: str) -> int:
         """How many entries the profile holds now (attribute 7)."""
         value = self.get(obis, 7, 7)

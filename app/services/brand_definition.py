@@ -28,7 +28,10 @@ DATATYPES = ("boolean", "bit_string", "int8", "int16", "int32", "int64", "uint8"
              "enum", "float32", "float64", "octet_string", "visible_string", "utf8_string", "date_time", "date",
              "time", "structure", "array", "bcd")
 CONNECTION_DEFAULTS = {"interface": "wrapper", "client_address": 1, "server_address": 1, "auth_level": "low",
-                       "profile_period_minutes": 15, "push_policy": "auto"}
+                       "profile_period_minutes": 15, "push_policy": "auto", "profile_read": "auto"}
+# How the brand's profiles are read: "auto" by range, falling back to by entry when the meter gets ranges
+# wrong; "entry" by entry from the last entry read (the meter keeps entry numbers until its buffer is full).
+PROFILE_READS = ("auto", "entry")
 # Role -> the interface class its point must have (a role names a point; the point's object plays the role).
 ROLE_CLASSES = {"load_profile": 7, "daily_profile": 7, "billing_profile": 7, "relay": 70, "token_gateway": 115,
                 "credit": 112, "account": 111, "clock": 8, "image_transfer": 18, "push_setup": 40, "limiter": 71,
@@ -385,10 +388,12 @@ def normalise(data: Any, base: dict | None = None) -> dict:
             _err(errors, None, f"connection.{field}", "unknown connection field (use "
                  + ", ".join(CONNECTION_DEFAULTS) + ")")
             continue
-        enum = {"interface": Interface, "auth_level": AuthLevel, "push_policy": PushPolicy}.get(field)
+        enum = {"interface": Interface, "auth_level": AuthLevel, "push_policy": PushPolicy,
+                "profile_read": PROFILE_READS}.get(field)
         if enum:
-            if value not in [m.value for m in enum]:
-                _err(errors, None, f"connection.{field}", "use one of " + ", ".join(m.value for m in enum), value)
+            choices = [getattr(m, "value", m) for m in enum]
+            if value not in choices:
+                _err(errors, None, f"connection.{field}", "use one of " + ", ".join(choices), value)
                 continue
         else:
             try:

@@ -160,7 +160,8 @@ def definition_of(brand: MeterBrand) -> dict:
                            "server_address": brand.server_address if brand.server_address is not None else 1,
                            "auth_level": _value(brand.auth_level, "low"),
                            "profile_period_minutes": brand.profile_period_minutes or 15,
-                           "push_policy": _value(brand.push_policy, "auto")},
+                           "push_policy": _value(brand.push_policy, "auto"),
+                           "profile_read": (brand.objects or {}).get("profile_read", "auto")},
             "points": points, "roles": (brand.objects or {}).get("roles") or infer_roles(points),
             "event_codes": dict(brand.event_codes or {})}
 
@@ -203,7 +204,8 @@ def save_brand(data: dict, *, source: str = "ui", points: list[PointSpec] | None
     brand.client_address = connection["client_address"]
     brand.server_address = connection["server_address"]
     brand.profile_period_minutes = connection["profile_period_minutes"]
-    brand.objects = {**compile_objects(definition), "roles": definition["roles"]}
+    brand.objects = {**compile_objects(definition), "roles": definition["roles"],
+                     "profile_read": connection["profile_read"]}
     brand.event_codes = definition["event_codes"]
     _set_points(brand, definition["points"])
     db.session.flush()

@@ -22,11 +22,11 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.comms.cosem import normalise_obis
-from app.comms.session import DlmsError, DlmsSession, scale
+from app.comms.session import DlmsError, DlmsSession, ProfileRead, scale
 from app.extensions import db
 from app.models import Channel, CollectionCursor, Meter, Reading, Source
 from app.models.types import UTC
-from app.services.ingest import Value, store_readings, timestamp_problem, timestamp_window
+from app.services.ingest import Value, first_reading, store_readings, timestamp_problem, timestamp_window
 
 log = logging.getLogger(__name__)
 CLOCK_OBIS = "0.0.1.0.0.255"
@@ -76,7 +76,8 @@ def cursor_of(meter_id: int, profile: str) -> CollectionCursor | None:
 def advance_cursor(meter_id: int, profile: str, last_ts: dt.datetime | None, rows: int,
                    entry: int | None = None, captures: list[str] | None = None,
                    capture_period: int | None = None) -> None:
-    """Move a profile's cursor forward to ``last_ts`` (never back); added to the session, not committed."""
+    """Move a profile's cursor forward to ``last_ts`` (never back) and its entry to ``entry`` (the newest
+    entry read, when read by entry); added to the session, not committed."""
     cursor = cursor_of(meter_id, profile)
     now = dt.datetime.now(UTC)
     if cursor is None:
@@ -93,7 +94,14 @@ def advance_cursor(meter_id: int, profile: str, last_ts: dt.datetime | None, row
     if capture_period is not None:
         cursor.capture_period = capture_period
     if last_ts is not None and last_ts > cursor.last_ts:
-        cursor.last_ts, cursor.last_entry = last_ts, entry if entry is not None else cursor.last_entry
+        cursor.last_ts = last_ts
+    if entry is not None:
+        cursor.last_entry = entry
+
+
+def _entry_of(read: ProfileRead) -> int | None:
+    """The newest entry a read covered: known when it went by entry (entries in use at the time)."""
+    return read.entries_in_use if read.method == "entry" else None
 
 
 def _capture_period(session: DlmsSession, profile_obis: str, cursor: CollectionCursor | None) -> int | None:
@@ -107,6 +115,25 @@ def _capture_period(session: DlmsSession, profile_obis: str, cursor: CollectionC
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def read_new_rows(session: DlmsSession, meter: Meter, obis: str, cursor: CollectionCursor | None,
+                  start: dt.datetime, end: dt.datetime) -> ProfileRead:
+    """The rows of a profile not read yet. A brand whose meters keep entry numbers (``profile_read:
+    entry``) is read by entry from the cursor's entry on, so rows whatever their timestamps (a clock
+    days ahead or years behind) are read once and reach the timestamp checks; otherwise, or when entry
+    numbers cannot be trusted, by time from the cursor's time (``start``) to ``end``."""
+    if (meter.brand.objects or {}).get("profile_read") == "entry":
+        last_entry = cursor.last_entry if cursor is not None else None
+        read = session.read_since_entry(obis, last_entry, start)
+        if read is not None:
+            if last_entry is None:  # the first read: rows older than its start, unless their stamps are wrong
+                clock = next((i for i, c in enumerate(read.columns) if c["class_id"] == 8), None)
+                window, first = timestamp_window(), first_reading([meter.id]).get(meter.id)
+                read.rows = [row for row in read.rows if clock is None or not isinstance(row[clock], dt.datetime)
+                             or row[clock] >= start or timestamp_problem(row[clock], window, first)]
+            return read
+    return session.read_profile(obis, start, end)
+
+
 def _store_profile(session: DlmsSession, meter: Meter, profile_obis: str, default_days: float,
                    topic: str) -> dict[str, Any]:
     now = dt.datetime.now(UTC)
@@ -114,13 +141,15 @@ def _store_profile(session: DlmsSession, meter: Meter, profile_obis: str, defaul
     cursor = cursor_of(meter.id, topic)
     # Gap backfill: always ask from this profile's own cursor, so missed rows come back by themselves.
     start = cursor.last_ts if cursor is not None else now - dt.timedelta(days=default_days)
-    columns, rows = session.read_profile(profile_obis, start, now)
+    read = read_new_rows(session, meter, profile_obis, cursor, start, now)
+    columns, rows = read
     values = profile_values(session, meter, columns, rows,
                             lambda ts: Source.SCHEDULE if now - ts <= 2 * period else Source.BACKFILL)
     result = store_readings(values, commit=False)
-    # The cursor moves to the newest row that passed the timestamp checks (quarantined rows never move it).
+    # The time cursor moves to the newest row that passed the timestamp checks (quarantined rows never
+    # move it); the entry cursor to the newest entry read (quarantined ones too: they are not read again).
     captures = [normalise_obis(c["obis"]) for c in columns if c["class_id"] in (3, 4) and c["attribute"] == 2]
-    advance_cursor(meter.id, topic, result.latest, len(rows), captures=captures,
+    advance_cursor(meter.id, topic, result.latest, len(rows), entry=_entry_of(read), captures=captures,
                    capture_period=_capture_period(session, profile_obis, cursor))
     db.session.commit()
     if values:
@@ -176,16 +205,18 @@ def collect_events(session: DlmsSession, meter: Meter) -> dict[str, Any]:
             days=_config_number("HES_BACKFILL_DAYS", 7))
         # The end bound is a little in the future: range bounds travel with whole-second (or coarser)
         # precision, and an event logged this very second must not fall outside.
-        columns, rows = session.read_profile(obis, start, now + dt.timedelta(minutes=5))
+        read = read_new_rows(session, meter, obis, cursor, start, now + dt.timedelta(minutes=5))
+        columns, rows = read
         clock = next((i for i, c in enumerate(columns) if c["class_id"] == 8), 0)
         code_col = next((i for i, c in enumerate(columns) if i != clock), None)
         raw = [RawEvent(row[clock], int(row[code_col]), name)
                for row in rows if code_col is not None and isinstance(row[clock], dt.datetime)
                and isinstance(row[code_col], int)]
         stored += len(store_events(meter, raw, raised=raised))
-        window = timestamp_window()
-        good = [r.ts for r in raw if timestamp_problem(r.ts.astimezone(UTC), window) is None]
-        advance_cursor(meter.id, f"log:{name}", max(good).astimezone(UTC) if good else None, len(rows))
+        window, first = timestamp_window(), first_reading([meter.id]).get(meter.id)
+        good = [r.ts for r in raw if timestamp_problem(r.ts.astimezone(UTC), window, first) is None]
+        advance_cursor(meter.id, f"log:{name}", max(good).astimezone(UTC) if good else None, len(rows),
+                       entry=_entry_of(read))
         db.session.commit()
         emit_raised(raised)
         raised = []

@@ -95,20 +95,21 @@ def store_events(meter: Meter, raw: list[RawEvent], *, mapped_types: list[str] |
     Given a ``raised`` list, nothing is committed or pushed: the alerts are appended to it, and the
     caller commits (one transaction for a batch of pushes) and then emits them."""
     from app.services.alerts import emit_raised, raise_alert
-    from app.services.ingest import quarantine, raise_clock_fault, timestamp_problem, timestamp_window
+    from app.services.ingest import first_reading, quarantine, raise_clock_fault, timestamp_problem, timestamp_window
     from app.services.outbox import enqueue_events
 
     if not raw:
         return []
     types = mapped_types or [map_event(meter.brand, r.log, r.code) for r in raw]
     window, faults = timestamp_window(), {}
+    first = first_reading([meter.id]).get(meter.id)
     checked = []
     for r, name in zip(raw, types, strict=True):
         ts = r.ts.astimezone(UTC)
-        problem = None if r.source == "hes" else timestamp_problem(ts, window)
+        problem = None if r.source == "hes" else timestamp_problem(ts, window, first)
         if problem:
-            quarantine(meter.id, "event", r.source, ts, problem, code=int(r.code))
-            faults.setdefault(meter.id, problem)
+            if quarantine(meter.id, "event", r.source, ts, problem, code=int(r.code)):
+                faults.setdefault(meter.id, problem)
         else:
             checked.append((r, name, ts))
     alerts: list = []

@@ -1,7 +1,8 @@
 """Exactly-once storage of readings: bulk idempotent upserts keyed (meter, channel, timestamp).
 
 Before anything is stored, each meter timestamp is checked (``timestamp_problem``): a row too far
-ahead of the HES clock or older than the horizon goes to quarantine with its reason and raises a
+ahead of the HES clock, older than the horizon, or older than the meter's first reading (its
+installation date, less HES_INSTALL_GRACE_HOURS) goes to quarantine with its reason and raises a
 "clock fault" event. A value that arrives twice is stored once; a changed value for the same key is
 kept as a revision (old value, new value, both sources). Source precedence: a value read from the
 meter's profile is authoritative, so a later pushed or on-demand value that disagrees with it is
@@ -78,22 +79,50 @@ def timestamp_window(now: dt.datetime | None = None) -> tuple[dt.datetime, dt.da
     return now - horizon, now + ahead
 
 
-def timestamp_problem(ts: dt.datetime, window: tuple[dt.datetime, dt.datetime]) -> str | None:
-    """Why a meter timestamp cannot be stored, or None when it is inside the accepted window."""
+def first_reading(meter_ids: Iterable[int]) -> dict[int, dt.datetime]:
+    """The oldest timestamp each meter can have recorded: its installation date less
+    HES_INSTALL_GRACE_HOURS (default 24, as dates are often entered by day); meters without one are
+    absent (the horizon alone applies)."""
+    from flask import current_app
+
+    from app.models import Meter
+
+    ids = set(meter_ids)
+    if not ids:
+        return {}
+    grace = dt.timedelta(hours=float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)))
+    return {meter_id: installed.astimezone(UTC) - grace for meter_id, installed in db.session.execute(
+        select(Meter.id, Meter.installed_at).where(Meter.id.in_(ids), Meter.installed_at.is_not(None)))}
+
+
+def timestamp_problem(ts: dt.datetime, window: tuple[dt.datetime, dt.datetime],
+                      first: dt.datetime | None = None) -> str | None:
+    """Why a meter timestamp cannot be stored, or None when it is inside the accepted window (and not
+    older than the meter's ``first`` reading, see ``first_reading``)."""
     if ts > window[1]:
         return f"timestamp {ts.isoformat()} is ahead of the HES clock by more than the tolerance"
     if ts < window[0]:
         return f"timestamp {ts.isoformat()} is older than the horizon"
+    if first is not None and ts < first:
+        return f"timestamp {ts.isoformat()} is older than the meter's first reading (installed)"
     return None
 
 
 def quarantine(meter_id: int, kind: str, source: str, ts: dt.datetime, reason: str, *, obis: str | None = None,
-               code: int | None = None, value: float | None = None) -> None:
-    """Keep one rejected row with its reason (added to the session, not committed)."""
+               code: int | None = None, value: float | None = None) -> bool:
+    """Keep one rejected row with its reason (added to the session, not committed); False when the same
+    row (meter, kind, OBIS or code, time) is already held, as when a profile is read again."""
     from app.models import QuarantinedRow
 
+    held = db.session.execute(select(QuarantinedRow.id).where(
+        QuarantinedRow.meter_id == meter_id, QuarantinedRow.kind == kind, QuarantinedRow.ts == ts,
+        QuarantinedRow.obis.is_(None) if obis is None else QuarantinedRow.obis == obis,
+        QuarantinedRow.code.is_(None) if code is None else QuarantinedRow.code == code).limit(1)).first()
+    if held is not None:
+        return False
     db.session.add(QuarantinedRow(meter_id=meter_id, kind=kind, source=source, obis=obis, code=code, ts=ts,
                                   value=value, reason=reason[:200]))
+    return True
 
 
 def raise_clock_fault(meter_ids: Iterable[int], reasons: dict[int, str], raised: list | None) -> None:
@@ -112,15 +141,17 @@ def raise_clock_fault(meter_ids: Iterable[int], reasons: dict[int, str], raised:
 def _screen(rows: list[Value], raised: list | None) -> tuple[list[Value], int]:
     """The values whose timestamps pass; the others are quarantined (and raise a clock fault)."""
     window = timestamp_window()
+    firsts = first_reading({v.meter_id for v in rows})
     accepted, reasons = [], {}
     for v in rows:
         ts = v.ts if v.ts.tzinfo is UTC else v.ts.astimezone(UTC)
-        problem = timestamp_problem(ts, window)
+        problem = timestamp_problem(ts, window, firsts.get(v.meter_id))
         if problem is None:
             accepted.append(v)
             continue
-        quarantine(v.meter_id, "reading", Source(v.source).name.lower(), ts, problem, obis=v.obis, value=v.value)
-        reasons.setdefault(v.meter_id, problem)
+        if quarantine(v.meter_id, "reading", Source(v.source).name.lower(), ts, problem, obis=v.obis,
+                      value=v.value):
+            reasons.setdefault(v.meter_id, problem)
     if reasons:
         log.warning("quarantined %d readings of %d meters: %s", len(rows) - len(accepted), len(reasons),
                     next(iter(reasons.values())))

@@ -4,8 +4,10 @@
 (load profile, daily, billing) as {obis: value} per capture time, and logged events (time, code).
 Counts: *missing* (a recorded value or event with nothing stored), *duplicated* (more than one
 stored event for one recorded event; readings are unique by key), *wrong* (stored value differs);
-rollups are checked against the sum of their readings; stored readings outside the accepted
-timestamp window (which should all be in quarantine) are counted too.
+rollups are checked against the sum of their readings. A recorded row whose meter timestamp fails
+the checks (a clock days ahead, or before the meter's first reading or the horizon) is expected in
+quarantine, not among the readings: *out_of_range* counts them, *quarantine_missing* those not held
+there; stored readings and collection cursors outside the accepted window are counted too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Channel, ConsumptionDaily, ConsumptionHourly, Event, QuarantinedRow, Reading
+from app.models import Channel, CollectionCursor, ConsumptionDaily, ConsumptionHourly, Event, QuarantinedRow, Reading
 from app.models.types import UTC
 
 IMPORT_OBIS = "1.0.1.8.0.255"
@@ -36,6 +38,9 @@ class Reconciliation:
     events_duplicated: int = 0
     rollup_mismatches: int = 0
     out_of_range_stored: int = 0
+    out_of_range: int = 0
+    quarantine_missing: int = 0
+    cursors_out_of_range: int = 0
     quarantined: int = 0
     examples: list[str] = field(default_factory=list)
 
@@ -48,7 +53,8 @@ class Reconciliation:
     def clean(self) -> bool:
         """Nothing missing, duplicated or wrong, rollups right, nothing out of range stored."""
         return not (self.missing or self.duplicated or self.wrong or self.events_missing or self.events_duplicated
-                    or self.rollup_mismatches or self.out_of_range_stored)
+                    or self.rollup_mismatches or self.out_of_range_stored or self.quarantine_missing
+                    or self.cursors_out_of_range)
 
     def as_dict(self) -> dict:
         """The counts (and a few examples) as JSON."""
@@ -68,6 +74,8 @@ def reconcile_meter(result: Reconciliation, meter_id: int, record: dict, event_w
     """Add one meter's comparison to ``result``."""
     channels = dict(db.session.execute(select(Channel.obis, Channel.id)).all())
     rows = [(t, values) for name in ("load_profile", "daily", "billing") for t, values in record.get(name, [])]
+    events = record.get("events", [])
+    rows, events = _held_in_quarantine(result, meter_id, rows, events)
     if rows:
         lo = dt.datetime.fromtimestamp(min(t for t, _ in rows), UTC)
         hi = dt.datetime.fromtimestamp(max(t for t, _ in rows), UTC)
@@ -89,7 +97,6 @@ def reconcile_meter(result: Reconciliation, meter_id: int, record: dict, event_w
                     result.wrong += 1
                     result.note(f"meter {meter_id}: {obis} at {dt.datetime.fromtimestamp(t, UTC)} is {got}, "
                                 f"meter says {value}")
-    events = record.get("events", [])
     if events:
         window = dt.timedelta(seconds=event_window_s)
         lo = dt.datetime.fromtimestamp(min(t for t, _ in events), UTC) - window
@@ -107,6 +114,32 @@ def reconcile_meter(result: Reconciliation, meter_id: int, record: dict, event_w
         counts = Counter((ts, c) for ts, c in stored_events)
         result.events_duplicated += sum(n - 1 for n in counts.values() if n > 1)
     result.rollup_mismatches += rollup_mismatches(meter_id)
+
+
+def _held_in_quarantine(result: Reconciliation, meter_id: int, rows: list, events: list) -> tuple[list, list]:
+    """Take out the recorded rows and events whose timestamps fail the checks, counting each that is not
+    in quarantine; return the rest, which must be stored."""
+    from app.models import QuarantinedRow
+    from app.services.ingest import first_reading, timestamp_problem, timestamp_window
+
+    window, first = timestamp_window(), first_reading([meter_id]).get(meter_id)
+
+    def bad(t: float) -> bool:
+        return timestamp_problem(dt.datetime.fromtimestamp(t, UTC), window, first) is not None
+
+    if not any(bad(t) for t, _ in rows) and not any(bad(t) for t, _ in events):
+        return rows, events
+    held = {(q.kind, q.obis if q.kind == "reading" else q.code, int(q.ts.timestamp())) for q in db.session.execute(
+        select(QuarantinedRow).where(QuarantinedRow.meter_id == meter_id)).scalars()}
+    for kind, items in (("reading", [(t, obis) for t, values in rows if bad(t) for obis in values]),
+                        ("event", [(t, code) for t, code in events if bad(t)])):
+        for t, what in items:
+            result.out_of_range += 1
+            if (kind, what, int(t)) not in held:  # whole seconds: a log stamp may lose its hundredths
+                result.quarantine_missing += 1
+                result.note(f"meter {meter_id}: {kind} {what} at {dt.datetime.fromtimestamp(t, UTC)} is out of "
+                            "range but not in quarantine")
+    return [r for r in rows if not bad(r[0])], [e for e in events if not bad(e[0])]
 
 
 def rollup_mismatches(meter_id: int) -> int:
@@ -140,4 +173,6 @@ def finish(result: Reconciliation) -> Reconciliation:
     result.out_of_range_stored = db.session.execute(select(func.count()).select_from(Reading).where(
         (Reading.ts > newest) | (Reading.ts < oldest))).scalar()
     result.quarantined = db.session.execute(select(func.count()).select_from(QuarantinedRow)).scalar()
+    result.cursors_out_of_range = db.session.execute(select(func.count()).select_from(CollectionCursor).where(
+        (CollectionCursor.last_ts > newest) | (CollectionCursor.last_ts < oldest))).scalar()
     return result

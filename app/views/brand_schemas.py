@@ -34,6 +34,9 @@ class BrandConnectionSchema(Schema):
     auth_level = fields.String(metadata={"example": "low"})
     profile_period_minutes = fields.Integer(metadata={"example": 15})
     push_policy = fields.String(metadata={"enum": ["auto", "plain", "authenticated"]})
+    profile_read = fields.String(metadata={"enum": ["auto", "entry"], "description": (
+        "auto: profiles by date range, by entry where the meter gets ranges wrong; entry: by entry number "
+        "from the last entry read")})
 
 
 class BrandRolesSchema(Schema):

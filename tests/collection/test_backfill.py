@@ -11,17 +11,12 @@ from app.extensions import db
 from app.models import (
     Channel,
     CollectionCursor,
-    CommMode,
     ConsumptionDaily,
     Meter,
-    MeterBrand,
-    MeterStatus,
     Reading,
-    Sim,
 )
 from app.services.meter_access import execute_local
-from app.services.secrets import store_credentials
-from tests.support.simulator import PASSWORD, start_simulator
+from tests.support.simulator import register_meters, start_simulator
 
 UTC = dt.UTC
 IMPORT = "1.0.1.8.0.255"
@@ -39,14 +34,7 @@ def sim():
 def meter_id(app, sim):
     """The simulated meter registered for dial-out with the brand's password."""
     with app.app_context():
-        brand = db.session.execute(select(MeterBrand).where(MeterBrand.name == "hes_sim")).scalar_one()
-        brand.default_secret = store_credentials(brand.default_secret, password=PASSWORD.decode())
-        sim_card = Sim(number="BKF-SIM", ip_address="127.0.0.1", port=sim.port(0))
-        meter = Meter(number=sim.serial(0), brand_id=brand.id, comm_mode=CommMode.dial_out,
-                      status=MeterStatus.active, sim=sim_card)
-        db.session.add_all([sim_card, meter])
-        db.session.commit()
-        return meter.id
+        return register_meters(sim, [0], prefix="BKF")[0]
 
 
 def stored_import(meter_id: int) -> list[tuple[dt.datetime, float]]:

@@ -4,50 +4,32 @@ against a simulated meter over real sockets (each test would fail on the code be
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import time
 
 import pytest
 from sqlalchemy import func, select
 
-from app.comms.framing import SocketStream
 from app.extensions import db
 from app.models import (
     Channel,
     CollectionCursor,
-    CommMode,
     ConsumptionHourly,
     Event,
     Meter,
-    MeterBrand,
-    MeterStatus,
     QuarantinedRow,
     Reading,
     ReadingRevision,
-    Sim,
     Source,
 )
 from app.services.meter_access import execute_local
 from app.services.push_ingest import handle_push
-from app.services.secrets import store_credentials
 from simulator import objects
-from tests.support.simulator import PASSWORD, start_simulator
+from tests.support.simulator import received_frame, register_meters, start_simulator
 
 UTC = dt.UTC
 IMPORT = "1.0.1.8.0.255"
 MAX_DEMAND = "1.0.1.6.0.255"
 QUARTER = dt.timedelta(minutes=15)
-
-
-@pytest.fixture(scope="module")
-def listener():
-    """The HES side of pushes: the simulator connects here to deliver each Data-Notification."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(15)
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -63,24 +45,13 @@ def sim(listener):
 def register(app, sim, index: int) -> int:
     """Register simulated meter ``index`` for dial-out with the brand's password; returns its id."""
     with app.app_context():
-        brand = db.session.execute(select(MeterBrand).where(MeterBrand.name == "hes_sim")).scalar_one()
-        brand.default_secret = store_credentials(brand.default_secret, password=PASSWORD.decode())
-        card = Sim(number=f"CUR-SIM-{index}", ip_address="127.0.0.1", port=sim.port(index))
-        meter = Meter(number=sim.serial(index), brand_id=brand.id, comm_mode=CommMode.dial_out,
-                      status=MeterStatus.active, sim=card)
-        db.session.add_all([card, meter])
-        db.session.commit()
-        return meter.id
+        return register_meters(sim, [index], prefix="CUR")[0]
 
 
 def push(sim, listener, index: int, code: int = 0) -> bytes:
     """Make meter ``index`` push (event ``code``, 0 = periodic) and return the frame it sent."""
     assert sim.post(f"/meters/{sim.serial(index)}/push", {"code": code})["sent"]
-    conn, _ = listener.accept()
-    try:
-        return SocketStream(conn, "wrapper", 5).recv_frame()
-    finally:
-        conn.close()
+    return received_frame(listener)
 
 
 def series(meter_id: int, obis: str) -> list[tuple[dt.datetime, float, int]]:
@@ -222,11 +193,7 @@ def test_tamper_pushed_then_read_from_the_log_is_one_event(app, sim, listener):
         # The push carries the meter's clock (30 s off); the log keeps its own record of the instant.
         sim.post(f"/meters/{sim.serial(5)}/clock", {"offset_seconds": 30})
         sim.post(f"/meters/{sim.serial(5)}/event", {"code": 10})  # cover open: logged and pushed
-        conn, _ = listener.accept()
-        try:
-            frame = SocketStream(conn, "wrapper", 5).recv_frame()
-        finally:
-            conn.close()
+        frame = received_frame(listener)
         assert handle_push(meter_id, frame)["events"] == 1
         execute_local(meter_id, "collect_events")
         cover = db.session.execute(select(Event).where(Event.meter_id == meter_id,
@@ -275,3 +242,30 @@ def test_gaps_come_from_the_profile_capture_objects_and_match_the_completeness_r
         assert received + len(missing) == 96
         report = completeness(Scope(meter_id=meter_id), day, day, utility_zone())
         assert report["summary"]["received"] == received
+
+
+def test_rows_older_than_the_meters_installation_are_quarantined(app, sim, listener):
+    """A meter cannot have recorded anything before it was installed: its profile rows and pushes stamped
+    earlier (a clock ten days behind on a meter installed three days ago) are quarantined with the reason,
+    while the horizon (800 days) alone would have let them in."""
+    from tests.support.simulator import profiles_read_by_entry
+
+    installed = dt.datetime.now(UTC) - dt.timedelta(days=3)
+    with app.app_context():
+        meter_id = register_meters(sim, [1], prefix="FRS", installed_at=installed)[0]
+    with app.app_context(), profiles_read_by_entry():
+        app.config["HES_BACKFILL_DAYS"] = 1
+        sim.post(f"/meters/{sim.serial(1)}/clock", {"offset_seconds": -10 * 86400, "since_seconds_ago": 2 * 3600})
+        result = execute_local(meter_id, "collect_load_profile")
+        assert result["quarantined"] == 8 * 4  # two hours of rows, four registers each
+        handle_push(meter_id, push(sim, listener, 1))  # accepted as a push; its reading is quarantined
+        held = db.session.execute(select(QuarantinedRow).where(QuarantinedRow.meter_id == meter_id)).scalars().all()
+        assert len(held) == 8 * 4 + 1 and all("first reading" in q.reason and q.ts < installed for q in held)
+        stored = series(meter_id, IMPORT)
+        assert stored and min(ts for ts, _v, _s in stored) >= installed - dt.timedelta(days=1)
+        cursor = db.session.get(CollectionCursor, (meter_id, "load_profile"))
+        assert installed < cursor.last_ts < dt.datetime.now(UTC) - dt.timedelta(hours=1, minutes=45)
+        # Read again: the same rows are not read (nor quarantined) twice.
+        assert execute_local(meter_id, "collect_load_profile")["quarantined"] == 0
+        assert db.session.execute(select(func.count()).select_from(QuarantinedRow)).scalar() == len(held)
+    sim.post(f"/meters/{sim.serial(1)}/clock", {"offset_seconds": 0})

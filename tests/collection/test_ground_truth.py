@@ -1,40 +1,29 @@
 """Ground truth, short version: a small fleet on real sockets goes through outages, pushes on return,
-clocks ahead and behind, link drops, a forged push and a tamper pushed and logged, with daily and
-billing collection beside the load profile; then the database is compared with what every simulated
-meter recorded. Missing, duplicated and wrong must be 0, rollups equal their readings, and every
-out-of-range timestamp is in quarantine. (The full storm is bench/bench_reconcile.py.)"""
+clocks ahead and behind (pushed, and stamped on the meters' own profile rows and logs), link drops, a
+forged push and a tamper pushed and logged, with daily and billing collection beside the load profile;
+then the database is compared with what every simulated meter recorded. Missing, duplicated and wrong
+must be 0, rollups equal their readings, and every row whose meter timestamp is out of range (days
+ahead, or before the meter's installation) is in quarantine and moved no cursor. The brand reads its
+profiles by entry, so a row is read whatever its stamp. (The full storm is bench/bench_reconcile.py.)"""
 
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import time
 
 import pytest
 from sqlalchemy import select
 
-from app.comms.framing import SocketStream
 from app.extensions import db
-from app.models import CollectionCursor, CommMode, Meter, MeterBrand, MeterStatus, QuarantinedRow, Reading, Sim
+from app.models import CollectionCursor, QuarantinedRow, Reading
 from app.services.meter_access import execute_local
 from app.services.push_ingest import handle_push
 from app.services.reconcile import Reconciliation, finish, reconcile_meter
-from app.services.secrets import store_credentials
-from tests.support.simulator import PASSWORD, start_simulator
+from tests.support.simulator import profiles_read_by_entry, received_frame, register_meters, start_simulator
 
 UTC = dt.UTC
 METERS = 6
 KINDS = ("collect_load_profile", "collect_daily_snapshot", "collect_billing", "collect_events")
-
-
-@pytest.fixture(scope="module")
-def listener():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(15)
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -45,14 +34,6 @@ def sim(listener):
                               extra=["--prefix", "GTR"])
     yield process
     process.stop()
-
-
-def received_frame(listener) -> bytes:
-    conn, _ = listener.accept()
-    try:
-        return SocketStream(conn, "wrapper", 5).recv_frame()
-    finally:
-        conn.close()
 
 
 def pushed(sim, listener, index: int, code: int = 0) -> bytes:
@@ -66,19 +47,19 @@ def collect(meter_id: int, *kinds: str) -> None:
 
 
 def test_database_matches_what_every_meter_recorded(app, sim, listener):
-    with app.app_context():
+    with app.app_context(), profiles_read_by_entry():
         app.config["HES_BACKFILL_DAYS"] = 2
-        brand = db.session.execute(select(MeterBrand).where(MeterBrand.name == "hes_sim")).scalar_one()
-        brand.default_secret = store_credentials(brand.default_secret, password=PASSWORD.decode())
-        ids = []
-        for i in range(METERS):
-            card = Sim(number=f"GTR-SIM-{i}", ip_address="127.0.0.1", port=sim.port(i))
-            meter = Meter(number=sim.serial(i), brand_id=brand.id, comm_mode=CommMode.dial_out,
-                          status=MeterStatus.active, sim=card)
-            db.session.add_all([card, meter])
-            db.session.flush()
-            ids.append(meter.id)
-        db.session.commit()
+        installed = dt.datetime.fromtimestamp(sim.install_time, UTC)
+        ids = register_meters(sim, prefix="GTR", installed_at=installed)
+        # Clocks that went wrong hours ago, so the rows captured since carry the wrong stamps: meter 1 two
+        # days ahead (beyond the tolerance: quarantined), meter 2 two hours ahead (within it: stored), meter
+        # 5 a hundred days behind (before its installation: quarantined).
+        for index, offset, hours in ((1, 2 * 86400, 4), (2, 2 * 3600, 3), (5, -100 * 86400, 2)):
+            sim.post(f"/meters/{sim.serial(index)}/clock", {"offset_seconds": offset,
+                                                             "since_seconds_ago": hours * 3600})
+            sim.post(f"/meters/{sim.serial(index)}/event", {"code": 12})  # logged with the wrong stamp
+        for _ in range(3):
+            received_frame(listener)  # the event's push (not handled: the log is the record here)
         # Round 1 (meter 2 collected daily first).
         collect(ids[2], "collect_daily_snapshot")
         for meter_id in ids:
@@ -93,16 +74,18 @@ def test_database_matches_what_every_meter_recorded(app, sim, listener):
         cursor = db.session.get(CollectionCursor, (ids[0], "load_profile"))
         outage_from = cursor.last_ts - dt.timedelta(hours=6)
         db.session.execute(Reading.__table__.delete().where(Reading.meter_id == ids[0], Reading.ts > outage_from))
-        cursor.last_ts = outage_from
+        cursor.last_ts, cursor.last_entry = outage_from, None  # the entry it stood at then is not known
         db.session.commit()
         sim.post(f"/meters/{sim.serial(0)}/fault", {"kind": "offline", "active": False})
         handle_push(ids[0], pushed(sim, listener, 0))
 
-        # Meter 1: a clock two days ahead, then 900 days behind: both pushes go to quarantine.
+        # Meter 1: pushes with a clock two days ahead, then 900 days behind: both go to quarantine. Then
+        # its clock is set right (and meter 5's): rows from now on carry true stamps.
         for offset in (2 * 86400, -900 * 86400):
             sim.post(f"/meters/{sim.serial(1)}/clock", {"offset_seconds": offset})
             handle_push(ids[1], pushed(sim, listener, 1))
-        sim.post(f"/meters/{sim.serial(1)}/clock", {"offset_seconds": 0})
+        for index in (1, 5):
+            sim.post(f"/meters/{sim.serial(index)}/clock", {"offset_seconds": 0})
 
         # Meter 3: a tamper, pushed (with a clock 20 s off) and then read from the log.
         sim.post(f"/meters/{sim.serial(3)}/clock", {"offset_seconds": 20})
@@ -135,13 +118,22 @@ def test_database_matches_what_every_meter_recorded(app, sim, listener):
             record["billing"] = sim.get(f"/meters/{sim.serial(i)}/record?from=0&to={ended}&parts=billing")["billing"]
             reconcile_meter(result, meter_id, record)
         finish(result)
-        assert result.expected > METERS * 2 * 96 * 4
+        assert result.expected + result.out_of_range > METERS * 2 * 96 * 4, result.as_dict()
         assert (result.missing, result.duplicated, result.wrong) == (0, 0, 0), result.examples
         assert (result.events_missing, result.events_duplicated) == (0, 0), result.examples
         assert result.rollup_mismatches == 0 and result.out_of_range_stored == 0
         assert result.completeness_pct == 100.0
+        # Every out-of-range row the meters stamped is in quarantine (4 h of meter 1's load profile, 2 h of
+        # meter 5's, 4 registers a row, and their logged events) and no cursor stands on one.
+        assert result.out_of_range >= (16 + 8) * 4 + 2 and result.quarantine_missing == 0, result.examples
+        assert result.cursors_out_of_range == 0
         held = db.session.execute(select(QuarantinedRow)).scalars().all()
-        assert result.quarantined == len(held) == 2 and {q.meter_id for q in held} == {ids[1]}
+        assert result.quarantined == len(held) == result.out_of_range + 2  # + meter 1's two pushes
+        assert {q.meter_id for q in held} == {ids[1], ids[5]}
+        assert any("first reading" in q.reason for q in held if q.meter_id == ids[5])
+        # Meter 2's rows two hours ahead are within the tolerance: stored as the meter stamped them.
+        ahead = dt.datetime.now(UTC) + dt.timedelta(hours=1)
+        assert db.session.execute(select(Reading.id).where(Reading.meter_id == ids[2], Reading.ts > ahead)).first()
 
         # The comparison can fail: one value lost and one changed behind the HES's back are found.
         from app.models import Channel

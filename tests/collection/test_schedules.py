@@ -10,19 +10,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Area, CommMode, Meter, MeterBrand, MeterStatus, Schedule
 from app.services.schedules import next_run
-from app.tasks import huey
 
 UTC = dt.UTC
-
-
-@pytest.fixture
-def huey_immediate():
-    """Tasks run inline; delayed ones are kept in memory so a test can look at them."""
-    previous = huey.immediate
-    huey.immediate = True
-    yield huey
-    huey.flush()
-    huey.immediate = previous
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -63,14 +62,3 @@ def sim_hdlc_none() -> Iterator[SimProcess]:
     sim = start_simulator(meters=2, interface="hdlc", auth="none", seed=17)
     yield sim
     sim.stop()
-
-
-@pytest.fixture
-def tcp_listener() -> Iterator[socket.socket]:
-    """A listening TCP socket on an ephemeral 127.0.0.1 port (the HES side of dial-in / push)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(15)
-    yield server
-    server.close()

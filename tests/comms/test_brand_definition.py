@@ -22,7 +22,8 @@ def test_bare_obis_list_gets_classes_attributes_and_roles_from_the_standard():
     assert d["roles"]["event_logs"] == {"standard": {"point": "standard_event_log"}}
     assert compile_objects(d)["profiles"] == {"load_profile": "1.0.99.1.0.255"}
     assert d["connection"] == {"interface": "wrapper", "client_address": 1, "server_address": 1,
-                               "auth_level": "low", "profile_period_minutes": 15, "push_policy": "auto"}
+                               "auth_level": "low", "profile_period_minutes": 15, "push_policy": "auto",
+                               "profile_read": "auto"}
 
 
 def test_header_and_headerless_lists_say_the_same():

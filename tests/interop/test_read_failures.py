@@ -7,20 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Alert, AlertState, CommMode, Meter, MeterBrand, MeterStatus, Reading, Sim
-from app.services.secrets import store_credentials
-from app.tasks import huey
-from tests.support.simulator import PASSWORD, start_simulator
-
-
-@pytest.fixture
-def huey_immediate():
-    """Tasks run inline; delayed ones (retries) are kept in memory so the test can look at them."""
-    previous = huey.immediate
-    huey.immediate = True
-    yield huey
-    huey.flush()
-    huey.immediate = previous
+from app.models import Alert, AlertState, Reading
+from tests.support.simulator import register_meters, start_simulator
 
 
 @pytest.fixture
@@ -37,14 +25,7 @@ def test_empty_profile_read_is_retried_and_alerted_until_a_retry_reads_it(app, s
     from app.tasks.jobs import collect
 
     with app.app_context():
-        brand = db.session.execute(select(MeterBrand).where(MeterBrand.name == "hes_sim")).scalar_one()
-        brand.default_secret = store_credentials(brand.default_secret, password=PASSWORD.decode())
-        card = Sim(number="RFL-SIM", ip_address="127.0.0.1", port=sim.port(0))
-        meter = Meter(number=sim.serial(0), brand_id=brand.id, comm_mode=CommMode.dial_out,
-                      status=MeterStatus.active, sim=card)
-        db.session.add_all([card, meter])
-        db.session.commit()
-        meter_id = meter.id
+        [meter_id] = register_meters(sim, [0], prefix="RFL")
 
         def alerts() -> list[Alert]:
             db.session.expire_all()

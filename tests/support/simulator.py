@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,11 @@ class SimProcess:
                           start_time=self.ready["start_time"])
         number = self.args["first_serial"] + index
         return Meter(self.serial(index), index, meter_seed(self.args["seed"], number), cfg)
+
+    @property
+    def install_time(self) -> float:
+        """When the simulated meters' history starts (epoch seconds): their installation."""
+        return FleetConfig(history_days=self.args["history_days"], start_time=self.ready["start_time"]).install_time
 
     def params(self, **overrides: Any) -> SessionParams:
         """SessionParams for the management client with this simulator's secrets."""
@@ -136,6 +141,78 @@ def start_simulator(meters: int = 4, interface: str = "wrapper", auth: str = "lo
     raise RuntimeError(f"simulator did not start: {' '.join(cmd)}")
 
 
+
+
+@contextlib.contextmanager
+def listening_socket(backlog: int = 16, timeout: float = 15) -> Iterator[socket.socket]:
+    """A listening TCP socket on an ephemeral 127.0.0.1 port: the HES side of dial-in and pushes."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(backlog)
+    server.settimeout(timeout)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def received_frame(listener: socket.socket, interface: str = "wrapper") -> bytes:
+    """Accept one connection on ``listener`` and return the one frame it sends (a push)."""
+    conn, _ = listener.accept()
+    try:
+        return SocketStream(conn, interface, 5).recv_frame()
+    finally:
+        conn.close()
+
+
+def _sim_brand():
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import MeterBrand
+
+    return db.session.execute(select(MeterBrand).where(MeterBrand.name == "hes_sim")).scalar_one()
+
+
+@contextlib.contextmanager
+def profiles_read_by_entry() -> Iterator[None]:
+    """The hes_sim brand says its meters keep entry numbers (``profile_read: entry``) for the duration.
+    Needs an app context."""
+    from app.extensions import db
+
+    brand = _sim_brand()
+    before = dict(brand.objects or {})
+    brand.objects = {**before, "profile_read": "entry"}
+    db.session.commit()
+    try:
+        yield
+    finally:
+        db.session.rollback()
+        _sim_brand().objects = before
+        db.session.commit()
+
+
+def register_meters(sim: SimProcess, indices: Iterable[int] | None = None, *, prefix: str = "SIM",
+                    dial_in: bool = False, **fields: Any) -> list[int]:
+    """Register simulated meters (all, or ``indices``) as active hes_sim meters, the brand holding the
+    simulator's password: dial-out ones with a SIM card at each meter's port, or dial-in ones (the
+    simulator dials the HES). Returns the meter ids. Needs an app context."""
+    from app.extensions import db
+    from app.models import CommMode, Meter, MeterStatus, Sim
+    from app.services.secrets import store_credentials
+
+    brand = _sim_brand()
+    brand.default_secret = store_credentials(brand.default_secret, password=PASSWORD.decode())
+    meters = []
+    for i in range(len(sim.meters)) if indices is None else indices:
+        meter = Meter(number=sim.serial(i), brand_id=brand.id, status=MeterStatus.active, **fields,
+                      comm_mode=CommMode.dial_in if dial_in else CommMode.dial_out)
+        if not dial_in:
+            meter.sim = Sim(number=f"{prefix}-SIM-{i}", ip_address="127.0.0.1", port=sim.port(i))
+        db.session.add(meter)
+        meters.append(meter)
+    db.session.commit()
+    return [meter.id for meter in meters]
 
 
 class SimulatorPool:
