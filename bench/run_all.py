@@ -27,6 +27,7 @@ BENCHES = [
     ("Theft detection (issue 7)", ["bench.bench_detection"]),
     ("Soak (issue 8)", ["bench.bench_soak"]),
     ("Ground-truth reconciliation (issue 11)", ["bench.bench_reconcile"]),
+    ("Report PDF off the event loop (issue 16)", ["bench.bench_pdf_loop", "--rows", "500", "--renders", "2"]),
 ]
 
 

@@ -12,19 +12,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
 from sqlalchemy import case, func, or_, select
 
 from app.extensions import db
 from app.models import Area, Customer, Meter, MeterBrand, MeterStatus, ObisPoint, Sim
 from app.services import ServiceError
 from app.services.csvio import write_rows
+from app.services.reports.base import MAX_PDF_ROWS, N_, Chart, Report
 from app.services.scope import Scope
 
 VISIBILITY = ("all", "never", "online")  # the Online Rate page's dropdown
 ONLINE_STATES = ("", "online", "offline", "never", "ever")
 MAX_PAGE_SIZE = 500
-MAX_PDF_ROWS = 2000
-REPORT_COLUMNS = ["Meter Number", "Customer", "Area", "Online Now", "First Seen", "Last Seen", "Status"]
+REPORT_COLUMNS = [N_("Meter Number"), N_("Customer"), N_("Area"), N_("Online Now"), N_("First Seen"),
+                  N_("Last Seen"), N_("Status")]
 
 
 @dataclass(frozen=True)
@@ -151,32 +153,25 @@ def online_rate_csv(flt: MeterFilter, timezone: str = "UTC") -> Iterator[str]:
 
 def online_rate_pdf(flt: MeterFilter, *, visibility: str, area_name: str | None, timezone: str = "UTC") -> bytes:
     """The Online Rate report as a PDF: filters, summary, a status chart and up to ``MAX_PDF_ROWS`` meters."""
-    from app.services.pdf import donut_chart_png, render_report
-
     flt = flt.validated()
     summary = online_rate_summary(flt.scope)
     offline_seen = summary["ever_online"] - summary["online_now"]
-    chart = donut_chart_png(
-        [("Online now", summary["online_now"], "#16a34a"), ("Offline (seen before)", offline_seen, "#dc2626"),
-         ("Never online", summary["never_online"], "#94a3b8")],
-        centre=f"{summary['online_rate']:.1f}%",
-    )
+    chart = Chart(series=[(N_("Online now"), [summary["online_now"]]), (N_("Offline (seen before)"), [offline_seen]),
+                          (N_("Never online"), [summary["never_online"]])],
+                  colours=("#16a34a", "#dc2626", "#94a3b8"), kind="donut", ylabel="",
+                  centre=f"{summary['online_rate']:.1f}%")
     count = int(db.session.execute(select(func.count(Meter.id)).where(*flt.clauses())).scalar() or 0)
-    note = (f"Showing the first {MAX_PDF_ROWS} of {count} meters; download the CSV for all of them."
-            if count > MAX_PDF_ROWS else None)
-    return render_report(
-        "Online Rate",
-        filters={"Area": area_name or "All areas",
-                 "Meters": {"all": "All", "never": "Never online", "online": "Online (ever or now)"}[visibility],
-                 "Time zone": timezone},
-        summary=[("Online rate", f"{summary['online_rate']:.1f}%"), ("Online now", summary["online_now"]),
-                 ("Never online", summary["never_online"]), ("Total meters", summary["total"]),
-                 ("Meters listed", count)],
-        columns=REPORT_COLUMNS,
-        rows=_report_rows(flt, timezone, limit=MAX_PDF_ROWS),
-        chart_png=chart,
-        note=note,
-    )
+    note = (gettext("Showing the first %(shown)d of %(total)d meters; download the CSV for all of them.",
+                    shown=MAX_PDF_ROWS, total=count) if count > MAX_PDF_ROWS else None)
+    shown = {"all": N_("All"), "never": N_("Never online"), "online": N_("Online (ever or now)")}
+    return Report.of(
+        N_("Online Rate"), REPORT_COLUMNS, _report_rows(flt, timezone, limit=MAX_PDF_ROWS),
+        filters={N_("Area"): area_name or gettext("All areas"), N_("Meters"): gettext(shown[visibility]),
+                 N_("Time zone"): timezone},
+        summary=[(N_("Online rate"), f"{summary['online_rate']:.1f}%"), (N_("Online now"), summary["online_now"]),
+                 (N_("Never online"), summary["never_online"]), (N_("Total meters"), summary["total"]),
+                 (N_("Meters listed"), count)],
+        chart=chart, note=note).pdf()
 
 
 def area_name(area_id: int | None) -> str | None:

@@ -20,6 +20,7 @@ from app.models import Alert, Event, Meter
 from app.services.alerts import acknowledge, resolve
 from app.services.csvio import write_rows
 from app.services.events import EVENT_TYPES
+from app.services.reports.base import N_
 from app.services.scope import AreaTreeFilter, MeterNumberFilter, scoped_base_filters
 from app.views.common import csv_response
 from app.views.errors import safe
@@ -69,7 +70,7 @@ class FilteredExportMixin:
           responses:
             200: {description: PDF file}
         """
-        from app.services.pdf import render_report
+        from app.services.reports.base import Report
 
         filters = self._handle_filters_args(kwargs.get("rison", {}))
         model = self.datamodel.obj
@@ -81,10 +82,11 @@ class FilteredExportMixin:
         by_type = db.session.execute(select(counted.c[self.type_column], func.count())
                                      .group_by(counted.c[self.type_column]).order_by(func.count().desc())).all()
         shown = {f["col"]: str(f["value"]) for f in kwargs.get("rison", {}).get("filters", [])}
-        pdf = render_report(self.report_title, filters=shown or {"filters": "none"},
-                            summary=[("Rows", total)] + [(str(k), v) for k, v in by_type],
-                            columns=[h for h, _p in self.export_columns], rows=rows,
-                            note="Times are UTC." if total <= 2000 else f"First 2,000 of {total} rows; times UTC.")
+        note = (gettext("Times are UTC.") if total <= 2000
+                else gettext("First 2,000 of %(total)d rows; times UTC.", total=total))
+        pdf = Report.of(self.report_title, [h for h, _p in self.export_columns], rows,
+                        filters=shown or {N_("Filters"): gettext("none")},
+                        summary=[(N_("Rows"), total)] + [(str(k), v) for k, v in by_type], note=note).pdf()
         return Response(pdf, mimetype="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{self.resource_name}s.pdf"'})
 
@@ -121,13 +123,14 @@ class AlertApi(FilteredExportMixin, HesModelRestApi):
     search_filters = {"area_id": [AreaTreeFilter], "meter_id": [MeterNumberFilter]}
     order_columns = ["last_at", "first_at", "severity", "count", "id"]
     base_order = ("last_at", "desc")
-    export_columns = [("Alert", "id"), ("Meter", "meter.number"), ("Type", "alert_type"), ("Kind", "kind"),
-                      ("Severity", "severity"), ("State", "state"), ("Title", "title"), ("Count", "count"),
-                      ("First", "first_at"), ("Last", "last_at"), ("Acknowledged", "acknowledged_at"),
-                      ("Comment", "ack_comment"), ("Resolved", "resolved_at")]
+    export_columns = [(N_("Alert"), "id"), (N_("Meter"), "meter.number"), (N_("Type"), "alert_type"),
+                      (N_("Kind"), "kind"), (N_("Severity"), "severity"), (N_("State"), "state"),
+                      (N_("Title"), "title"), (N_("Count"), "count"), (N_("First"), "first_at"),
+                      (N_("Last"), "last_at"), (N_("Acknowledged"), "acknowledged_at"),
+                      (N_("Comment"), "ack_comment"), (N_("Resolved"), "resolved_at")]
     export_order = "last_at"
     type_column = "alert_type"
-    report_title = "Alerts report"
+    report_title = N_("Alerts report")
 
     def _act(self, action):
         body = request.get_json(silent=True) or {}
@@ -192,11 +195,12 @@ class EventApi(FilteredExportMixin, HesModelRestApi):
     search_filters = {"meter_id": [AreaTreeFilter, MeterNumberFilter]}
     order_columns = ["ts", "event_type", "severity", "id"]
     base_order = ("ts", "desc")
-    export_columns = [("Time (UTC)", "ts"), ("Meter", "meter.number"), ("Type", "event_type"), ("Code", "code"),
-                      ("Severity", "severity"), ("Source", "source"), ("Log", "log"), ("Received", "received_at")]
+    export_columns = [(N_("Time (UTC)"), "ts"), (N_("Meter"), "meter.number"), (N_("Type"), "event_type"),
+                      (N_("Code"), "code"), (N_("Severity"), "severity"), (N_("Source"), "source"), (N_("Log"), "log"),
+                      (N_("Received"), "received_at")]
     export_order = "ts"
     type_column = "event_type"
-    report_title = "Event report"
+    report_title = N_("Event report")
 
     @api_expose("/summary", methods=["GET"])
     @protect()

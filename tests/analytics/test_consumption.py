@@ -127,6 +127,28 @@ def test_pdf_has_title_filters_and_the_table_totals(app, fleet, client, admin_he
     assert len(reader.pages[0].images) == 1  # the chart
 
 
+def test_pdf_speaks_the_readers_language_with_the_same_numbers(app, fleet, client, admin_headers):
+    """A French reader gets the title, filters, figures and column headings in French; the figures are the
+    English report's (31 days × (2 + 3 + 4) kWh); the CSV keeps its English headings for integrators."""
+    with app.app_context():
+        for i, name in enumerate(("A1", "A2", "A3")):
+            fill_days(fleet.meters[name], dt.date(2026, 3, 1), [2.0 + i] * 31)
+    query = f"?area={fleet.ward_a}&start=2026-03-01&end=2026-03-31&granularity=daily"
+    french = {**admin_headers, "Accept-Language": "fr-FR,fr;q=0.9"}
+    resp = client.get(f"/api/v1/consumption/pdf{query}", headers=french)
+    assert resp.status_code == 200
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(resp.data)).pages).split())
+    for heading in ("Consommation d'énergie", "Fuseau horaire", "Granularité: Quotidien", "Période",
+                    "Compteurs remontant"):
+        assert heading in text, heading
+    assert "MOYENNE PAR JOUR (KWH)" in text.upper()  # the summary prints its labels in capitals
+    assert "Energy Consumption" not in text and "Period" not in text
+    assert "Total 279.000 0.000 279.000 3" in text
+    csv_text = client.get(f"/api/v1/consumption/csv{query}", headers=french).get_data(as_text=True)
+    csv_head = csv_text.lstrip("\ufeff").splitlines()[0]
+    assert csv_head == "Meter,Customer,Area,Period,Import (kWh),Export (kWh),Net (kWh),Intervals"
+
+
 def test_average_per_day_counts_the_days_that_have_data(app, fleet):
     """Seven days of readings in a 30-day range: 27 + 25 + 29 + 27 + 26 + 28 + 27 = 189 kWh over 7 days is
     27 kWh a day (dividing by the 30 days of the range showed 6.3)."""

@@ -93,13 +93,18 @@ def test_every_operator_page_renders_in_the_layout(page, fleet):
     screenshot(page, "meter-edit")
 
 
-def test_every_menu_page_renders(browser, live_server, admin_state, fleet):
-    """Every page the sidebar offers (including those other parts of the HES add) renders in the layout."""
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_menu_page_renders(browser, live_server, admin_state, fleet, theme):
+    """Every page the sidebar offers (including those other parts of the HES add) renders in the layout, in
+    the light and the dark theme; a screenshot of each under test-artifacts/screenshots/menu-<page>-<theme>."""
     context = browser.new_context(viewport={"width": 1440, "height": 900}, storage_state=admin_state,
                                   base_url=live_server.url)
     page = context.new_page()
     try:
         page.goto("/dashboard/")
+        if page.locator("html").get_attribute("data-theme") != theme:
+            page.click("#hes-theme-toggle")
+            page.wait_for_load_state()
         links = page.eval_on_selector_all("#hes-nav a[href]",
                                           "els => els.map(a => [a.textContent.trim(), a.getAttribute('href')])")
         assert len(links) >= 10
@@ -107,8 +112,13 @@ def test_every_menu_page_renders(browser, live_server, admin_state, fleet):
             response = page.goto(href)
             assert response.status < 400, (label, href, response.status)
             assert page.locator("#hes-sidebar").is_visible(), href
-            screenshot(page, "menu-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-"))
+            assert page.locator("html").get_attribute("data-theme") == theme, href
+            screenshot(page, f"menu-{re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')}-{theme}")
     finally:
+        page.goto("/dashboard/")
+        if page.locator("html").get_attribute("data-theme") == "dark":
+            page.click("#hes-theme-toggle")
+            page.wait_for_load_state()
         context.close()
 
 

@@ -24,6 +24,7 @@ from app.models import (
 )
 from app.models.types import utcnow
 from app.services import NotFound, ServiceError, alerts, audit
+from app.services.reports.base import N_
 from app.services.scope import Scope
 
 STATES = ("", "open", "closed")
@@ -179,8 +180,9 @@ def summary(scope: Scope) -> dict:
             "amount_recovered": round(float(amount), 2)}
 
 
-REPORT_COLUMNS = ["Case", "Meter", "Customer", "Area", "State", "Rules", "Score", "Assigned to", "Outcome",
-                  "Energy recovered (kWh)", "Amount recovered", "Opened", "Closed", "Reason"]
+REPORT_COLUMNS = [N_("Case"), N_("Meter"), N_("Customer"), N_("Area"), N_("State"), N_("Rules"), N_("Score"),
+                  N_("Assigned to"), N_("Outcome"), N_("Energy recovered (kWh)"), N_("Amount recovered"), N_("Opened"),
+                  N_("Closed"), N_("Reason")]
 
 
 def report_rows(scope: Scope, state: str = "", tz=None, limit: int | None = None):

@@ -18,13 +18,14 @@ from app.models import Area, ConsumptionDaily, Meter, Severity
 from app.services import Forbidden, ServiceError
 from app.services.alerts import raise_alert
 from app.services.analytics.series import supply_meter_ids
+from app.services.reports.base import N_
 from app.services.reports.periods import local_today, period_label, period_start, utc_range, utility_zone
 from app.services.scope import Scope, area_ids_subquery
 
 ALERT_TYPE = "technical_loss"
 GRANULARITIES = ("daily", "monthly")
-COLUMNS = ["Area", "Supply meter", "Period", "Energy in (kWh)", "Consumers (kWh)", "Loss (kWh)", "Loss (%)",
-           "Consumer meters reporting"]
+COLUMNS = [N_("Area"), N_("Supply meter"), N_("Period"), N_("Energy in (kWh)"), N_("Consumers (kWh)"),
+           N_("Loss (kWh)"), N_("Loss (%)"), N_("Consumer meters reporting")]
 
 
 def loss_threshold_pct() -> float:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Area, Meter
 from app.services import MAX_ID, NotFound
+from app.services.reports.base import N_
 from app.services.scope import Scope, area_ids_subquery, restricted_customer_id
 
 WH_PER_KWH = 1000.0
@@ -49,12 +51,12 @@ def _is_id(value: int) -> bool:
 
 
 def scope_names(scope: Scope) -> dict[str, str]:
-    """Human names of the scope for report headings."""
+    """Human names of the scope for report headings (keys translated where the report is shown)."""
     names = {}
     area = db.session.get(Area, scope.area_id) if scope.area_id is not None else None
-    names["Area"] = area.full_name if area else "All areas"
+    names[N_("Area")] = area.full_name if area else gettext("All areas")
     if scope.meter_id is not None:
-        names["Meter"] = db.session.execute(select(Meter.number).where(Meter.id == scope.meter_id)).scalar()
+        names[N_("Meter")] = db.session.execute(select(Meter.number).where(Meter.id == scope.meter_id)).scalar()
     return names
 
 

@@ -10,18 +10,22 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Area, ConsumptionDaily, Meter, MeterBrand, MeterStatus
 from app.services.csvio import write_rows
+from app.services.reports.base import N_, Chart, Report
 from app.services.reports.common import scope_names
 from app.services.reports.periods import check_range, local_days, utc_range
 from app.services.scope import Scope
 
 FIELD_STATUSES = (MeterStatus.installed, MeterStatus.active)
-CSV_COLUMNS = ["Meter", "Area", "Date", "Expected", "Received", "On time", "Completeness (%)", "On time (%)"]
-AREA_COLUMNS = ["Area", "Meters", "Expected", "Received", "On time", "Completeness (%)", "On time (%)"]
+CSV_COLUMNS = [N_("Meter"), N_("Area"), N_("Date"), N_("Expected"), N_("Received"), N_("On time"),
+               N_("Completeness (%)"), N_("On time (%)")]
+AREA_COLUMNS = [N_("Area"), N_("Meters"), N_("Expected"), N_("Received"), N_("On time"), N_("Completeness (%)"),
+                N_("On time (%)")]
 
 
 def expected_intervals(day: dt.date, tz: ZoneInfo, period_minutes: int) -> int:
@@ -136,23 +140,21 @@ def completeness_csv(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -
 
 def completeness_pdf(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> bytes:
     """The completeness report as PDF: summary, chart per day and the per-area table with totals."""
-    from app.services.reports.pdf import chart_png, render_pdf
-
     data = completeness(scope, start, end, tz)
     s = data["summary"]
     rows = [[a["area"], a["meters"], a["expected"], a["received"], a["on_time"], _fmt(a["completeness_pct"]),
              _fmt(a["on_time_pct"])] for a in data["areas"]]
-    chart = chart_png([d["date"] for d in data["days"]],
-                      [("Received %", [d["completeness_pct"] or 0 for d in data["days"]]),
-                       ("On time %", [d["on_time_pct"] or 0 for d in data["days"]])], ylabel="%")
-    return render_pdf(
-        "Data Completeness",
-        filters={**scope_names(scope), "From": start.isoformat(), "To": end.isoformat(), "Time zone": tz.key,
-                 "On time": f"within {current_app.config.get('HES_ON_TIME_HOURS', 4)} h"},
-        summary=[("Completeness", f"{_fmt(s['completeness_pct'])}%"), ("On time", f"{_fmt(s['on_time_pct'])}%"),
-                 ("Intervals expected", f"{s['expected']:,}"), ("Intervals received", f"{s['received']:,}"),
-                 ("Meters", s["meters"])],
-        columns=AREA_COLUMNS, rows=rows, chart=chart,
-        totals=["Total", s["meters"], s["expected"], s["received"], s["on_time"], _fmt(s["completeness_pct"]),
-                _fmt(s["on_time_pct"])])
-
+    chart = Chart([d["date"] for d in data["days"]],
+                  [(N_("Received %"), [d["completeness_pct"] or 0 for d in data["days"]]),
+                   (N_("On time %"), [d["on_time_pct"] or 0 for d in data["days"]])], ylabel="%")
+    hours = current_app.config.get("HES_ON_TIME_HOURS", 4)
+    return Report.of(
+        N_("Data Completeness"), AREA_COLUMNS, rows,
+        filters={**scope_names(scope), N_("From"): start.isoformat(), N_("To"): end.isoformat(),
+                 N_("Time zone"): tz.key, N_("On time"): gettext("within %(hours)s h", hours=hours)},
+        summary=[(N_("Completeness"), f"{_fmt(s['completeness_pct'])}%"), (N_("On time"), f"{_fmt(s['on_time_pct'])}%"),
+                 (N_("Intervals expected"), f"{s['expected']:,}"), (N_("Intervals received"), f"{s['received']:,}"),
+                 (N_("Meters"), s["meters"])],
+        chart=chart,
+        totals=[N_("Total"), s["meters"], s["expected"], s["received"], s["on_time"], _fmt(s["completeness_pct"]),
+                _fmt(s["on_time_pct"])]).pdf()

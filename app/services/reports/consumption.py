@@ -8,18 +8,22 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
 from sqlalchemy import DateTime, String, func, select, type_coerce
 
 from app.extensions import db
 from app.models import Area, Channel, ConsumptionDaily, ConsumptionHourly, Customer, Meter, Reading
 from app.services.csvio import write_rows
-from app.services.reports.common import kwh
+from app.services.reports.base import N_, Chart, Report, capped
+from app.services.reports.common import kwh, scope_names
 from app.services.reports.periods import check_range, period_label, period_start, utc_range
 from app.services.scope import Scope
 
-CSV_COLUMNS = ["Meter", "Customer", "Area", "Period", "Import (kWh)", "Export (kWh)", "Net (kWh)", "Intervals"]
-METER_COLUMNS = ["Meter", "Customer", "Area", "Import (kWh)", "Export (kWh)", "Net (kWh)", "Intervals"]
-READING_COLUMNS = ["Meter", "Register", "Time", "Value (kWh)"]
+CSV_COLUMNS = [N_("Meter"), N_("Customer"), N_("Area"), N_("Period"), N_("Import (kWh)"), N_("Export (kWh)"),
+               N_("Net (kWh)"), N_("Intervals")]
+METER_COLUMNS = [N_("Meter"), N_("Customer"), N_("Area"), N_("Import (kWh)"), N_("Export (kWh)"), N_("Net (kWh)"),
+                 N_("Intervals")]
+READING_COLUMNS = [N_("Meter"), N_("Register"), N_("Time"), N_("Value (kWh)")]
 ENERGY_OBIS = ("1.0.1.8.0.255", "1.0.2.8.0.255")
 
 
@@ -202,31 +206,31 @@ def readings_csv(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> It
     return write_rows(READING_COLUMNS, reading_rows(scope, start, end, tz))
 
 
-PERIOD_COLUMNS = ["Period", "Import (kWh)", "Export (kWh)", "Net (kWh)", "Meters reporting", "Intervals"]
+PERIOD_COLUMNS = [N_("Period"), N_("Import (kWh)"), N_("Export (kWh)"), N_("Net (kWh)"), N_("Meters reporting"),
+                  N_("Intervals")]
+GRANULARITIES = {"hourly": N_("Hourly"), "daily": N_("Daily"), "weekly": N_("Weekly"), "monthly": N_("Monthly")}
 
 
 def consumption_pdf(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo) -> bytes:
     """The consumption report as PDF: filters, summary, chart of the periods, and the period table with totals."""
-    from app.services.reports.common import scope_names
-    from app.services.reports.pdf import capped, chart_png, render_pdf
-
     series = consumption_series(scope, start, end, granularity, tz)
     summary = consumption_summary(scope, start, end, tz)
     rows = [[p["period"], f"{p['import_kwh']:.3f}", f"{p['export_kwh']:.3f}", f"{p['net_kwh']:.3f}", p["meters"],
              p["intervals"]] for p in series]
     rows, note = capped(rows, len(rows))
-    totals = ["Total", f"{sum(p['import_kwh'] for p in series):.3f}", f"{sum(p['export_kwh'] for p in series):.3f}",
-              f"{sum(p['net_kwh'] for p in series):.3f}", summary["meters_with_data"],
-              sum(p["intervals"] for p in series)]
-    chart = chart_png([p["period"] for p in series], [("Import", [p["import_kwh"] for p in series])] + (
-        [("Export", [p["export_kwh"] for p in series])] if summary["export_kwh"] else []),
+    totals = [N_("Total"), f"{sum(p['import_kwh'] for p in series):.3f}",
+              f"{sum(p['export_kwh'] for p in series):.3f}", f"{sum(p['net_kwh'] for p in series):.3f}",
+              summary["meters_with_data"], sum(p["intervals"] for p in series)]
+    chart = Chart([p["period"] for p in series], [(N_("Import (kWh)"), [p["import_kwh"] for p in series])] + (
+        [(N_("Export (kWh)"), [p["export_kwh"] for p in series])] if summary["export_kwh"] else []),
         kind="line" if granularity == "hourly" else "bar")
-    return render_pdf(
-        "Energy Consumption",
-        filters={**scope_names(scope), "From": start.isoformat(), "To": end.isoformat(),
-                 "Granularity": granularity.capitalize(), "Time zone": tz.key},
-        summary=[("Import (kWh)", f"{summary['import_kwh']:,.3f}"), ("Export (kWh)", f"{summary['export_kwh']:,.3f}"),
-                 ("Meters with data", f"{summary['meters_with_data']} / {summary['meters']}"),
-                 ("Average per meter (kWh)", f"{summary['avg_kwh_per_meter']:,.3f}"),
-                 ("Average per day (kWh)", f"{summary['avg_kwh_per_day']:,.3f}")],
-        columns=PERIOD_COLUMNS, rows=rows, chart=chart, totals=totals, note=note)
+    return Report.of(
+        N_("Energy Consumption"), PERIOD_COLUMNS, rows,
+        filters={**scope_names(scope), N_("From"): start.isoformat(), N_("To"): end.isoformat(),
+                 N_("Granularity"): gettext(GRANULARITIES.get(granularity, granularity)), N_("Time zone"): tz.key},
+        summary=[(N_("Import (kWh)"), f"{summary['import_kwh']:,.3f}"),
+                 (N_("Export (kWh)"), f"{summary['export_kwh']:,.3f}"),
+                 (N_("Meters with data"), f"{summary['meters_with_data']} / {summary['meters']}"),
+                 (N_("Average per meter (kWh)"), f"{summary['avg_kwh_per_meter']:,.3f}"),
+                 (N_("Average per day (kWh)"), f"{summary['avg_kwh_per_day']:,.3f}")],
+        chart=chart, totals=totals, note=note).pdf()

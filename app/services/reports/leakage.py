@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import func, or_, select
 
 from app.extensions import db
@@ -17,23 +18,23 @@ from app.models import Area, ConsumptionDaily, ConsumptionHourly, Customer, Even
 from app.models.types import utcnow
 from app.services.analytics.rules import TAMPER_EVENT_TYPES
 from app.services.analytics.series import supply_meter_ids
-from app.services.csvio import write_rows
+from app.services.reports.base import N_, Chart, Report
 from app.services.reports.common import scope_names
 from app.services.reports.periods import local_days, local_today, utc_range
 from app.services.scope import Scope
 
 INDICATORS = {
-    "zero_consumption": "Zero consumption (48 h)",
-    "reverse_flow": "Reverse energy flow (48 h)",
-    "tamper": "Meters with tamper events",
-    "relay_open_consuming": "Relay open but consuming",
-    "credit_exhausted_relay_closed": "Credit exhausted, relay closed",
-    "long_offline": "Long offline",
-    "below_area_pattern": "Far below the area's pattern",
+    "zero_consumption": N_("Zero consumption (48 h)"),
+    "reverse_flow": N_("Reverse energy flow (48 h)"),
+    "tamper": N_("Meters with tamper events"),
+    "relay_open_consuming": N_("Relay open but consuming"),
+    "credit_exhausted_relay_closed": N_("Credit exhausted, relay closed"),
+    "long_offline": N_("Long offline"),
+    "below_area_pattern": N_("Far below the area's pattern"),
 }
 FIELD_STATUSES = (MeterStatus.installed, MeterStatus.active)
-CSV_COLUMNS = ["Meter", "Customer", "Area", "Indicator", "Value"]
-AREA_COLUMNS = ["Area", "Meters", *INDICATORS.values()]
+CSV_COLUMNS = [N_("Meter"), N_("Customer"), N_("Area"), N_("Indicator"), N_("Value")]
+AREA_COLUMNS = [N_("Area"), N_("Meters"), *INDICATORS.values()]
 
 
 def _settings() -> dict:
@@ -149,25 +150,25 @@ def _trend(ids, first: dt.date, last: dt.date, tz: ZoneInfo, now: dt.datetime) -
 
 def leakage_csv(data: dict) -> Iterator[str]:
     """The exceptions, one row per meter and indicator, as CSV text."""
-    return write_rows(CSV_COLUMNS, ([e["meter"], e["customer"], e["area"], e["label"], e["value"]]
-                                    for e in data["exceptions"]))
+    return Report.of(N_("Revenue Leakage"), CSV_COLUMNS, ([e["meter"], e["customer"], e["area"], e["label"],
+                                                            e["value"]] for e in data["exceptions"])).csv()
 
 
 def leakage_pdf(scope: Scope, data: dict, tz: ZoneInfo) -> bytes:
     """The leakage report as PDF: indicator totals, the trend chart and the per-area table with totals."""
-    from app.services.reports.pdf import chart_png, render_pdf
-
     trend = data["trend"]
-    chart = chart_png([t["date"] for t in trend],
-                      [("Zero consumption", [t["zero_consumption"] for t in trend]),
-                       ("Reverse flow", [t["reverse_flow"] for t in trend]),
-                       ("Tamper events", [t["tamper_events"] for t in trend])], kind="line", ylabel="meters / events")
+    chart = Chart([t["date"] for t in trend],
+                  [(N_("Zero consumption"), [t["zero_consumption"] for t in trend]),
+                   (N_("Reverse flow"), [t["reverse_flow"] for t in trend]),
+                   (N_("Tamper events"), [t["tamper_events"] for t in trend])], kind="line",
+                  ylabel=N_("meters / events"))
     rows = [[a["area"], a["meters"], *(a[key] for key in INDICATORS)] for a in data["areas"]]
-    totals = ["Total", data["totals"]["meters"], *(data["totals"][key] for key in INDICATORS)]
-    return render_pdf(
-        "Revenue Leakage",
-        filters={**scope_names(scope), "Trend": f"last {data['days']} days", "Time zone": tz.key},
+    totals = [N_("Total"), data["totals"]["meters"], *(data["totals"][key] for key in INDICATORS)]
+    return Report.of(
+        N_("Revenue Leakage"), AREA_COLUMNS, rows,
+        filters={**scope_names(scope), N_("Trend"): gettext("last %(days)d days", days=data["days"]),
+                 N_("Time zone"): tz.key},
         summary=[(INDICATORS[k], data["totals"][k]) for k in ("zero_consumption", "reverse_flow", "tamper",
                                                               "relay_open_consuming", "long_offline")]
-        + [("Tamper events", data["totals"]["tamper_events"])],
-        columns=AREA_COLUMNS, rows=rows, chart=chart, totals=totals)
+        + [(N_("Tamper events"), data["totals"]["tamper_events"])],
+        chart=chart, totals=totals).pdf()

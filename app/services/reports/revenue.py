@@ -6,10 +6,13 @@ import datetime as dt
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext
+
 from app.services.analytics import investigations, loss
 from app.services.csvio import write_rows
+from app.services.reports.base import N_, Chart, Report, capped
 from app.services.reports.common import scope_names
-from app.services.reports.pdf import capped, chart_png, render_pdf
+from app.services.reports.consumption import GRANULARITIES
 from app.services.scope import Scope
 
 
@@ -25,24 +28,26 @@ def investigations_pdf(scope: Scope, state: str, tz: ZoneInfo) -> bytes:
     figures = investigations.summary(scope)
     precision = investigations.rule_precision(scope)
     rows, note = capped(investigations.report_rows(scope, state, tz), figures["total"])
-    chart = chart_png([p["rule"] for p in precision], [("Precision %", [100 * (p["precision"] or 0)
-                                                                         for p in precision])], ylabel="%")
-    totals = ["Total", "", "", "", f"{figures['open']} open", "", "", "", f"{figures['theft_confirmed']} theft",
-              f"{figures['energy_recovered_kwh']:.3f}", f"{figures['amount_recovered']:.2f}", "", "", ""]
-    return render_pdf(
-        "Investigations",
-        filters={**scope_names(scope), "State": state or "all", "Time zone": tz.key},
-        summary=[("Open", figures["open"]), ("Closed", figures["closed"]),
-                 ("Theft confirmed", figures["theft_confirmed"]),
-                 ("Energy recovered (kWh)", f"{figures['energy_recovered_kwh']:,.3f}"),
-                 ("Amount recovered", f"{figures['amount_recovered']:,.2f}")],
-        columns=investigations.REPORT_COLUMNS, rows=rows, chart=chart, totals=totals, note=note)
+    chart = Chart([p["rule"] for p in precision], [(N_("Precision %"), [100 * (p["precision"] or 0)
+                                                                      for p in precision])], ylabel="%")
+    totals = [N_("Total"), "", "", "", gettext("%(n)d open", n=figures["open"]), "", "", "",
+              gettext("%(n)d theft", n=figures["theft_confirmed"]), f"{figures['energy_recovered_kwh']:.3f}",
+              f"{figures['amount_recovered']:.2f}", "", "", ""]
+    states = {"": N_("All"), "open": N_("Open"), "closed": N_("Closed")}
+    return Report.of(
+        N_("Investigations"), investigations.REPORT_COLUMNS, rows,
+        filters={**scope_names(scope), N_("State"): gettext(states[state]), N_("Time zone"): tz.key},
+        summary=[(N_("Open"), figures["open"]), (N_("Closed"), figures["closed"]),
+                 (N_("Theft confirmed"), figures["theft_confirmed"]),
+                 (N_("Energy recovered (kWh)"), f"{figures['energy_recovered_kwh']:,.3f}"),
+                 (N_("Amount recovered"), f"{figures['amount_recovered']:,.2f}")],
+        chart=chart, totals=totals, note=note).pdf()
 
 
 def loss_csv(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo) -> Iterator[str]:
     """The energy balance per supplied area and period as CSV text."""
     rows = loss.energy_balance(scope, start, end, granularity, tz)
-    return write_rows(loss.COLUMNS, loss.balance_csv_rows(rows))
+    return Report.of(N_("Technical Loss"), loss.COLUMNS, loss.balance_csv_rows(rows)).csv()
 
 
 def loss_pdf(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo) -> bytes:
@@ -52,16 +57,17 @@ def loss_pdf(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: Z
     e_out = sum(r["consumers_kwh"] for r in rows)
     pct = f"{100 * (e_in - e_out) / e_in:.2f}" if e_in else ""
     periods = sorted({r["period"] for r in rows})
-    chart = chart_png(periods, [("Energy in", [sum(r["energy_in_kwh"] for r in rows if r["period"] == p)
+    chart = Chart(periods, [(N_("Energy in"), [sum(r["energy_in_kwh"] for r in rows if r["period"] == p)
                                                for p in periods]),
-                                ("Consumers", [sum(r["consumers_kwh"] for r in rows if r["period"] == p)
+                            (N_("Consumers"), [sum(r["consumers_kwh"] for r in rows if r["period"] == p)
                                                for p in periods])])
-    return render_pdf(
-        "Technical Loss",
-        filters={**scope_names(scope), "From": start.isoformat(), "To": end.isoformat(),
-                 "Granularity": granularity.capitalize(), "Alert above": f"{loss.loss_threshold_pct():g}%"},
-        summary=[("Energy in (kWh)", f"{e_in:,.3f}"), ("Consumers (kWh)", f"{e_out:,.3f}"),
-                 ("Loss (kWh)", f"{e_in - e_out:,.3f}"), ("Loss (%)", pct or "n/a"),
-                 ("Areas", len({r["area_id"] for r in rows}))],
-        columns=loss.COLUMNS, rows=list(loss.balance_csv_rows(rows)), chart=chart,
-        totals=["Total", "", "", f"{e_in:.3f}", f"{e_out:.3f}", f"{e_in - e_out:.3f}", pct, ""])
+    return Report.of(
+        N_("Technical Loss"), loss.COLUMNS, loss.balance_csv_rows(rows),
+        filters={**scope_names(scope), N_("From"): start.isoformat(), N_("To"): end.isoformat(),
+                 N_("Granularity"): gettext(GRANULARITIES.get(granularity, granularity)),
+                 N_("Alert above"): f"{loss.loss_threshold_pct():g}%"},
+        summary=[(N_("Energy in (kWh)"), f"{e_in:,.3f}"), (N_("Consumers (kWh)"), f"{e_out:,.3f}"),
+                 (N_("Loss (kWh)"), f"{e_in - e_out:,.3f}"), (N_("Loss (%)"), pct or gettext("n/a")),
+                 (N_("Areas"), len({r["area_id"] for r in rows}))],
+        chart=chart, totals=[N_("Total"), "", "", f"{e_in:.3f}", f"{e_out:.3f}", f"{e_in - e_out:.3f}", pct,
+                             ""]).pdf()
