@@ -50,8 +50,8 @@ def test_command_to_offline_dial_in_meter_runs_when_it_connects(hes, simulators)
     queued = resp.json()["result"]
     assert queued["state"] == "queued" and queued["result"]["waiting"]
     sim = simulators(meters=1, listen=False, dial_in=hes.meter_address, first_serial=1, extra=["--prefix", "SFW"])
-    done = hes.wait_for(lambda: (c := command(hes, queued["id"]))["state"] != "queued" and c, timeout=30,
-                        what="stored command sent when the meter connected")
+    done = hes.wait_for(lambda: (c := command(hes, queued["id"]))["state"] not in ("queued", "sent") and c,
+                        timeout=30, what="stored command finished once the meter connected")
     assert done["state"] == "succeeded", done
     assert sim.get(f"/meters/{sim.serial(0)}")["relay_connected"] is False
     assert meter(hes, meter_id)["relay_state"] == "disconnected"
