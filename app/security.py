@@ -140,6 +140,33 @@ class HesSecurityManager(SecurityManager):
         g.hes_token_lookup = True
         return super().load_user_jwt(_jwt_header, jwt_data)
 
+    def exist_permission_on_roles(self, view_name: str, permission_name: str, role_ids: list[int]) -> bool:
+        """FAB's per-check query answered from the roles' (permission, view) pairs, loaded once per request
+        (a page's menu checks every entry: one query each cost 0.6 s of the dashboard at scale). Per request,
+        so a role edited in the role matrix applies from the next request on, in every process."""
+        from flask import g, has_app_context
+
+        if not has_app_context():
+            return super().exist_permission_on_roles(view_name, permission_name, role_ids)
+        cache = g.setdefault("hes_role_permissions", {})
+        key = tuple(sorted(role_ids))
+        pairs = cache.get(key)
+        if pairs is None:
+            pairs = cache[key] = self._role_permission_pairs(key)
+        return (permission_name, view_name) in pairs
+
+    def _role_permission_pairs(self, role_ids: tuple[int, ...]) -> frozenset[tuple[str, str]]:
+        """Every (permission, view menu) name pair the roles hold, in one query."""
+        from flask_appbuilder.security.sqla.models import assoc_permissionview_role
+        from sqlalchemy import select
+
+        pv, perm, view = self.permissionview_model, self.permission_model, self.viewmenu_model
+        stmt = (select(perm.name, view.name).select_from(pv)
+                .join(assoc_permissionview_role, assoc_permissionview_role.c.permission_view_id == pv.id)
+                .join(perm, perm.id == pv.permission_id).join(view, view.id == pv.view_menu_id)
+                .where(assoc_permissionview_role.c.role_id.in_(role_ids)))
+        return frozenset(tuple(row) for row in self.session.execute(stmt))
+
     @property
     def is_auth_limited(self) -> bool:
         """FAB's own limit (every POST to the login form, per address) is replaced by ``limit_sign_ins``."""

@@ -39,7 +39,13 @@ from app.models.fleet import (
 from app.models.onboarding import BrandVersion, TraceFrame
 from app.models.readings import Channel, Quality, Reading, ReadingRevision, Source
 from app.models.remote import FirmwareImage, FirmwareTransfer, JobTracking
-from app.models.rollups import ConsumptionDaily, ConsumptionHourly, EnergyQuarter
+from app.models.rollups import (
+    ConsumptionAreaDaily,
+    ConsumptionDaily,
+    ConsumptionDailyRunning,
+    ConsumptionHourly,
+    EnergyQuarter,
+)
 
 __all__ = [
     "BrandVersion",
@@ -58,7 +64,9 @@ __all__ = [
     "QuarantinedRow",
     "Schedule",
     "Subscription",
+    "ConsumptionAreaDaily",
     "ConsumptionDaily",
+    "ConsumptionDailyRunning",
     "ConsumptionHourly",
     "CommsNode",
     "HesProcess",

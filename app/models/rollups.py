@@ -53,3 +53,32 @@ class EnergyQuarter(Model):
     area_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
     import_wh: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ConsumptionAreaDaily(Model):
+    """Energy of the meters of one area (without sub-areas; 0 = no area) on one local day, and how many meters
+    have a daily row: the sum of ``consumption_daily`` kept by database triggers as its rows change."""
+
+    __tablename__ = "consumption_area_daily"
+    __table_args__ = (Index("ix_consumption_area_daily_bucket", "bucket"),)
+
+    area_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    import_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    export_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    meters: Mapped[int] = mapped_column(Integer, default=0)
+    intervals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsumptionDailyRunning(Model):
+    """A meter's totals from its first daily row up to and including ``bucket`` (one row per daily row, kept by
+    database triggers): its energy over any range of days is the difference of two rows."""
+
+    __tablename__ = "consumption_daily_running"
+
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id", ondelete="CASCADE"), primary_key=True)
+    bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    import_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    export_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    intervals: Mapped[int] = mapped_column(Integer, default=0)
+    days: Mapped[int] = mapped_column(Integer, default=0)

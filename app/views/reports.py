@@ -119,11 +119,11 @@ class ConsumptionApi(BaseApi):
         """
         scope, start, end, granularity, tz = self._args()
         page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdecimal() else 0
+        meters, with_data = consumption_service.meter_page(scope, start, end, tz, limit=100, offset=100 * page)
         return self.response(200, granularity=granularity, timezone=tz.key,
-                             summary=consumption_service.consumption_summary(scope, start, end, tz),
+                             summary=consumption_service.consumption_summary(scope, start, end, tz, meters=with_data),
                              series=consumption_service.consumption_series(scope, start, end, granularity, tz),
-                             meters=consumption_service.meter_totals(scope, start, end, tz, limit=100,
-                                                                     offset=100 * page))
+                             meters=meters)
 
     @expose("/csv", methods=["GET"])
     @protect()

@@ -7,12 +7,17 @@ import datetime as dt
 import random
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
 
 from app.extensions import db
 from app.models import Area, ConsumptionDaily, Customer, Meter
 from app.services.reports.common import kwh
-from app.services.reports.consumption import consumption_summary, meter_totals
+from app.services.reports.consumption import (
+    consumption_series,
+    consumption_summary,
+    meter_page,
+    meter_totals,
+)
 from app.services.reports.periods import utc_range
 from app.services.scope import Scope
 from tests.analytics.conftest import fill_days
@@ -56,3 +61,59 @@ def test_summary_and_largest_meters_equal_the_straightforward_answer(app, fleet)
                 assert expected_summary["meters_with_data"] > 0
                 assert meter_totals(scope, start, end, UTC, limit=None) == expected_meters
                 assert meter_totals(scope, start, end, UTC, limit=2, offset=1) == expected_meters[1:3]
+
+
+def _straightforward_series(scope: Scope, start: dt.date, end: dt.date) -> list[tuple]:
+    """(day, import kWh, export kWh, meters, intervals) per day with data, straight from the meter-day rollup."""
+    lo, hi = utc_range(start, end, UTC)
+    rows = db.session.execute(
+        select(ConsumptionDaily.bucket, func.sum(ConsumptionDaily.import_wh), func.sum(ConsumptionDaily.export_wh),
+               func.count(), func.sum(ConsumptionDaily.intervals))
+        .join(Meter, Meter.id == ConsumptionDaily.meter_id)
+        .where(ConsumptionDaily.bucket >= lo, ConsumptionDaily.bucket < hi, *scope.meter_clauses())
+        .group_by(ConsumptionDaily.bucket).order_by(ConsumptionDaily.bucket)).all()
+    return [(b.date().isoformat(), kwh(i), kwh(e), m, n) for b, i, e, m, n in rows]
+
+
+def _assert_same_as_straightforward(scopes, start: dt.date, end: dt.date) -> None:
+    for scope in scopes:
+        expected_summary, expected_meters = _straightforward(scope, start, end)
+        summary = consumption_summary(scope, start, end, UTC)
+        assert {k: summary[k] for k in expected_summary} == expected_summary, scope
+        assert meter_totals(scope, start, end, UTC, limit=None) == expected_meters, scope
+        assert meter_page(scope, start, end, UTC, limit=3, offset=1) == (expected_meters[1:4], len(expected_meters))
+        series = consumption_series(scope, start, end, "daily", UTC)
+        assert [(p["period"], p["import_kwh"], p["export_kwh"], p["meters"], p["intervals"]) for p in series] \
+            == _straightforward_series(scope, start, end), scope
+
+
+def test_aggregates_follow_rollup_changes_area_moves_and_deleted_meters(app, fleet):
+    """The per-area and running aggregates are kept by the database: after rollup rows are revised, deleted and
+    added in the middle of a meter's history, a meter moves to the other ward and another is deleted, every
+    answer still equals the straightforward query."""
+    first = dt.date(2026, 6, 1)
+    start, end = first + dt.timedelta(days=3), first + dt.timedelta(days=12)
+    scopes = (Scope(), Scope(area_id=fleet.region), Scope(area_id=fleet.ward_a), Scope(area_id=fleet.ward_b),
+              Scope(meter_id=fleet.meters["A2"]))
+    with app.app_context():
+        for n, meter in enumerate(fleet.meters.values()):
+            fill_days(meter, first, [None if (n + d) % 5 == 0 else float(n + d) for d in range(16)],
+                      export_kwh=0.25 * (n % 2))
+        _assert_same_as_straightforward(scopes, start, end)
+        a2, a3, b1 = fleet.meters["A2"], fleet.meters["A3"], fleet.meters["B1"]
+        day = lambda d: dt.datetime.combine(first + dt.timedelta(days=d), dt.time(0), tzinfo=UTC)  # noqa: E731
+        db.session.execute(update(ConsumptionDaily).where(ConsumptionDaily.meter_id == a2,
+                                                          ConsumptionDaily.bucket == day(6))
+                           .values(import_wh=ConsumptionDaily.import_wh + 4500.0, intervals=90))
+        db.session.execute(delete(ConsumptionDaily).where(ConsumptionDaily.meter_id == a3,
+                                                          ConsumptionDaily.bucket.in_([day(1), day(8)])))
+        assert db.session.get(ConsumptionDaily, (a2, day(9))) is None  # A2 has no row that day: one is added
+        db.session.execute(insert(ConsumptionDaily), [{"meter_id": a2, "bucket": day(9), "import_wh": 7000.0,
+                                                       "export_wh": 0.0, "intervals": 96, "on_time": 96}])
+        db.session.execute(update(Meter).where(Meter.id == b1).values(area_id=fleet.ward_a))
+        db.session.commit()
+        _assert_same_as_straightforward(scopes, start, end)
+        db.session.execute(delete(Meter).where(Meter.id == a3))
+        db.session.commit()
+        _assert_same_as_straightforward(scopes, start, end)
+        _assert_same_as_straightforward(scopes, first, first + dt.timedelta(days=15))

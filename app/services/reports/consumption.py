@@ -1,6 +1,10 @@
 """Consumption statistics per meter or area (with sub-areas): hourly, daily, weekly and monthly totals in the
 utility's zone for any date range, read from the rollups — never by scanning raw readings — plus the raw
-register readings as a streamed CSV."""
+register readings as a streamed CSV.
+
+At fleet scale the answers come from aggregates the database keeps as the daily rollup changes (migration
+0090): per area and day for the series and totals, and per meter running totals for the largest meters and the
+count of meters with data, so a request reads a few rows a day and two a meter instead of one per meter-day."""
 
 from __future__ import annotations
 
@@ -9,15 +13,26 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext
-from sqlalchemy import DateTime, String, func, select, type_coerce
+from sqlalchemy import DateTime, String, and_, func, select, type_coerce
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
-from app.models import Area, Channel, ConsumptionDaily, ConsumptionHourly, Customer, Meter, Reading
+from app.models import (
+    Area,
+    Channel,
+    ConsumptionAreaDaily,
+    ConsumptionDaily,
+    ConsumptionDailyRunning,
+    ConsumptionHourly,
+    Customer,
+    Meter,
+    Reading,
+)
 from app.services.csvio import write_rows
 from app.services.reports.base import N_, Chart, Report, capped
 from app.services.reports.common import kwh, scope_names
 from app.services.reports.periods import check_range, period_label, period_start, utc_range
-from app.services.scope import Scope
+from app.services.scope import Scope, area_ids_subquery
 
 CSV_COLUMNS = [N_("Meter"), N_("Customer"), N_("Area"), N_("Period"), N_("Import (kWh)"), N_("Export (kWh)"),
                N_("Net (kWh)"), N_("Intervals")]
@@ -35,18 +50,31 @@ def _scoped(stmt, model, scope: Scope):
     return stmt.where(model.meter_id.in_(scope.meter_ids())) if scope.restricted else stmt
 
 
+def _per_bucket(scope: Scope, model, lo: dt.datetime, hi: dt.datetime):
+    """SELECT of (bucket, import Wh, export Wh, meters with a row, intervals) per rollup bucket with data.
+
+    The fleet or an area reads the per-area daily aggregate (a few rows a day, kept by the database as the
+    rollup changes); a customer or one meter reads its own few meter rows."""
+    if model is ConsumptionDaily and scope.customer_id is None and scope.meter_id is None:
+        agg = ConsumptionAreaDaily
+        stmt = (select(agg.bucket, func.sum(agg.import_wh), func.sum(agg.export_wh), func.sum(agg.meters),
+                       func.sum(agg.intervals))
+                .where(agg.bucket >= lo, agg.bucket < hi).group_by(agg.bucket).having(func.sum(agg.meters) > 0)
+                .order_by(agg.bucket))
+        return stmt.where(agg.area_id.in_(area_ids_subquery(scope.area_id))) if scope.area_id is not None else stmt
+    return _scoped(select(model.bucket, func.sum(model.import_wh), func.sum(model.export_wh),
+                          func.count(model.meter_id), func.sum(model.intervals))
+                   .where(model.bucket >= lo, model.bucket < hi).group_by(model.bucket).order_by(model.bucket),
+                   model, scope)
+
+
 def consumption_series(scope: Scope, start: dt.date, end: dt.date, granularity: str, tz: ZoneInfo
                        ) -> list[dict]:
     """Totals of the meters in scope per local hour, day, ISO week or month (only periods with data)."""
     check_range(start, end, granularity)
-    model = _table(granularity)
     lo, hi = utc_range(start, end, tz)
-    stmt = _scoped(select(model.bucket, func.sum(model.import_wh), func.sum(model.export_wh),
-                          func.count(model.meter_id), func.sum(model.intervals))
-                   .where(model.bucket >= lo, model.bucket < hi).group_by(model.bucket).order_by(model.bucket),
-                   model, scope)
     periods: dict[object, list] = {}
-    for bucket, imp, exp, meters, intervals in db.session.execute(stmt):
+    for bucket, imp, exp, meters, intervals in db.session.execute(_per_bucket(scope, _table(granularity), lo, hi)):
         local = bucket.astimezone(tz)
         key = local if granularity == "hourly" else period_start(local.date(), granularity)
         acc = periods.setdefault(key, [0.0, 0.0, 0, 0])
@@ -60,55 +88,80 @@ def consumption_series(scope: Scope, start: dt.date, end: dt.date, granularity: 
 
 
 def _meter_sums(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo):
-    """Energy per meter over the range, aggregated on the rollup alone (names are joined after the top N)."""
+    """Per meter in scope with data in the range: energy, intervals and days with data, as the difference of
+    its running totals at the range's two ends (two index probes a meter, whatever the length of the range)."""
     lo, hi = utc_range(start, end, tz)
-    stmt = (select(ConsumptionDaily.meter_id.label("meter_id"), func.sum(ConsumptionDaily.import_wh).label("imp"),
-                   func.sum(ConsumptionDaily.export_wh).label("exp"), func.sum(ConsumptionDaily.intervals).label("n"))
-            .where(ConsumptionDaily.bucket >= lo, ConsumptionDaily.bucket < hi)
-            .group_by(ConsumptionDaily.meter_id))
-    if scope.restricted:
-        stmt = stmt.where(ConsumptionDaily.meter_id.in_(select(Meter.id).where(*scope.meter_clauses())))
-    return stmt
+    run = ConsumptionDailyRunning
+
+    def last_before(moment: dt.datetime):
+        return (select(func.max(run.bucket)).where(run.meter_id == Meter.id, run.bucket < moment)
+                .correlate(Meter).scalar_subquery())
+
+    # OFFSET 0 keeps the per-meter probes a subquery of their own: flattened into the join, SQLite scanned every
+    # running-total row and probed for each.
+    ends = select(Meter.id.label("meter_id"), last_before(hi).label("upper"), last_before(lo).label("lower")
+                  ).where(*scope.meter_clauses()).offset(0).subquery()
+    upper, lower = aliased(run, name="upper_total"), aliased(run, name="lower_total")
+
+    def between(column: str, name: str):
+        return (getattr(upper, column) - func.coalesce(getattr(lower, column), 0)).label(name)
+
+    return (select(ends.c.meter_id, between("import_wh", "imp"), between("export_wh", "exp"),
+                   between("intervals", "n"), between("days", "days"))
+            .join(upper, and_(upper.meter_id == ends.c.meter_id, upper.bucket == ends.c.upper))
+            .outerjoin(lower, and_(lower.meter_id == ends.c.meter_id, lower.bucket == ends.c.lower))
+            .where(upper.days - func.coalesce(lower.days, 0) > 0))
 
 
 def meter_totals(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, *, limit: int | None = 100,
                  offset: int = 0) -> list[dict]:
-    """Per meter in scope: its energy over the range, largest consumers first.
+    """Per meter in scope: its energy over the range, largest consumers first."""
+    return meter_page(scope, start, end, tz, limit=limit, offset=offset)[0]
+
+
+def meter_page(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, *, limit: int | None = 100,
+               offset: int = 0) -> tuple[list[dict], int]:
+    """A page of :func:`meter_totals` and how many meters have data in the range, from one pass over the meters.
 
     The page of meters is chosen from the per-meter sums first; meter, customer and area names are joined for
     that page only (joining them before grouping made SQLite sort every meter-day row)."""
     check_range(start, end)
     sums = _meter_sums(scope, start, end, tz).subquery()
-    top = (select(sums.c.meter_id, Meter.number, sums.c.imp, sums.c.exp, sums.c.n)
+    top = (select(sums.c.meter_id, Meter.number, sums.c.imp, sums.c.exp, sums.c.n,
+                  func.count().over().label("meters"))
            .join(Meter, Meter.id == sums.c.meter_id).order_by(sums.c.imp.desc(), Meter.number))
     if limit is not None:
         top = top.limit(limit).offset(offset)
     top = top.subquery()
-    stmt = (select(top.c.meter_id, top.c.number, Customer.name, Area.name, top.c.imp, top.c.exp, top.c.n)
+    stmt = (select(top.c.meter_id, top.c.number, Customer.name, Area.name, top.c.imp, top.c.exp, top.c.n,
+                   top.c.meters)
             .join(Meter, Meter.id == top.c.meter_id)
             .outerjoin(Customer, Customer.id == Meter.customer_id)
             .outerjoin(Area, Area.id == Meter.area_id)
             .order_by(top.c.imp.desc(), top.c.number))
+    rows = db.session.execute(stmt).all()
+    meters = rows[0][-1] if rows else meters_with_data(scope, start, end, tz)
     return [{"meter_id": mid, "meter": number, "customer": customer, "area": area, "import_kwh": kwh(i),
              "export_kwh": kwh(e), "net_kwh": kwh((i or 0) - (e or 0)), "intervals": int(n or 0)}
-            for mid, number, customer, area, i, e, n in db.session.execute(stmt)]
+            for mid, number, customer, area, i, e, n, _count in rows], int(meters)
 
 
-def consumption_summary(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> dict:
-    """Totals over the range: energy, meters with data, meters in scope, average per meter and per day."""
+def meters_with_data(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo) -> int:
+    """How many meters in scope have a daily rollup row in the range."""
+    return int(db.session.execute(select(func.count()).select_from(_meter_sums(scope, start, end, tz).subquery())
+                                  ).scalar())
+
+
+def consumption_summary(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, *,
+                        meters: int | None = None) -> dict:
+    """Totals over the range: energy, meters with data (``meters`` when the caller counted them already, as
+    :func:`meter_page` does), meters in scope, average per meter and per day."""
     check_range(start, end)
     lo, hi = utc_range(start, end, tz)
-    # Per-day totals in bucket order (the plan the series uses: the bucket index), summed here: at most a row a day.
-    per_day = db.session.execute(_scoped(
-        select(ConsumptionDaily.bucket, func.sum(ConsumptionDaily.import_wh), func.sum(ConsumptionDaily.export_wh))
-        .where(ConsumptionDaily.bucket >= lo, ConsumptionDaily.bucket < hi)
-        .group_by(ConsumptionDaily.bucket).order_by(ConsumptionDaily.bucket), ConsumptionDaily, scope)).all()
-    imp, exp = sum(i or 0.0 for _b, i, _e in per_day), sum(e or 0.0 for _b, _i, e in per_day)
+    per_day = db.session.execute(_per_bucket(scope, ConsumptionDaily, lo, hi)).all()
+    imp, exp = sum(row[1] or 0.0 for row in per_day), sum(row[2] or 0.0 for row in per_day)
     days_with_data = len(per_day)
-    # Meters with data: one probe of the (meter, bucket) key per meter instead of a DISTINCT over every row.
-    meters = db.session.execute(select(func.count(Meter.id)).where(*scope.meter_clauses(), select(
-        ConsumptionDaily.meter_id).where(ConsumptionDaily.meter_id == Meter.id, ConsumptionDaily.bucket >= lo,
-                                         ConsumptionDaily.bucket < hi).exists())).scalar()
+    meters = meters_with_data(scope, start, end, tz) if meters is None else meters
     in_scope = db.session.execute(select(func.count(Meter.id)).where(*scope.meter_clauses())).scalar()
     # "Per day" is over the days that have data: a range of 30 days with 7 days of readings is not 30 days of use.
     return {"start": start.isoformat(), "end": end.isoformat(), "days": (end - start).days + 1,
