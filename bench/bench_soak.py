@@ -1,6 +1,13 @@
-"""Soak (issue 8): N simulated dial-in meters for a while with heartbeats, scheduled profile and event
-collection every minute, tamper pushes and group read jobs; the HES's RSS, open file descriptors and
-error counts are sampled. Goal: flat memory and descriptors, no growing errors."""
+"""Soak (issue 13): N simulated dial-in meters for a while at a collection schedule, with tamper pushes,
+on-demand reads through the REST API and a group command (disconnect / reconnect, alternating) every few
+minutes. The HES process's RSS and open file descriptors are sampled at the end of the warm-up and at the
+end, its event-loop lag (p99 and max over the last minute, as it reports them on System › Comms Nodes)
+throughout, and its tracked cache sizes at both points, so a leak can be told from a cache filling up.
+
+Goal (issue 13): 5,000 meters for 60 minutes at the real 15-minute schedule; RSS and fds flat after the
+warm-up (within 5 %), 0 API errors, loop lag p99 < 100 ms. ``--meters``, ``--minutes`` and
+``--interval-minutes`` make a shorter, accelerated run; the table title says which run it was.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_comms import rss_kb  # noqa: E402
-from bench.common import print_table  # noqa: E402
+from bench.common import free_port_in_range, print_table  # noqa: E402
 from tests.support.live import LiveHes  # noqa: E402
 from tests.support.simulator import PASSWORD, start_simulator  # noqa: E402
+
+GOAL = {"meters": 5000, "minutes": 60, "interval": 15}
+ONLINE = "/meter/?q=(filters:!((col:online,opr:eq,value:!t)),page_size:1)"
 
 
 def open_fds(pid: int) -> int:
@@ -27,19 +37,60 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+class Errors:
+    """API calls that failed (exception or non-2xx), by what was asked."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.calls: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def call(self, what: str, request) -> object | None:
+        """Make one API call; count it, and count it as an error unless it answered 2xx."""
+        with self.lock:
+            self.calls[what] = self.calls.get(what, 0) + 1
+        try:
+            resp = request()
+            ok = 200 <= resp.status_code < 300
+        except Exception:  # a failing or hanging API during the soak is exactly what is counted
+            resp, ok = None, False
+        if not ok:
+            with self.lock:
+                self.counts[what] = self.counts.get(what, 0) + 1
+        return resp if ok else None
+
+    def summary(self) -> str:
+        return ", ".join(f"{what} {self.counts.get(what, 0)}/{n}" for what, n in sorted(self.calls.items()))
+
+
+def process(hes: LiveHes, errors: Errors) -> dict:
+    """The HES process's own report (loop lag, RSS, fds, caches)."""
+    resp = errors.call("status", lambda: hes.api("GET", "/comms_node/processes", timeout=30))
+    return resp.json()["result"][0] if resp is not None and resp.json()["result"] else {}
+
+
 def main() -> None:
-    """Run the load and print samples at the start, middle and end."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--meters", type=int, default=2000)
-    parser.add_argument("--seconds", type=float, default=600)
-    parser.add_argument("--sample", type=float, default=30)
+    """Run the load; print warm-up and end samples, errors and loop lag against the goals."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--meters", type=int, default=GOAL["meters"])
+    parser.add_argument("--minutes", type=float, default=GOAL["minutes"], help="measured time after the warm-up")
+    parser.add_argument("--interval-minutes", type=int, default=GOAL["interval"], help="profile/event schedule")
+    parser.add_argument("--warmup-minutes", type=float, default=None,
+                        help="before the first sample (default: two schedule intervals, the first with backfill)")
+    parser.add_argument("--pushes-per-second", type=float, default=5.0)
+    parser.add_argument("--reads-per-minute", type=float, default=30.0, help="on-demand reads via the REST API")
+    parser.add_argument("--group-every-minutes", type=float, default=5.0)
+    parser.add_argument("--group-size", type=int, default=100)
     args = parser.parse_args()
-    hes = LiveHes(Path(tempfile.mkdtemp(prefix="hes-soak-")),
-                  env={"HES_HEARTBEAT_SECONDS": "10", "HES_BACKFILL_DAYS": "1", "HES_IDENTIFY_TIMEOUT": "60",
-                       "HES_JOBS_PER_MINUTE": "100"}).start()
+    warmup = args.warmup_minutes if args.warmup_minutes is not None else 2 * args.interval_minutes
+    hes = LiveHes(Path(tempfile.mkdtemp(prefix="hes-soak-")), web_port=free_port_in_range(),
+                  meter_port=free_port_in_range(),
+                  env={"HES_HEARTBEAT_SECONDS": "60", "HES_BACKFILL_DAYS": "1", "HES_IDENTIFY_TIMEOUT": "60",
+                       "HES_JOBS_PER_MINUTE": "1000", "HES_PROCESS_HEARTBEAT_SECONDS": "10"}).start(timeout=180)
     sim = None
     stop = threading.Event()
-    errors = {"http": 0, "jobs": 0}
+    errors = Errors()
+    lag = {"p99": 0.0, "max": 0.0, "reports": 0}
     try:
         brand = hes.api("GET", "/brand/?q=(filters:!((col:name,opr:eq,value:hes_sim)))").json()["ids"][0]
         hes.api("PUT", f"/brand/{brand}/credentials", json={"password": PASSWORD.decode()})
@@ -48,53 +99,90 @@ def main() -> None:
         hes.api("POST", "/meter/import", files={"file": ("m.csv", io.BytesIO(csv.encode()))}, timeout=600)
         for row in hes.api("GET", "/schedule/?q=(page_size:100)").json()["result"]:
             if row["kind"] in ("load_profile", "events"):
-                hes.api("PUT", f"/schedule/{row['id']}", json={"interval_minutes": 1, "spread_seconds": 40})
-        sim = start_simulator(meters=args.meters, listen=False, dial_in=hes.meter_address, heartbeat_seconds=10,
-                              history_days=2, extra=["--prefix", "SOK"])
-        online = "/meter/?q=(filters:!((col:online,opr:eq,value:!t)),page_size:1)"
-        hes.wait_for(lambda: hes.api("GET", online).json()["count"] >= args.meters, timeout=600, interval=2,
+                hes.api("PUT", f"/schedule/{row['id']}", json={
+                    "interval_minutes": args.interval_minutes, "spread_seconds": int(args.interval_minutes * 48)})
+        control = f"127.0.0.1:{free_port_in_range()}"
+        sim = start_simulator(meters=args.meters, listen=False, dial_in=hes.meter_address, heartbeat_seconds=60,
+                              history_days=2, extra=["--prefix", "SOK", "--control", control])
+        hes.wait_for(lambda: hes.api("GET", ONLINE).json()["count"] >= args.meters, timeout=900, interval=2,
                      what="fleet online")
-        ids = hes.api("GET", "/meter/?q=(page_size:100)").json()["ids"]
+        ids = hes.api("GET", f"/meter/?q=(page_size:{min(args.meters, 1000)})").json()["ids"]
 
-        def pushes():
+        def pushes() -> None:
             import requests
 
             session, i = requests.Session(), 0
-            while not stop.is_set():
-                session.post(f"{sim.control}/meters/{sim.serial(i % args.meters)}/push", json={"code": 10}, timeout=10)
+            while not stop.wait(1 / args.pushes_per_second):
+                try:
+                    session.post(f"{sim.control}/meters/{sim.serial(i % args.meters)}/push", json={"code": 10},
+                                 timeout=10)
+                except requests.RequestException:
+                    pass  # the simulator's control port, not the HES
                 i += 1
-                stop.wait(0.2)
 
-        def jobs():
-            while not stop.wait(60):
-                resp = hes.api("POST", "/job/", json={"kind": "read", "meter_ids": ids[:50],
-                                                      "points": ["energy_import"], "confirm": True})
-                if resp.status_code not in (200, 201):
-                    errors["jobs"] += 1
+        def reads() -> None:
+            i = 0
+            while not stop.wait(60 / args.reads_per_minute):
+                meter = ids[(i * 7919) % len(ids)]
+                errors.call("on-demand read", lambda m=meter: hes.api(
+                    "POST", f"/meter/{m}/read", json={"points": ["energy_import"]}, timeout=60))
+                i += 1
 
-        workers = [threading.Thread(target=pushes, daemon=True), threading.Thread(target=jobs, daemon=True)]
+        def groups() -> None:
+            kinds, i = ("disconnect", "reconnect"), 0
+            while not stop.wait(args.group_every_minutes * 60):
+                group = ids[-args.group_size:]
+                errors.call(f"group {kinds[i % 2]}", lambda k=kinds[i % 2], g=group: hes.api(
+                    "POST", "/job/", json={"kind": k, "meter_ids": g, "confirm": True}, timeout=120))
+                i += 1
+
+        def watch() -> None:
+            while not stop.wait(10):
+                errors.call("online count", lambda: hes.api("GET", ONLINE, timeout=30))
+                report = process(hes, errors).get("loop_lag") or {}
+                if report.get("p99_ms") is not None and measuring.is_set():
+                    lag["p99"], lag["max"] = max(lag["p99"], report["p99_ms"]), max(lag["max"], report["max_ms"])
+                    lag["reports"] += 1
+
+        measuring = threading.Event()
+        workers = [threading.Thread(target=f, daemon=True) for f in (pushes, reads, groups, watch)]
         for worker in workers:
             worker.start()
-        samples = []
-        began = time.monotonic()
-        while time.monotonic() - began < args.seconds:
-            try:
-                count = hes.api("GET", online, timeout=30).json()["count"]
-            except Exception:  # a failing API during the soak is exactly what is being counted
-                errors["http"] += 1
-                count = -1
-            samples.append((time.monotonic() - began, rss_kb(hes.proc.pid), open_fds(hes.proc.pid), count))
-            time.sleep(args.sample)
+        time.sleep(warmup * 60)
+        measuring.set()
+        start = (rss_kb(hes.proc.pid), open_fds(hes.proc.pid), process(hes, errors).get("caches") or {})
+        time.sleep(args.minutes * 60)
+        end = (rss_kb(hes.proc.pid), open_fds(hes.proc.pid), process(hes, errors).get("caches") or {})
+        online = hes.api("GET", ONLINE).json()["count"]
         stop.set()
-        first, middle, last = samples[1 if len(samples) > 2 else 0], samples[len(samples) // 2], samples[-1]
-        rows = [(f"t = {t:.0f} s", f"{rss / 1024:.0f} MiB", fds, online_now) for t, rss, fds, online_now in
-                (first, middle, last)]
-        growth = (last[1] - first[1]) / max(1, first[1]) * 100
-        print_table(f"Soak: {args.meters} meters for {args.seconds:.0f} s (heartbeats 10 s, collection every "
-                    "minute, pushes 5/s, a 50-meter read job every minute)",
-                    [("sample", "HES RSS", "open fds", "meters online")] + rows + [
-                        ("RSS growth first→last", f"{growth:+.1f} %", "flat (within noise)", ""),
-                        ("API errors / rejected jobs", f"{errors['http']} / {errors['jobs']}", "0 / 0", "")])
+        for worker in workers:
+            worker.join(timeout=130)
+        real = args.meters >= GOAL["meters"] and args.minutes >= GOAL["minutes"] \
+            and args.interval_minutes >= GOAL["interval"]
+        speed = GOAL["interval"] / args.interval_minutes
+        title = (f"Soak{'' if real else ' (SHORTER, ACCELERATED RUN — not the goal run)'}: {args.meters} meters, "
+                 f"{warmup:.0f} min warm-up + {args.minutes:.0f} min measured, collection every "
+                 f"{args.interval_minutes} min ({speed:.0f}x the real schedule), {args.pushes_per_second:g} pushes/s, "
+                 f"{args.reads_per_minute:g} on-demand reads/min, a {args.group_size}-meter group command every "
+                 f"{args.group_every_minutes:g} min")
+
+        def growth(a: float, b: float) -> str:
+            return f"{(b - a) / max(a, 1) * 100:+.1f} %"
+
+        caches = sorted(set(start[2]) | set(end[2]))
+        total_errors = sum(errors.counts.values())
+        print_table(title, [
+            ("HES RSS after warm-up → end", f"{start[0] / 1024:.0f} → {end[0] / 1024:.0f} MiB "
+             f"({growth(start[0], end[0])})", "flat within 5 %"),
+            ("open fds after warm-up → end", f"{start[1]} → {end[1]} ({growth(start[1], end[1])})", "flat within 5 %"),
+            ("API errors (failed / calls)", f"{total_errors} ({errors.summary()})", "0"),
+            ("loop lag p99, worst minute while measured", f"{lag['p99']:.1f} ms ({lag['reports']} reports)",
+             "< 100 ms"),
+            ("loop lag max, worst minute while measured", f"{lag['max']:.1f} ms", "< 1000 ms"),
+            ("meters online at the end", f"{online} / {args.meters}", "all"),
+            *((f"cache entries: {name}", f"{start[2].get(name, '–')} → {end[2].get(name, '–')}",
+               "bounded by the fleet") for name in caches),
+        ])
     finally:
         stop.set()
         if sim is not None:

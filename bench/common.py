@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import os
+import random
+import socket
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def free_port_in_range() -> int:
+    """A free TCP port for a server a bench starts: inside HES_BENCH_PORT_RANGE ("31000-39999") when set,
+    else any the system gives."""
+    low, _, high = os.environ.get("HES_BENCH_PORT_RANGE", "").partition("-")
+    for _attempt in range(200):
+        port = random.randint(int(low), int(high)) if high else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free port in HES_BENCH_PORT_RANGE")
 
 
 def bench_app(database_url: str | None = None, **overrides):

@@ -27,13 +27,14 @@ class LiveHes:
     """``run.py`` in a subprocess with its own data dir, plus an authenticated API client."""
 
     def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, password: str = "Live-Test-Pw-1",
-                 command: list[str] | None = None, web: bool = True, web_port: int | None = None):
+                 command: list[str] | None = None, web: bool = True, web_port: int | None = None,
+                 meter_port: int | None = None):
         self.command = command or [sys.executable, "run.py"]
         self.web = web
         self.data_dir = data_dir
         self.password = password
         self.web_port = web_port or free_port()
-        self.meter_port = free_port()
+        self.meter_port = meter_port or free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.env = dict(os.environ, HES_DATA_DIR=str(data_dir), HES_WEB_HOST="127.0.0.1",
                         HES_WEB_PORT=str(self.web_port), HES_METER_LISTEN=f"127.0.0.1:{self.meter_port}",
