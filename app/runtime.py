@@ -16,7 +16,8 @@ def start_background_services(app: Flask) -> Stopper:
     stoppers: list[Stopper] = []
     from app.services.process_status import start_process_status
 
-    for starter in (start_comms_node, start_task_consumers, recover_commands, start_demo_fleet, start_process_status):
+    for starter in (start_comms_node, start_task_consumers, recover_commands, recover_imports, start_demo_fleet,
+                    start_process_status):
         stop = starter(app)
         if stop is not None:
             stoppers.append(stop)
@@ -93,6 +94,14 @@ def recover_commands(app: Flask) -> None:
 
     with app.app_context():
         recover_interrupted(app.config["HES_NODE_ID"])
+
+
+def recover_imports(app: Flask) -> None:
+    """CSV imports this node was running when it stopped are marked failed, with what to do about it."""
+    from app.services.import_jobs import fail_interrupted
+
+    with app.app_context():
+        fail_interrupted(app.config["HES_NODE_ID"])
 
 
 def _terminate(signum, frame) -> None:

@@ -36,6 +36,7 @@ from app.models.fleet import (
     Sim,
     SimStatus,
 )
+from app.models.imports import ImportJob
 from app.models.onboarding import BrandVersion, TraceFrame
 from app.models.readings import Channel, Quality, Reading, ReadingRevision, Source
 from app.models.remote import FirmwareImage, FirmwareTransfer, JobTracking
@@ -48,6 +49,7 @@ from app.models.rollups import (
 )
 
 __all__ = [
+    "ImportJob",
     "BrandVersion",
     "TraceFrame",
     "PushFailure",

@@ -7,13 +7,19 @@ is reported by line number, column and reason.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO, TextIO
 
 MAX_ERRORS = 1000
+READ_BLOCK = 1 << 20  # bytes decoded between two yields of the event loop
+YIELD_EVERY = 50  # rows parsed between two looks at the clock (``cooperate``)
+YIELD_SECONDS = 0.02  # the longest a long-running loop keeps the event loop before it yields
 MAX_CELL = csv.field_size_limit()  # 128 KiB: a longer cell is refused, not a 500
 # A cell a spreadsheet would run as a formula; exports prefix it with ' (and imports drop that prefix again).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -77,6 +83,46 @@ def decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+_last_yield = [0.0]
+
+
+def cooperate() -> None:
+    """Let other work run when this greenlet has had the loop for ``YIELD_SECONDS``: cheap enough to call every
+    few rows. Under gevent's monkey patching ``time.sleep`` yields to the event loop (web requests, sockets and meter
+    I/O go on during a long import); a real (1 ms) sleep, because ``sleep(0)`` runs ready greenlets but lets timers
+    and sockets wait. In a plain process it releases the GIL."""
+    now = time.monotonic()
+    if now - _last_yield[0] >= YIELD_SECONDS:
+        time.sleep(0.001)
+        _last_yield[0] = time.monotonic()
+
+
+def encoding_of(stream: BinaryIO) -> str:
+    """``utf-8-sig`` when the whole stream decodes as UTF-8, else ``cp1252``; read in blocks, yielding between them,
+    and rewound."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    stream.seek(0)
+    try:
+        while block := stream.read(READ_BLOCK):
+            decoder.decode(block)
+            cooperate()
+        decoder.decode(b"", final=True)
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        return "cp1252"
+    finally:
+        stream.seek(0)
+
+
+def open_text(source: bytes | str | BinaryIO) -> TextIO:
+    """A text stream over a file's bytes, a string or a binary file (read incrementally, never whole)."""
+    if isinstance(source, str):
+        return io.StringIO(source.lstrip("\ufeff"), newline="")
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    encoding = encoding_of(stream)
+    return io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+
+
 def sniff_delimiter(header_line: str) -> str:
     """The delimiter that splits the header line best."""
     counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
@@ -84,21 +130,39 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
-    """Parse a whole file against a column spec; header errors stop before any row is read."""
-    text = decode(data) if isinstance(data, bytes) else data.lstrip("\ufeff")
+def parse(data: bytes | str | BinaryIO, columns: list[Column]) -> ParsedFile:
+    """Parse a whole (small) file against a column spec into a list of rows; see ``read`` for large files."""
     result = ParsedFile()
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None:
-        result.error(1, None, "the file is empty")
-        result.unreadable = True
-        return result
-    delimiter = sniff_delimiter(lines[first])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    result.rows = list(read(data, columns, result))
+    return result
+
+
+def read(source: bytes | str | BinaryIO, columns: list[Column], result: ParsedFile) -> Iterator[tuple[int, dict]]:
+    """Stream the rows of a file as ``(line, {column: value})``, recording every problem in ``result``; header
+    errors stop before any row. Yields the event loop every ``YIELD_EVERY`` rows, so a file of any size neither
+    sits in memory nor holds the process."""
+    text = open_text(source)
+    try:
+        first = next((line for line in text if line.strip()), None)
+        if first is None:
+            result.error(1, None, "the file is empty")
+            result.unreadable = True
+            return
+        text.seek(0)
+        yield from _read_rows(csv.reader(text, delimiter=sniff_delimiter(first)), columns, result)
+    finally:
+        if isinstance(source, bytes | str):
+            text.close()
+        else:
+            text.detach()  # the caller's file stays open (a second pass re-reads it)
+
+
+def _read_rows(reader, columns: list[Column], result: ParsedFile) -> Iterator[tuple[int, dict]]:
     header: list[str] | None = None
     index: dict[str, int] = {}
-    for raw in _rows(reader, result):
+    for count, raw in enumerate(_rows(reader, result)):
+        if count % YIELD_EVERY == 0:
+            cooperate()
         line = reader.line_num
         if not any(cell.strip() for cell in raw):
             continue
@@ -107,7 +171,7 @@ def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
             index = _map_header(raw, columns, line, result)
             if result.errors:
                 result.unreadable = True
-                return result
+                return
             continue
         if len(raw) > len(header) and any(c.strip() for c in raw[len(header):]):
             result.error(line, None, f"{len(raw)} fields but the header has {len(header)}")
@@ -125,11 +189,10 @@ def parse(data: bytes | str, columns: list[Column]) -> ParsedFile:
             if reason:
                 result.error(line, col.name, reason, value)
             row[col.name] = value
-        result.rows.append((line, row))
+        yield line, row
     if header is None:
         result.error(1, None, "the file has no header line")
         result.unreadable = True
-    return result
 
 
 def _rows(reader, result: ParsedFile) -> Iterator[list[str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request, url_for
 from flask_appbuilder import AppBuilder, ModelRestApi
 from flask_appbuilder.api import expose, protect
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -13,8 +13,8 @@ from sqlalchemy.exc import NoResultFound
 
 from app.extensions import db
 from app.models import Area, Customer, Meter, Sim
-from app.services import MAX_ID
-from app.services.fleet_import import EXPORTERS, IMPORTERS
+from app.services import MAX_ID, import_jobs
+from app.services.fleet_import import EXPORTERS
 from app.services.scope import AreaTreeFilter, scoped_base_filters
 from app.views.common import csv_response
 from app.views.errors import domain_errors, safe
@@ -102,10 +102,13 @@ class ImportExportMixin:
     @safe
     @permission_name("import")
     def import_csv(self):
-        """Import a CSV file; 422 with every problem by line and column, or the counts.
+        """Import a CSV file: small files within the request, larger ones as a background job.
         ---
         post:
-          summary: Import rows from a CSV file (all or nothing)
+          summary: Import rows from a CSV file (checked whole first; nothing written if any row is wrong)
+          description: >
+            A file up to HES_IMPORT_INLINE_KB is imported within the request (200 or 422). A larger one (up to
+            HES_IMPORT_MAX_MB, else 413) answers 202 with the job; poll its status_url for progress and the result.
           requestBody:
             content:
               multipart/form-data:
@@ -114,14 +117,38 @@ class ImportExportMixin:
                   properties:
                     file: {type: string, format: binary}
           responses:
-            200: {description: "created/updated counts"}
+            200: {description: "created/updated counts and the job id"}
+            202: {description: "the job, importing in the background; Location is its status URL"}
+            413: {description: "the file is over the import limit"}
             422: {description: "errors by line, column and reason; nothing written"}
         """
-        upload = request.files.get("file")
-        if upload is None:
-            return self.response_400(message="Send the CSV as a multipart field named 'file'.")
-        result = IMPORTERS[self.import_kind](upload.read())
-        return self.response(200, **result.as_dict())
+        import_jobs.check_size(request.content_length)
+        job = import_jobs.submit(self.import_kind, request.files.get("file"), g.user.id)
+        status_url = url_for(f"{type(self).__name__}.import_status", job_id=job.id)
+        if not job.finished:
+            resp = self.response(202, **job.as_dict(), status_url=status_url)
+            resp.headers["Location"] = status_url
+            return resp
+        status = {"done": 200, "rejected": 422}.get(job.state, 500)
+        return self.response(status, message=job.message, created=job.created, updated=job.updated,
+                             errors=job.errors or [], job=job.id)
+
+    @expose("/import/<int:job_id>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("import")
+    def import_status(self, job_id: int):
+        """An import job: its state and progress while it runs, its counts or errors by line after.
+        ---
+        get:
+          summary: Progress and result of an import job (yours; an Admin sees every job)
+          parameters:
+            - {in: path, name: job_id, required: true, schema: {type: integer}}
+          responses:
+            200: {description: "state (queued, checking, writing, done, rejected, failed), progress %, counts, errors"}
+            404: {description: "no such job of yours"}
+        """
+        return self.response(200, **import_jobs.get(self.import_kind, job_id, g.user).as_dict())
 
     @expose("/export", methods=["GET"])
     @protect()

@@ -59,9 +59,9 @@ EXPECTED: dict[str, frozenset | str] = {
     **_model_api("MeterApi", CUSTOMER_DATA, "gaps", info=STAFF, post=STAFF, put=STAFF, delete=STAFF),
     "MeterApi.read": STAFF, "MeterApi.collect_now": STAFF, "MeterApi.credentials": STAFF,
     "MeterApi.rotate_password": STAFF, "MeterApi.import_passwords": STAFF,
-    "MeterApi.import_csv": STAFF, "MeterApi.export_csv": STAFF,
+    "MeterApi.import_csv": STAFF, "MeterApi.import_status": STAFF, "MeterApi.export_csv": STAFF,
     **_model_api("CustomerApi", CUSTOMER_DATA, info=STAFF, post=STAFF, put=STAFF, delete=STAFF),
-    "CustomerApi.import_csv": STAFF, "CustomerApi.export_csv": STAFF,
+    "CustomerApi.import_csv": STAFF, "CustomerApi.import_status": STAFF, "CustomerApi.export_csv": STAFF,
     **_model_api("AlertApi", CUSTOMER_DATA, info=STAFF, post=NOBODY, put=NOBODY, delete=NOBODY),
     "AlertApi.acknowledge": STAFF, "AlertApi.resolve": STAFF, "AlertApi.export": STAFF, "AlertApi.pdf": STAFF,
     **_model_api("EventApi", CUSTOMER_DATA, info=STAFF, post=NOBODY, put=NOBODY, delete=NOBODY),
@@ -71,7 +71,7 @@ EXPECTED: dict[str, frozenset | str] = {
     "CommandApi.submit_token": CUSTOMER_DATA, "CommandApi.cancel": STAFF, "CommandApi.export": STAFF,
     "CommandApi.audit": STAFF,
     # Operations APIs.
-    **_model_api("AreaApi", STAFF), **_model_api("SimApi", STAFF, "import_csv", "export_csv"),
+    **_model_api("AreaApi", STAFF), **_model_api("SimApi", STAFF, "import_csv", "import_status", "export_csv"),
     **_model_api("BrandApi", STAFF, "credentials", "definition", "learn", "patch", "preview",
                  "versions"),
     **_model_api("ScheduleApi", STAFF),
@@ -99,7 +99,7 @@ EXPECTED: dict[str, frozenset | str] = {
                                      "OnlineRateView", "MeterReadingView", "MeterSettingView", "RemoteLoadingView",
                                      "RemoteControlView", "FirmwareView", "CompletenessView", "ConsumptionView",
                                      "LeakageView", "InvestigationView", "TechnicalLossView")},
-    "ConsumptionView.hourly": STAFF, "BrandUploadView.form": STAFF, "ImportView.form": STAFF,
+    "ConsumptionView.hourly": STAFF, "BrandUploadView.form": STAFF, "ImportView.form": STAFF, "ImportView.job": STAFF,
     "ImportView.export": STAFF,
     **_model_view("AreaView", STAFF), **_model_view("MeterView", STAFF), **_model_view("SimView", STAFF),
     **_model_view("CustomerView", STAFF), **_model_view("BrandView", STAFF), **_model_view("ObisPointView", STAFF),
@@ -138,8 +138,8 @@ KNOWN_500 = {
 }
 
 MISSING_ID = 987654
-PATH_VALUES = {"pk": MISSING_ID, "role_id": MISSING_ID, "kind": "meter", "version": "v1", "locale": "en",
-               "code": "en", "filename": "x.csv", "group_by": 0}
+PATH_VALUES = {"pk": MISSING_ID, "role_id": MISSING_ID, "job_id": MISSING_ID, "kind": "meter", "version": "v1",
+               "locale": "en", "code": "en", "filename": "x.csv", "group_by": 0}
 STATIC_FILES = {"static": "hes/img/logo.svg", "appbuilder.static": "css/ab.css"}
 
 
