@@ -1,15 +1,15 @@
 """import jobs: large CSV imports run in the background with progress and a result page
 
-Revision ID: 0100_hrd_import_job
-Revises: 0090_ing_process_loop_lag
+Revision ID: 0110_hrd_import_job
+Revises: 0100_perf_report_aggregates
 """
 import sqlalchemy as sa
 from alembic import op
 
 from app.models.types import UTCDateTime
 
-revision = '0100_hrd_import_job'
-down_revision = '0090_ing_process_loop_lag'
+revision = '0110_hrd_import_job'
+down_revision = '0100_perf_report_aggregates'
 branch_labels = None
 depends_on = None
 
