@@ -17,6 +17,8 @@ and the latest events, all limited to a customer and/or an area (with its sub-ar
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from itertools import pairwise
 
 from sqlalchemy import and_, case, func, or_, select
@@ -128,8 +130,8 @@ def completeness_today(scope: Scope, timezone: str = "UTC", now: dt.datetime | N
     expected = sum(due for due, _got in counts)
     received = sum(min(got, due) for due, got in counts)
     percent = round(100.0 * received / expected, 1) if expected else None
-    return {"since": since.isoformat(), "meters": len(meters), "expected": expected, "received": received,
-            "percent": percent}
+    return {"since": since.isoformat(), "as_of": now.isoformat(), "meters": len(meters), "expected": expected,
+            "received": received, "percent": percent}
 
 
 def latest_events(scope: Scope, limit: int = 10) -> list[dict]:
@@ -148,8 +150,64 @@ def latest_events(scope: Scope, limit: int = 10) -> list[dict]:
             for eid, ts, etype, code, severity, source, meter_id, number in db.session.execute(stmt)]
 
 
+_snapshots: dict[tuple, tuple[float, dict]] = {}
+_refreshing: set[tuple] = set()
+_snapshot_lock = threading.Lock()
+
+
+def completeness_now(scope: Scope, timezone: str = "UTC") -> dict:
+    """Today's completeness for a page or API call: at most ``HES_DASHBOARD_COMPLETENESS_SECONDS`` old (default
+    60; 0 = always computed), per process and scope.
+
+    Counting today's profile rows of 100,000 meters takes seconds (every reading since midnight), so a request
+    never waits for it once a figure exists: an older figure is served with its ``since`` and ``as_of`` and a
+    refresh runs in the background (in a native thread under gevent). Only the first request of a scope counts."""
+    from flask import current_app
+
+    max_age = float(current_app.config.get("HES_DASHBOARD_COMPLETENESS_SECONDS", 60))
+    key = (scope, timezone)
+    found = _snapshots.get(key)
+    if found is None or max_age <= 0:
+        return _remember(key, completeness_today(scope, timezone))
+    with _snapshot_lock:
+        stale = time.monotonic() - found[0] > max_age and key not in _refreshing
+        if stale:
+            _refreshing.add(key)
+    if stale:
+        app = current_app._get_current_object()
+        threading.Thread(target=_refresh, args=(app, key), daemon=True, name="hes-completeness").start()
+    return found[1]
+
+
+def _remember(key: tuple, figure: dict) -> dict:
+    if len(_snapshots) > 1000:  # one per scope asked for; bounded so per-customer scopes cannot grow it forever
+        _snapshots.clear()
+    _snapshots[key] = (time.monotonic(), figure)
+    return figure
+
+
+def _refresh(app, key: tuple) -> None:
+    """Recompute one scope's figure off the request (the CPU and SQL work in a native thread under gevent)."""
+    from app.services.reports.base import off_loop
+
+    def work() -> None:
+        with app.app_context():
+            try:
+                _remember(key, completeness_today(*key))
+            finally:
+                db.session.remove()
+
+    try:
+        off_loop(work)
+    finally:
+        with _snapshot_lock:
+            _refreshing.discard(key)
+
+
 def dashboard_summary(scope: Scope, timezone: str = "UTC", now: dt.datetime | None = None) -> dict:
-    """Every dashboard figure in one JSON-ready dict."""
+    """Every dashboard figure in one JSON-ready dict (at a given ``now``: every figure computed for that instant;
+    else today's completeness may be up to a minute old, see :func:`completeness_now`)."""
+    completeness = completeness_today(scope, timezone, now) if now else completeness_now(scope, timezone)
     now = now or utcnow()
     return {
         "generated_at": now.isoformat(),
@@ -157,6 +215,6 @@ def dashboard_summary(scope: Scope, timezone: str = "UTC", now: dt.datetime | No
         "meters": fleet_counts(scope),
         "active_alerts": active_alert_count(scope),
         "energy": energy_last_hour(scope, now),
-        "completeness": completeness_today(scope, timezone, now),
+        "completeness": completeness,
         "events": latest_events(scope),
     }

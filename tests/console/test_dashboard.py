@@ -141,3 +141,35 @@ def test_dashboard_page_renders_the_figures(app, client, console_fleet, make_use
     assert 'data-field="total">5<' in html and 'data-field="online">2<' in html
     with app.app_context():
         assert dashboard_summary(Scope())["meters"]["offline"] == 3
+
+
+def test_dashboard_completeness_is_served_from_a_recent_figure_and_refreshed_in_the_background(
+        app, console_fleet, readings):
+    """With HES_DASHBOARD_COMPLETENESS_SECONDS set, a request reuses the figure counted for the scope (the count
+    reads every reading since midnight); once older than that, the stale figure is served while a background
+    refresh counts again, and the next request sees the new count."""
+    import time
+
+    from app.services import dashboard
+
+    m = console_fleet.meters
+    app.config["HES_DASHBOARD_COMPLETENESS_SECONDS"] = 0.3
+    dashboard._snapshots.clear()
+    try:
+        with app.app_context():
+            first = dashboard_summary(Scope())["completeness"]
+            assert first == completeness_today(Scope(), "UTC", now=dt.datetime.fromisoformat(first["as_of"]))
+            store_readings([Value(m["S1"], ENERGY, dt.datetime.now(dt.UTC).replace(second=0, microsecond=0), 1.0)])
+            assert dashboard_summary(Scope())["completeness"] == first  # recent: not counted again
+            time.sleep(0.4)
+            assert dashboard_summary(Scope())["completeness"] == first  # stale: served while refreshed
+            for _ in range(100):
+                refreshed = dashboard_summary(Scope())["completeness"]
+                if refreshed["as_of"] != first["as_of"]:
+                    break
+                time.sleep(0.05)
+            assert refreshed["as_of"] > first["as_of"]
+            assert refreshed == completeness_today(Scope(), "UTC", now=dt.datetime.fromisoformat(refreshed["as_of"]))
+    finally:
+        app.config["HES_DASHBOARD_COMPLETENESS_SECONDS"] = 0
+        dashboard._snapshots.clear()
