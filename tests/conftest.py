@@ -57,7 +57,7 @@ def make_config(tmp_path, database_url: str | None = None, **overrides) -> dict:
     os.environ["HES_DATA_DIR"] = str(tmp_path)
     cfg = Config().as_dict()
     cfg.update(TESTING=True, WTF_CSRF_ENABLED=False, RATELIMIT_ENABLED=False, HES_ASYNC_MODE="threading",
-               SERVER_NAME=None, HES_DASHBOARD_COMPLETENESS_SECONDS=0)  # tests change data between calls
+               SERVER_NAME=None, HES_SLOW_FIGURES_MAX_AGE=0)  # tests change data between calls
     if database_url:
         cfg["SQLALCHEMY_DATABASE_URI"] = database_url
     cfg.update(overrides)

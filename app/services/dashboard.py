@@ -17,8 +17,6 @@ and the latest events, all limited to a customer and/or an area (with its sub-ar
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from itertools import pairwise
 
 from sqlalchemy import and_, case, func, or_, select
@@ -150,58 +148,12 @@ def latest_events(scope: Scope, limit: int = 10) -> list[dict]:
             for eid, ts, etype, code, severity, source, meter_id, number in db.session.execute(stmt)]
 
 
-_snapshots: dict[tuple, tuple[float, dict]] = {}
-_refreshing: set[tuple] = set()
-_snapshot_lock = threading.Lock()
-
-
 def completeness_now(scope: Scope, timezone: str = "UTC") -> dict:
-    """Today's completeness for a page or API call: at most ``HES_DASHBOARD_COMPLETENESS_SECONDS`` old (default
-    60; 0 = always computed), per process and scope.
+    """Today's completeness for a page or API call, from a recent count (``app.services.recent``): counting
+    today's profile rows of 100,000 meters reads every reading since midnight (seconds)."""
+    from app.services.recent import recent
 
-    Counting today's profile rows of 100,000 meters takes seconds (every reading since midnight), so a request
-    never waits for it once a figure exists: an older figure is served with its ``since`` and ``as_of`` and a
-    refresh runs in the background (in a native thread under gevent). Only the first request of a scope counts."""
-    from flask import current_app
-
-    max_age = float(current_app.config.get("HES_DASHBOARD_COMPLETENESS_SECONDS", 60))
-    key = (scope, timezone)
-    found = _snapshots.get(key)
-    if found is None or max_age <= 0:
-        return _remember(key, completeness_today(scope, timezone))
-    with _snapshot_lock:
-        stale = time.monotonic() - found[0] > max_age and key not in _refreshing
-        if stale:
-            _refreshing.add(key)
-    if stale:
-        app = current_app._get_current_object()
-        threading.Thread(target=_refresh, args=(app, key), daemon=True, name="hes-completeness").start()
-    return found[1]
-
-
-def _remember(key: tuple, figure: dict) -> dict:
-    if len(_snapshots) > 1000:  # one per scope asked for; bounded so per-customer scopes cannot grow it forever
-        _snapshots.clear()
-    _snapshots[key] = (time.monotonic(), figure)
-    return figure
-
-
-def _refresh(app, key: tuple) -> None:
-    """Recompute one scope's figure off the request (the CPU and SQL work in a native thread under gevent)."""
-    from app.services.reports.base import off_loop
-
-    def work() -> None:
-        with app.app_context():
-            try:
-                _remember(key, completeness_today(*key))
-            finally:
-                db.session.remove()
-
-    try:
-        off_loop(work)
-    finally:
-        with _snapshot_lock:
-            _refreshing.discard(key)
+    return recent(("completeness_today", scope, timezone), lambda: completeness_today(scope, timezone))
 
 
 def dashboard_summary(scope: Scope, timezone: str = "UTC", now: dt.datetime | None = None) -> dict:

@@ -221,3 +221,15 @@ def test_technical_loss_names_the_supply_meter_that_sent_no_data(app, fleet, cli
     after = client.get(url, headers=admin_headers).json
     assert after["result"] == []
     assert after["supplied"] == [{"area_id": fleet.ward_a, "area": "Test Region › Ward A", "supply_meter": "MTR-A6"}]
+
+
+def test_leakage_api_pages_the_exceptions_of_one_count(app, fleet, client, admin_headers):
+    """The API answers a page of the exceptions with their total, all from the same count as the service's."""
+    with app.app_context():
+        db.session.execute(update(Meter).values(last_seen=None, status="active"))
+        db.session.commit()
+    whole = client.get("/api/v1/leakage/?limit=5000", headers=admin_headers).json
+    page = client.get("/api/v1/leakage/?limit=3&offset=2", headers=admin_headers).json
+    assert whole["exceptions_total"] == len(whole["exceptions"]) == page["exceptions_total"] >= 8  # never seen
+    assert page["exceptions"] == whole["exceptions"][2:5]
+    assert page["totals"] == whole["totals"] and page["totals"]["long_offline"] == whole["exceptions_total"]

@@ -145,16 +145,16 @@ def test_dashboard_page_renders_the_figures(app, client, console_fleet, make_use
 
 def test_dashboard_completeness_is_served_from_a_recent_figure_and_refreshed_in_the_background(
         app, console_fleet, readings):
-    """With HES_DASHBOARD_COMPLETENESS_SECONDS set, a request reuses the figure counted for the scope (the count
+    """With HES_SLOW_FIGURES_MAX_AGE set, a request reuses the figure counted for the scope (the count
     reads every reading since midnight); once older than that, the stale figure is served while a background
     refresh counts again, and the next request sees the new count."""
     import time
 
-    from app.services import dashboard
+    from app.services import recent
 
     m = console_fleet.meters
-    app.config["HES_DASHBOARD_COMPLETENESS_SECONDS"] = 0.3
-    dashboard._snapshots.clear()
+    app.config["HES_SLOW_FIGURES_MAX_AGE"] = 0.3
+    recent.forget()
     try:
         with app.app_context():
             first = dashboard_summary(Scope())["completeness"]
@@ -171,5 +171,5 @@ def test_dashboard_completeness_is_served_from_a_recent_figure_and_refreshed_in_
             assert refreshed["as_of"] > first["as_of"]
             assert refreshed == completeness_today(Scope(), "UTC", now=dt.datetime.fromisoformat(refreshed["as_of"]))
     finally:
-        app.config["HES_DASHBOARD_COMPLETENESS_SECONDS"] = 0
-        dashboard._snapshots.clear()
+        app.config["HES_SLOW_FIGURES_MAX_AGE"] = 0
+        recent.forget()
