@@ -39,6 +39,88 @@ def pdf_response(body: bytes, filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+class ReportDownloads(BaseApi):
+    """A report's downloads: ``/csv`` and ``/pdf`` built from the same ``args()`` (the query string read once);
+    subclasses say how each is made and name the file. Service errors answer through ``@safe``."""
+
+    allow_browser_login = True
+
+    def args(self) -> tuple:
+        """The report's arguments from the query string."""
+        return ()
+
+    def filename(self, *args) -> str:
+        """The download's file name without extension."""
+        return self.resource_name
+
+    def csv_body(self, *args):
+        """The CSV text (an iterator of lines)."""
+        raise NotImplementedError
+
+    def pdf_body(self, *args) -> bytes:
+        """The PDF bytes."""
+        raise NotImplementedError
+
+    @expose("/csv", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def csv(self):
+        """The report's rows as CSV.
+        ---
+        get:
+          summary: Download the report as CSV (same query parameters as the report; English headings)
+          responses:
+            200: {description: CSV file}
+        """
+        args = self.args()
+        return csv_response(self.csv_body(*args), f"{self.filename(*args)}.csv")
+
+    @expose("/pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def pdf(self):
+        """The report as PDF.
+        ---
+        get:
+          summary: Download the report as PDF (title, filters, figures, chart, table; in the reader's language)
+          responses:
+            200: {description: PDF file}
+        """
+        args = self.args()
+        return pdf_response(self.pdf_body(*args), f"{self.filename(*args)}.pdf")
+
+
+class ReportApi(ReportDownloads):
+    """A report's API: ``/`` (JSON), ``/csv`` and ``/pdf`` from the same arguments."""
+
+    def json_body(self, *args) -> dict:
+        """The report's figures as a JSON object."""
+        raise NotImplementedError
+
+    @expose("/", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def report(self):
+        """The report's figures.
+        ---
+        get:
+          summary: The report as JSON
+          parameters:
+          - {in: query, name: area, schema: {type: integer}, description: "area id (with sub-areas)"}
+          - {in: query, name: meter, schema: {type: string}, description: "meter id or number"}
+          - {in: query, name: start, schema: {type: string, format: date}}
+          - {in: query, name: end, schema: {type: string, format: date}}
+          - {in: query, name: granularity, schema: {type: string, enum: [hourly, daily, weekly, monthly]}}
+          - {in: query, name: page, schema: {type: integer, default: 0}}
+          responses:
+            200: {description: the report}
+        """
+        return self.response(200, **self.json_body(*self.args()))
+
+
 def page_context(**extra) -> dict:
     """What every report page needs: the area chosen in the top bar and the zone."""
     zone = utility_zone()
@@ -88,58 +170,32 @@ class CompletenessView(ReportPage):
         return page_context(on_time_hours=float(current_app.config.get("HES_ON_TIME_HOURS", 4)))
 
 
-class ConsumptionApi(BaseApi):
-    """``/api/v1/consumption/``: statistics as JSON, CSV (per meter and period, or raw readings) and PDF."""
+class ConsumptionApi(ReportApi):
+    """``/api/v1/consumption/``: statistics as JSON, CSV (per meter and period, or raw readings) and PDF: series
+    per hour, day, ISO week or month in HES_TIMEZONE, the summary and the largest meters."""
 
     resource_name = "consumption"
-    allow_browser_login = True
 
-    def _args(self):
+    def args(self):
         start, end = date_range(2 if request.args.get("granularity") == "hourly" else 30)
         return api_scope(), start, end, request.args.get("granularity", "daily"), utility_zone()
 
-    @expose("/", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def report(self):
-        """Series per period, the summary and the largest meters.
-        ---
-        get:
-          summary: Consumption (kWh) per hour, day, ISO week or month in HES_TIMEZONE, for a meter or an area
-          parameters:
-          - {in: query, name: area, schema: {type: integer}, description: "area id (with sub-areas)"}
-          - {in: query, name: meter, schema: {type: string}, description: "meter id or number"}
-          - {in: query, name: start, schema: {type: string, format: date}}
-          - {in: query, name: end, schema: {type: string, format: date}}
-          - {in: query, name: granularity, schema: {type: string, enum: [hourly, daily, weekly, monthly]}}
-          - {in: query, name: page, schema: {type: integer, default: 0}}
-          responses:
-            200: {description: "summary, series and meters"}
-        """
-        scope, start, end, granularity, tz = self._args()
+    def filename(self, scope, start, end, granularity, tz) -> str:
+        return f"consumption-{granularity}-{start}-{end}"
+
+    def json_body(self, scope, start, end, granularity, tz) -> dict:
         page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdecimal() else 0
         meters, with_data = consumption_service.meter_page(scope, start, end, tz, limit=100, offset=100 * page)
-        return self.response(200, granularity=granularity, timezone=tz.key,
-                             summary=consumption_service.consumption_summary(scope, start, end, tz, meters=with_data),
-                             series=consumption_service.consumption_series(scope, start, end, granularity, tz),
-                             meters=meters)
+        return {"granularity": granularity, "timezone": tz.key,
+                "summary": consumption_service.consumption_summary(scope, start, end, tz, meters=with_data),
+                "series": consumption_service.consumption_series(scope, start, end, granularity, tz),
+                "meters": meters}
 
-    @expose("/csv", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def csv(self):
-        """Per meter and period, streamed.
-        ---
-        get:
-          summary: Download consumption per meter and period as CSV (same parameters as the report)
-          responses:
-            200: {description: CSV file}
-        """
-        scope, start, end, granularity, tz = self._args()
-        return csv_response(consumption_service.consumption_csv(scope, start, end, granularity, tz),
-                            f"consumption-{granularity}-{start}-{end}.csv")
+    def csv_body(self, scope, start, end, granularity, tz):
+        return consumption_service.consumption_csv(scope, start, end, granularity, tz)
+
+    def pdf_body(self, scope, start, end, granularity, tz) -> bytes:
+        return consumption_service.consumption_pdf(scope, start, end, granularity, tz)
 
     @expose("/readings.csv", methods=["GET"])
     @protect()
@@ -153,83 +209,31 @@ class ConsumptionApi(BaseApi):
           responses:
             200: {description: CSV file}
         """
-        scope, start, end, _granularity, tz = self._args()
+        scope, start, end, _granularity, tz = self.args()
         return csv_response(consumption_service.readings_csv(scope, start, end, tz), f"readings-{start}-{end}.csv")
 
-    @expose("/pdf", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def pdf(self):
-        """The report as PDF.
-        ---
-        get:
-          summary: Download the consumption report as PDF (title, filters, summary, chart, table with totals)
-          responses:
-            200: {description: PDF file}
-        """
-        scope, start, end, granularity, tz = self._args()
-        return pdf_response(consumption_service.consumption_pdf(scope, start, end, granularity, tz),
-                            f"consumption-{granularity}-{start}-{end}.pdf")
 
-
-class CompletenessApi(BaseApi):
-    """``/api/v1/completeness/``: expected against received profile intervals, as JSON, CSV and PDF."""
+class CompletenessApi(ReportApi):
+    """``/api/v1/completeness/``: expected against received profile intervals (per day, per area, the worst
+    meters) as JSON, CSV per meter and day, and PDF."""
 
     resource_name = "completeness"
-    allow_browser_login = True
 
-    @expose("/", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def report(self):
-        """Completeness per day, per area and the worst meters.
-        ---
-        get:
-          summary: Data completeness (expected, received and on-time intervals) for an area or meter
-          parameters:
-          - {in: query, name: area, schema: {type: integer}}
-          - {in: query, name: meter, schema: {type: string}}
-          - {in: query, name: start, schema: {type: string, format: date}}
-          - {in: query, name: end, schema: {type: string, format: date}}
-          responses:
-            200: {description: "summary, days, areas, worst meters"}
-        """
+    def args(self):
         start, end = date_range(7)
-        return self.response(200, **completeness_service.completeness(api_scope(), start, end, utility_zone()))
+        return api_scope(), start, end, utility_zone()
 
-    @expose("/csv", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def csv(self):
-        """Per meter and day, streamed.
-        ---
-        get:
-          summary: Download completeness per meter and day as CSV
-          responses:
-            200: {description: CSV file}
-        """
-        start, end = date_range(7)
-        return csv_response(completeness_service.completeness_csv(api_scope(), start, end, utility_zone()),
-                            f"completeness-{start}-{end}.csv")
+    def filename(self, scope, start, end, tz) -> str:
+        return f"completeness-{start}-{end}"
 
-    @expose("/pdf", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def pdf(self):
-        """The report as PDF.
-        ---
-        get:
-          summary: Download the completeness report as PDF
-          responses:
-            200: {description: PDF file}
-        """
-        start, end = date_range(7)
-        return pdf_response(completeness_service.completeness_pdf(api_scope(), start, end, utility_zone()),
-                            f"completeness-{start}-{end}.pdf")
+    def json_body(self, *args) -> dict:
+        return completeness_service.completeness(*args)
+
+    def csv_body(self, *args):
+        return completeness_service.completeness_csv(*args)
+
+    def pdf_body(self, *args) -> bytes:
+        return completeness_service.completeness_pdf(*args)
 
 
 def register(appbuilder: AppBuilder) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 from flask_appbuilder import AppBuilder
-from flask_appbuilder.api import BaseApi, expose, protect
+from flask_appbuilder.api import expose, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
 
@@ -14,9 +14,8 @@ from app.services.analytics.detection import run_detection
 from app.services.reports import leakage as leakage_service
 from app.services.reports import revenue as revenue_reports
 from app.services.reports.periods import parse_date, utility_zone
-from app.views.common import csv_response
 from app.views.errors import safe
-from app.views.reports import ReportPage, api_scope, date_range, page_context, pdf_response
+from app.views.reports import ReportApi, ReportDownloads, ReportPage, api_scope, date_range, page_context
 
 
 def _days() -> int:
@@ -73,71 +72,50 @@ class TechnicalLossView(ReportPage):
         return page_context(threshold=loss.loss_threshold_pct())
 
 
-class LeakageApi(BaseApi):
-    """``/api/v1/leakage/``: revenue-leakage indicators as JSON, CSV and PDF (``?area=&days=``)."""
+class LeakageApi(ReportApi):
+    """``/api/v1/leakage/``: revenue-leakage indicators (zero consumption, reverse flow, tamper, relay, credit,
+    offline, low) per area, the exceptions per meter and the daily trend (``?area=&days=``); one recent count per
+    scope (``app.services.recent``) serves the JSON, the exceptions CSV and the PDF."""
 
     resource_name = "leakage"
-    allow_browser_login = True
 
-    @expose("/", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def report(self):
-        """Indicators per area, exceptions per meter, daily trend.
-        ---
-        get:
-          summary: Revenue leakage indicators (zero consumption, reverse flow, tamper, relay, credit, offline, low)
-          parameters:
-          - {in: query, name: area, schema: {type: integer}}
-          - {in: query, name: days, schema: {type: integer, default: 30}, description: "trend length"}
-          - {in: query, name: limit, schema: {type: integer, default: 500}, description: "exceptions per page"}
-          - {in: query, name: offset, schema: {type: integer, default: 0}}
-          responses:
-            200: {description: "totals, areas, a page of the exceptions (exceptions_total in all), trend"}
-        """
-        data = _leakage(api_scope(), utility_zone())
-        limit, offset = _int_arg("limit", 500, 5000), _int_arg("offset", 0, None)
-        return self.response(200, **{**data, "exceptions": data["exceptions"][offset:offset + limit],
-                                     "exceptions_total": len(data["exceptions"])})
-
-    @expose("/csv", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def csv(self):
-        """Exceptions per meter.
-        ---
-        get:
-          summary: Download the leakage exceptions (meter, indicator, value) as CSV
-          responses:
-            200: {description: CSV file}
-        """
-        data = _leakage(api_scope(), utility_zone())
-        return csv_response(leakage_service.leakage_csv(data), "revenue-leakage.csv")
-
-    @expose("/pdf", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def pdf(self):
-        """The report as PDF.
-        ---
-        get:
-          summary: Download the revenue leakage report as PDF
-          responses:
-            200: {description: PDF file}
-        """
+    def args(self):
         scope, tz = api_scope(), utility_zone()
-        data = _leakage(scope, tz)
-        return pdf_response(leakage_service.leakage_pdf(scope, data, tz), "revenue-leakage.pdf")
+        return scope, tz, _leakage(scope, tz)
+
+    def filename(self, *args) -> str:
+        return "revenue-leakage"
+
+    def json_body(self, scope, tz, data) -> dict:
+        """The figures with a page of the exceptions (``?limit=`` default 500, at most 5000, ``&offset=``) and
+        ``exceptions_total``: at 100k meters the whole list is megabytes; the CSV has them all."""
+        limit, offset = _int_arg("limit", 500, 5000), _int_arg("offset", 0, None)
+        return {**data, "exceptions": data["exceptions"][offset:offset + limit],
+                "exceptions_total": len(data["exceptions"])}
+
+    def csv_body(self, scope, tz, data):
+        return leakage_service.leakage_csv(data)
+
+    def pdf_body(self, scope, tz, data) -> bytes:
+        return leakage_service.leakage_pdf(scope, data, tz)
 
 
-class InvestigationApi(BaseApi):
+class InvestigationApi(ReportDownloads):
     """``/api/v1/investigation/``: list, show, assign, note and close cases; precision per rule; run detection."""
 
     resource_name = "investigation"
-    allow_browser_login = True
+
+    def args(self):
+        return api_scope(), request.args.get("state", ""), utility_zone()
+
+    def filename(self, *args) -> str:
+        return "investigations"
+
+    def csv_body(self, *args):
+        return revenue_reports.investigations_csv(*args)
+
+    def pdf_body(self, *args) -> bytes:
+        return revenue_reports.investigations_pdf(*args)
 
     @expose("/", methods=["GET"])
     @protect()
@@ -260,96 +238,31 @@ class InvestigationApi(BaseApi):
         as_of = parse_date(request.args.get("as_of"), "as_of", None) if request.args.get("as_of") else None
         return self.response(200, **run_detection(as_of).as_dict())
 
-    @expose("/csv", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def csv(self):
-        """Every case in scope.
-        ---
-        get:
-          summary: Download investigations as CSV (``?state=&area=``)
-          responses:
-            200: {description: CSV file}
-        """
-        return csv_response(revenue_reports.investigations_csv(api_scope(), request.args.get("state", ""),
-                                                               utility_zone()), "investigations.csv")
 
-    @expose("/pdf", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def pdf(self):
-        """The report as PDF.
-        ---
-        get:
-          summary: Download the investigations report as PDF
-          responses:
-            200: {description: PDF file}
-        """
-        return pdf_response(revenue_reports.investigations_pdf(api_scope(), request.args.get("state", ""),
-                                                               utility_zone()), "investigations.pdf")
-
-
-class TechnicalLossApi(BaseApi):
-    """``/api/v1/technical-loss/``: energy balance per supplied area as JSON, CSV and PDF."""
+class TechnicalLossApi(ReportApi):
+    """``/api/v1/technical-loss/``: energy in, consumers and loss per supplied area per day or month
+    (``?area=&start=&end=&granularity=``) as JSON, CSV and PDF."""
 
     resource_name = "technical-loss"
-    allow_browser_login = True
 
-    def _args(self):
+    def args(self):
         start, end = date_range(30)
         return api_scope(), start, end, request.args.get("granularity", "daily"), utility_zone()
 
-    @expose("/", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def report(self):
-        """Energy in, consumers and loss per area and period.
-        ---
-        get:
-          summary: Technical loss per supplied area per day or month (``?area=&start=&end=&granularity=``)
-          responses:
-            200: {description: "threshold and rows"}
-        """
-        scope, start, end, granularity, tz = self._args()
+    def filename(self, scope, start, end, granularity, tz) -> str:
+        return f"technical-loss-{start}-{end}"
+
+    def json_body(self, scope, start, end, granularity, tz) -> dict:
         supplied = [{"area_id": area_id, "area": name, "supply_meter": number}
                     for area_id, name, _supply_id, number in loss.supplied_areas(scope)]
-        return self.response(200, threshold_pct=loss.loss_threshold_pct(), supplied=supplied,
-                             result=loss.energy_balance(scope, start, end, granularity, tz))
+        return {"threshold_pct": loss.loss_threshold_pct(), "supplied": supplied,
+                "result": loss.energy_balance(scope, start, end, granularity, tz)}
 
-    @expose("/csv", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def csv(self):
-        """The balance as CSV.
-        ---
-        get:
-          summary: Download the energy balance as CSV
-          responses:
-            200: {description: CSV file}
-        """
-        scope, start, end, granularity, tz = self._args()
-        return csv_response(revenue_reports.loss_csv(scope, start, end, granularity, tz),
-                            f"technical-loss-{start}-{end}.csv")
+    def csv_body(self, *args):
+        return revenue_reports.loss_csv(*args)
 
-    @expose("/pdf", methods=["GET"])
-    @protect()
-    @safe
-    @permission_name("get")
-    def pdf(self):
-        """The report as PDF.
-        ---
-        get:
-          summary: Download the technical loss report as PDF
-          responses:
-            200: {description: PDF file}
-        """
-        scope, start, end, granularity, tz = self._args()
-        return pdf_response(revenue_reports.loss_pdf(scope, start, end, granularity, tz),
-                            f"technical-loss-{start}-{end}.pdf")
+    def pdf_body(self, *args) -> bytes:
+        return revenue_reports.loss_pdf(*args)
 
 
 def register(appbuilder: AppBuilder) -> None:
