@@ -115,6 +115,9 @@ class ReportApi(ReportDownloads):
           - {in: query, name: end, schema: {type: string, format: date}}
           - {in: query, name: granularity, schema: {type: string, enum: [hourly, daily, weekly, monthly]}}
           - {in: query, name: page, schema: {type: integer, default: 0}}
+          - {in: query, name: days, schema: {type: integer, default: 30}, description: "leakage trend length"}
+          - {in: query, name: limit, schema: {type: integer, default: 500}, description: "leakage exceptions"}
+          - {in: query, name: offset, schema: {type: integer, default: 0}}
           responses:
             200: {description: the report}
         """
