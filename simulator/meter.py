@@ -373,6 +373,13 @@ class Meter:
 
     def log_rows(self, log: bytes, now: float) -> list[tuple[float, int]]:
         """Rows (time, code) of an event log: synthetic power outages in history plus recorded events."""
+        rows = self.history_rows(log)
+        # Recorded events follow in the order they happened (stamps need not rise: a clock set back).
+        rows += [(when, code) for when, code, _ in self.events or () if o.LOGS[o.log_of(code)] == log]
+        return rows
+
+    def history_rows(self, log: bytes) -> list[tuple[float, int]]:
+        """The synthetic rows (time, code) of an event log before the simulator started: power outages."""
         rows: list[tuple[float, int]] = []
         if log == o.POWER_LOG:
             first_day = int(self.cfg.install_time // model.DAY)
@@ -381,10 +388,7 @@ class Meter:
                 if h % 9 == 0:
                     start = day * model.DAY + h % 80000
                     rows += [(float(start), 1), (float(start + 60 + h % 3000), 2)]
-        rows.sort()
-        # Recorded events follow in the order they happened (stamps need not rise: a clock set back).
-        rows += [(when, code) for when, code, _ in self.events or () if o.LOGS[o.log_of(code)] == log]
-        return rows
+        return sorted(rows)
 
     # ----- image transfer -----------------------------------------------------------------------
 
@@ -869,8 +873,7 @@ class Meter:
                     rows.append([stamp, values])
             out[name] = rows
         if "events" in parts:
-            recorded = [[t, code] for log in o.LOGS.values() for t, code in self.log_rows(log, now)
-                        if start <= t <= end and t < self.cfg.start_time]  # the synthetic history
+            recorded = [[t, code] for log in o.LOGS.values() for t, code in self.history_rows(log) if start <= t <= end]
             recorded += [[stamp, code] for stamp, code, t in self.events or () if start <= t <= end]
             out["events"] = recorded
         return out
