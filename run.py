@@ -41,6 +41,9 @@ def configure_logging() -> str:
     permission sync, Huey's consumer, Socket.IO) at WARNING. Returns the level in force for the banner."""
     level = os.environ.get("HES_LOG_LEVEL", "").upper()
     logging.basicConfig(level=level or "WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.logs import limit_repeats
+
+    limit_repeats()  # a lost Redis: each repeated error once a minute, not every worker's every poll
     if not level:
         for name in ("app", "hes", "simulator"):
             logging.getLogger(name).setLevel(logging.INFO)

@@ -58,6 +58,8 @@ class Command(Model):
     reason: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Who goes first among a meter's queued commands (and in the task queue): operators' before customers'.
+    priority: Mapped[int] = mapped_column(Integer, default=50, server_default="50", nullable=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -28,3 +28,13 @@ class Forbidden(ServiceError):
     """The user may not do this."""
 
     status = 403
+
+
+class TooManyRequests(ServiceError):
+    """Over a rate limit; ``retry_after`` is how many seconds until the next attempt is accepted."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

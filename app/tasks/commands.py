@@ -72,12 +72,12 @@ def sweep_commands() -> None:
         sweep()
 
 
-def enqueue_command(command_id: int, delay: float = 0) -> None:
-    """Queue a command's execution now or after ``delay`` seconds."""
+def enqueue_command(command_id: int, delay: float = 0, priority: int = PRIORITY_COMMAND) -> None:
+    """Queue a command's execution now or after ``delay`` seconds, at the command's priority."""
     if delay > 0:
-        execute_command.schedule(args=(command_id,), delay=delay)
+        execute_command.schedule(args=(command_id,), delay=delay, priority=priority)
     else:
-        execute_command(command_id)
+        execute_command(command_id, priority=priority)
 
 
 def enqueue_recovery(command_id: int) -> None:

@@ -20,8 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def error_json(exc: ServiceError) -> tuple[Response, int]:
-    """A service error as the API's JSON answer."""
-    return jsonify({"message": exc.message, "errors": exc.errors}), exc.status
+    """A service error as the API's JSON answer (with ``Retry-After`` when it says when to try again)."""
+    response = jsonify({"message": exc.message, "errors": exc.errors})
+    if getattr(exc, "retry_after", None):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response, exc.status
 
 
 def domain_errors(method):

@@ -4,11 +4,8 @@ nodes (``run.py`` with HES_WEB=off) and gunicorn web workers. Skipped unless bot
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -34,44 +31,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in item.path.parents and item.get_closest_marker("standalone") is None:
             item.add_marker(skip)
-
-
-class RedisServer:
-    """A redis-server of the test's own on a free port, to stop and start at will (the machine's shared Redis on
-    6379 belongs to everyone using it and is never stopped by a test)."""
-
-    def __init__(self, root: Path):
-        if shutil.which("redis-server") is None:
-            pytest.skip("needs the redis-server program")
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        for _ in range(100):
-            try:
-                if client.ping():
-                    return self
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        """Stop it as a crash would: nothing is saved, every queued task is gone."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 class Cluster:

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.scale.conftest import PG, Cluster, RedisServer
+from tests.scale.conftest import PG, Cluster
 from tests.support.live import LiveHes
+from tests.support.redis_server import RedisServer
 from tests.support.simulator import PASSWORD, start_simulator
 
 UTC = dt.UTC

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.extensions import db
@@ -407,3 +409,40 @@ def test_a_command_written_while_the_queue_is_down_answers_201_once(app, make_us
 
         states = [c.state for c in db.session.query(Command).filter_by(meter_id=meter)]
     assert states == [CommandState.queued]
+
+
+# ----- item 5: a customer cannot hold back operators' commands -------------------------------------------------
+
+def test_customer_token_entries_are_rate_limited_and_operator_commands_go_first(app, role_clients, two_customers):
+    """300 token entries were accepted in 3.9 s and an operator's disconnect waited behind all of them (313 s).
+    Now a customer's entries on a meter are limited (a 429 that says when to try again) and an operator's
+    command is claimed before the customer's queued ones."""
+    from app.models.commands import Command
+    from app.services.commands import queue
+    from app.services.settings import set_setting
+
+    meter = two_customers["A"]["meter_id"]  # a dial-in meter that is offline: its commands wait, queued
+    with app.app_context():
+        set_setting("customer_token_entry", True)
+        db.session.commit()
+    customer, customer_headers = role_clients["Customer"]
+    body = {"meter_id": meter, "token": "12000123000000000428"}
+    answers = [customer.post("/api/v1/command/token", json=body, headers=customer_headers) for _ in range(6)]
+    assert [a.status_code for a in answers] == [201] * queue.CUSTOMER_TOKENS + [429]
+    refused = answers[-1]
+    assert "Too many tokens entered on meter SEC-M-A" in refused.json["message"]
+    assert re.search(r"You can enter the next one in \d+ s \(at \d\d:\d\d:\d\d UTC\)", refused.json["message"])
+    assert 0 < int(refused.headers["Retry-After"]) <= queue.CUSTOMER_TOKEN_WINDOW_SECONDS
+    staff, staff_headers = role_clients["Operator"]
+    assert staff.post("/api/v1/command/token", json=body, headers=staff_headers).status_code == 201  # not limited
+    disconnect = staff.post("/api/v1/command/", json={"kind": "disconnect", "meter_id": meter}, headers=staff_headers)
+    assert disconnect.status_code == 201
+    with app.app_context():
+        commands = db.session.query(Command).filter_by(meter_id=meter).order_by(Command.id).all()
+        first_token, operator_disconnect = commands[0], db.session.get(Command, disconnect.json["id"])
+        assert len(commands) == queue.CUSTOMER_TOKENS + 2
+        # The operator's disconnect, created last, is the one the meter runs next; the customer's tokens wait.
+        assert queue._claim(first_token) is False
+        assert queue._claim(operator_disconnect) is True
+        set_setting("customer_token_entry", False)
+        db.session.commit()

@@ -3,13 +3,18 @@ offline dial-in meters, expire, cancel; every transition is written once, audite
 
 States: queued → sent → succeeded | failed | expired | cancelled. A command is *claimed* by one
 atomic UPDATE (queued → sent) so two workers, a retry and a reconnecting meter can never send it
-twice; commands to one meter run one at a time and in the order they were created.
+twice; commands to one meter run one at a time, by priority and then in the order they were created:
+an operator's disconnect or reconnect first, then other operator commands, then customers' own token
+entries (which are also rate-limited per customer and meter), so a customer cannot hold back operators.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import threading
+import time
 from typing import Any
 
 from flask import current_app
@@ -21,7 +26,7 @@ from app.extensions import db
 from app.models import CommandJob, CommMode, FirmwareTransfer, JobTracking, Meter
 from app.models.commands import FINAL_STATES, Command, CommandState
 from app.models.types import UTC
-from app.services import Forbidden, NotFound, ServiceError, audit
+from app.services import Forbidden, NotFound, ServiceError, TooManyRequests, audit
 from app.services.commands.kinds import TOKEN_STATUS, validate_params
 from app.services.meter_access import MeterUnreachable, run_on_meter
 
@@ -30,6 +35,12 @@ OPEN_STATES = (CommandState.queued, CommandState.sent)
 BUSY_RETRY_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 60.0
 STALE_SECONDS = 120
+# A command's priority among its meter's queued commands and in the task queue (higher first).
+RELAY_PRIORITY = 55  # an operator's disconnect / reconnect
+STAFF_PRIORITY = 50  # other commands of operators and admins (the task queue's PRIORITY_COMMAND)
+CUSTOMER_PRIORITY = 40  # a customer's own token entry
+CUSTOMER_TOKENS = 5  # default of HES_CUSTOMER_TOKENS: token entries a customer may make on one meter ...
+CUSTOMER_TOKEN_WINDOW_SECONDS = 600  # ... within this many seconds (HES_CUSTOMER_TOKEN_WINDOW_SECONDS)
 
 
 def _cfg(name: str, default: float) -> float:
@@ -127,6 +138,40 @@ def check_allowed(user, meter: Meter, kind: str) -> None:
         raise NotFound(f"Meter {meter.id} not found.")
 
 
+def command_priority(user, kind: str) -> int:
+    """Operators' commands go before customers' (priority per role, then per kind)."""
+    from app.security import is_customer_only
+
+    if user is not None and is_customer_only(user):
+        return CUSTOMER_PRIORITY
+    return RELAY_PRIORITY if kind in ("disconnect", "reconnect") else STAFF_PRIORITY
+
+
+def limit_customer_tokens(user, meter: Meter) -> None:
+    """A customer enters at most ``HES_CUSTOMER_TOKENS`` tokens on a meter per window; the next one is refused
+    with a 429 that says when it will be accepted."""
+    from app.security import is_customer_only
+
+    if user is None or not is_customer_only(user):
+        return
+    limit = int(_cfg("HES_CUSTOMER_TOKENS", CUSTOMER_TOKENS))
+    window = dt.timedelta(seconds=_cfg("HES_CUSTOMER_TOKEN_WINDOW_SECONDS", CUSTOMER_TOKEN_WINDOW_SECONDS))
+    now = now_utc()
+    recent = db.session.execute(
+        select(Command.created_at).where(Command.meter_id == meter.id, Command.kind == "token",
+                                         Command.requested_by_id == user.id, Command.created_at > now - window)
+        .order_by(Command.created_at.desc()).limit(limit)).scalars().all()
+    if len(recent) < limit:
+        return
+    oldest = recent[-1] if recent[-1].tzinfo else recent[-1].replace(tzinfo=UTC)
+    free_at = oldest + window
+    wait = max(1, math.ceil((free_at - now).total_seconds()))
+    minutes = window.total_seconds() / 60
+    raise TooManyRequests(
+        f"Too many tokens entered on meter {meter.number}: at most {limit} every {minutes:g} minutes. "
+        f"You can enter the next one in {wait} s (at {free_at:%H:%M:%S} UTC).", retry_after=wait)
+
+
 def expiry(expires_in: Any = None) -> dt.datetime:
     """When an undelivered command expires: ``expires_in`` seconds (1 s .. 30 days) or the site default."""
     if expires_in in (None, ""):
@@ -176,8 +221,11 @@ def create_command(kind: str, meter_id: int, params: dict | None, *, user=None,
         raise NotFound(f"Meter {meter_id} not found.")
     check_allowed(user, meter, kind)
     clean = validate_params(kind, meter, params)
+    if kind == "token":
+        limit_customer_tokens(user, meter)
     command = Command(kind=kind, meter_id=meter.id, params=clean, state=CommandState.queued, idempotency_key=key,
-                      requested_by_id=getattr(user, "id", None), expires_at=expiry(expires_in), attempts=0)
+                      requested_by_id=getattr(user, "id", None), expires_at=expiry(expires_in), attempts=0,
+                      priority=command_priority(user, kind))
     db.session.add(command)
     try:
         db.session.flush()
@@ -199,35 +247,80 @@ def create_command(kind: str, meter_id: int, params: dict | None, *, user=None,
 
 
 _last_dispatch_error = [0.0]
+_undispatched: dict[tuple[str, int], int] = {}  # ("command" | "job", id) -> priority: written, not yet enqueued
+_redispatcher: list[threading.Thread | None] = [None]
+REDISPATCH_SECONDS = 2.0
 
 
 def _dispatch_committed(command: Command) -> None:
-    """Announce and enqueue a command that is already written. With Redis lost, the command stays queued and the
-    sweeper dispatches it when Redis is back; the caller still gets its 201 (an error here made clients retry
-    and create duplicates). The error is logged at most once a minute."""
-    import time
-
+    """Announce and enqueue a command that is already written (see ``dispatch``)."""
     try:
         emit_command(command)
-        _tasks().enqueue_command(command.id)
+    except Exception as exc:  # noqa: BLE001 - a lost Socket.IO message queue: the page re-fetches
+        _log_dispatch_error(f"command {command.id} not announced ({exc})")
+    dispatch("command", command.id, command.priority)
+
+
+def dispatch(what: str, ident: int, priority: int = STAFF_PRIORITY) -> None:
+    """Enqueue a written command (``what="command"``) or group job's fan-out (``"job"``). With the task queue lost
+    (Redis down) it is kept here and retried every ``REDISPATCH_SECONDS`` until the queue takes it, so it runs
+    seconds after Redis is back; the caller still gets its 201 (an error here made clients retry and create
+    duplicates). Should this process stop first, the sweeper dispatches what it left queued. The error is logged
+    at most once a minute."""
+    try:
+        _enqueue(what, ident, priority)
     except Exception as exc:  # noqa: BLE001 - any queue/broker failure; the row is committed either way
-        if time.monotonic() - _last_dispatch_error[0] > 60:
-            _last_dispatch_error[0] = time.monotonic()
-            log.error("command %s stored but not dispatched (%s); the sweeper will dispatch it", command.id, exc)
+        _log_dispatch_error(f"{what} {ident} stored but not dispatched ({exc}); it is dispatched when the task "
+                            "queue answers again")
+        _undispatched[(what, ident)] = priority
+        if _redispatcher[0] is None:
+            _redispatcher[0] = threading.Thread(target=_redispatch, name="command-redispatch", daemon=True)
+            _redispatcher[0].start()
+
+
+def _enqueue(what: str, ident: int, priority: int) -> None:
+    if what == "job":
+        _tasks().enqueue_job(ident)
+    else:
+        _tasks().enqueue_command(ident, priority=priority)
+
+
+def _redispatch() -> None:
+    """Retry the enqueues that failed, in priority order, until none is left (then end)."""
+    try:
+        while _undispatched:
+            time.sleep(REDISPATCH_SECONDS)
+            for (what, ident), priority in sorted(_undispatched.items(), key=lambda item: -item[1]):
+                try:
+                    _enqueue(what, ident, priority)
+                except Exception:  # noqa: BLE001 - still lost: try again later
+                    break
+                _undispatched.pop((what, ident), None)
+        log.warning("the task queue answers again; every command stored meanwhile was dispatched")
+    finally:
+        _redispatcher[0] = None
+
+
+def _log_dispatch_error(message: str) -> None:
+    if time.monotonic() - _last_dispatch_error[0] > 60:
+        _last_dispatch_error[0] = time.monotonic()
+        log.error(message)
 
 
 # ----- execution --------------------------------------------------------------------------------
 
 def _claim(command: Command) -> bool:
-    """queued → sent, only when no other command of the meter is running or waiting ahead of it (and, for
+    """queued → sent, only when no other command of the meter is running or waiting ahead of it (higher priority,
+    or the same and older; and, for
     firmware, while fewer transfers than the concurrency limit are running). A running firmware transfer does
     not hold back other commands: they run inside its association between blocks (see ``meter_gate``)."""
     other = aliased(Command)
     running = other.state == CommandState.sent
     if command.kind != "firmware":
         running = and_(running, other.kind != "firmware")
+    before = (other.priority > command.priority) | and_(other.priority == command.priority, other.id < command.id)
     ahead = select(other.id).where(other.meter_id == command.meter_id, other.id != command.id, (
-        running | and_(other.state == CommandState.queued, other.id < command.id))).exists()
+        running | and_(other.state == CommandState.queued, before))).exists()
     conditions = [Command.id == command.id, Command.state == CommandState.queued, ~ahead]
     if command.kind == "firmware":
         running = aliased(Command)
@@ -341,7 +434,7 @@ def _unreachable(command: Command, meter: Meter, exc: Exception) -> str:
         _wait_for_meter(command)
         return CommandState.queued.value
     delay = min(MAX_BACKOFF_SECONDS, _cfg("HES_COMMAND_RETRY_SECONDS", 20) * 2 ** (attempts - 1))
-    _tasks().enqueue_command(command.id, delay=delay)
+    _tasks().enqueue_command(command.id, delay=delay, priority=command.priority)
     return CommandState.queued.value
 
 
@@ -365,7 +458,7 @@ def execute(command_id: int) -> str | None:
     if not _claim(command):
         db.session.refresh(command)
         if command.state == CommandState.queued:
-            _tasks().enqueue_command(command.id, delay=BUSY_RETRY_SECONDS)
+            _tasks().enqueue_command(command.id, delay=BUSY_RETRY_SECONDS, priority=command.priority)
         return command.state.value
     from app.realtime.emit import emit_event
 
@@ -394,10 +487,11 @@ def execute(command_id: int) -> str | None:
 
 
 def run_pending(meter_id: int) -> int:
-    """Run the queued commands of a meter that just connected, oldest first; returns how many ran."""
+    """Run the queued commands of a meter that just connected, by priority then oldest first; returns how many
+    ran."""
     ids = list(db.session.execute(select(Command.id).where(Command.meter_id == meter_id,
                                                            Command.state == CommandState.queued)
-                                  .order_by(Command.id)).scalars())
+                                  .order_by(Command.priority.desc(), Command.id)).scalars())
     ran = 0
     for command_id in ids:
         state = execute(command_id)
@@ -435,13 +529,13 @@ def sweep(limit: int = 1000) -> dict[str, int]:
                                                            Command.expires_at <= now).limit(limit)).scalars())
     expired = sum(expire_if_due(command_id) for command_id in due)
     stale_before = now - dt.timedelta(seconds=_cfg("HES_COMMAND_STALE_SECONDS", STALE_SECONDS))
-    stale = list(db.session.execute(
-        select(Command.id).join(Meter, Meter.id == Command.meter_id)
+    stale = db.session.execute(
+        select(Command.id, Command.priority).join(Meter, Meter.id == Command.meter_id)
         .where(Command.state == CommandState.queued, func.coalesce(Command.sent_at, Command.created_at) < stale_before,
                (Meter.comm_mode == CommMode.dial_out) | Meter.online.is_(True))
-        .order_by(Command.id).limit(limit)).scalars())
-    for command_id in stale:
-        _tasks().enqueue_command(command_id)
+        .order_by(Command.priority.desc(), Command.id).limit(limit)).all()
+    for command_id, priority in stale:
+        _tasks().enqueue_command(command_id, priority=priority)
     return {"expired": expired, "requeued": len(stale), "abandoned": _fail_abandoned(now)}
 
 
