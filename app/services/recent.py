@@ -9,6 +9,7 @@ its own instant (figures carry their ``as_of``).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from flask import current_app
 
 from app.extensions import db
 
+log = logging.getLogger(__name__)
 MAX_KEYS = 1000  # one entry per scope and options asked for; cleared beyond that (per-customer keys are many)
 _figures: dict[tuple, tuple[float, object]] = {}
 _refreshing: set[tuple] = set()
@@ -64,6 +66,9 @@ def _refresh(app, key: tuple, count: Callable[[], object]) -> None:
 
     try:
         off_loop(work)
+    except Exception:  # the next request counts again itself rather than serving this figure for ever
+        log.exception("refreshing %s failed", key[0])
+        _figures.pop(key, None)
     finally:
         with _lock:
             _refreshing.discard(key)
