@@ -87,3 +87,30 @@ def test_health_check_probes_dial_out_meters_and_takes_the_unreachable_offline(h
                       .scalars().all()) == ["comm_lost", "comm_restored"]
     finally:
         sim.stop()
+
+
+def test_a_read_writes_last_seen_at_most_every_30_seconds(health_app):
+    """Reads of an online dial-out meter move its last-seen time only when the stored one is 30 s old or more
+    (a commit per read session cost a fifth of the read path); the meter stays online throughout."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    sim = start_simulator(meters=1, first_serial=81, extra=["--prefix", "HLS"])
+    try:
+        meter_id = _dial_out_meter(sim)
+        run_on_meter(meter_id, "read_points", refs=["clock"])
+        db.session.expire_all()
+        first = db.session.get(Meter, meter_id).last_seen
+        assert first is not None and _state(meter_id)[0] is True
+        run_on_meter(meter_id, "read_points", refs=["clock"])
+        db.session.expire_all()
+        assert db.session.get(Meter, meter_id).last_seen == first  # seen moments ago: not written again
+        old = first - dt.timedelta(seconds=45)
+        db.session.execute(update(Meter).where(Meter.id == meter_id).values(last_seen=old))
+        db.session.commit()
+        run_on_meter(meter_id, "read_points", refs=["clock"])
+        db.session.expire_all()
+        assert db.session.get(Meter, meter_id).last_seen > first
+    finally:
+        sim.stop()
