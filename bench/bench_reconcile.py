@@ -21,6 +21,9 @@ gevent-patched as the live node is (run.py), so work that blocks the hub shows u
 
     python bench/bench_reconcile.py --meters 200 [--database-url postgresql+psycopg://... --redis-url redis://...]
 
+With HES_TEST_DATABASE_URL set (as for `make bench`) and no --database-url, the SQLite run is followed by
+the same storm on PostgreSQL (a temporary schema) and Redis (HES_TEST_REDIS_URL).
+
 Not here: a kill -9 of the node and a PostgreSQL restart during collection are proved against a live
 HES by tests/scale/test_faults.py (this bench runs in one process against a shared PostgreSQL).
 """
@@ -291,6 +294,9 @@ def main() -> None:
     parser.add_argument("--dial-in-share", type=float, default=0.3)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--redis-url", default=None, help="Huey queues, the meter gate and Socket.IO on Redis")
+    parser.add_argument("--postgresql", default=os.environ.get("HES_TEST_DATABASE_URL", ""),
+                        help="after the SQLite run, run again on this PostgreSQL (a temporary schema) with Redis "
+                             "(--redis-url or HES_TEST_REDIS_URL); `make bench` passes it through the environment")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--max-rounds", type=int, default=5)
     args = parser.parse_args()
@@ -390,6 +396,33 @@ def main() -> None:
         print("\nexamples:", *result.examples, sep="\n  ")
     if any(v != "read" for v in reads) or any(v != "succeeded" for v in transfers):
         print("\nfirmware / on-demand:", firmware)
+    if args.postgresql and not args.database_url:
+        again_on_postgresql(args)
+
+
+def again_on_postgresql(args) -> None:
+    """The same storm on PostgreSQL (+ Redis when given), in a schema of its own, in a fresh process."""
+    import subprocess
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"hes_reconcile_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(args.postgresql)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in args.postgresql else "?"
+    command = [sys.executable, str(Path(__file__).resolve()), "--meters", str(args.meters), "--seed", str(args.seed),
+               "--database-url", f"{args.postgresql}{sep}options=-csearch_path%3D{schema}"]
+    redis_url = args.redis_url or os.environ.get("HES_TEST_REDIS_URL")
+    if redis_url:
+        command += ["--redis-url", redis_url]
+    try:
+        subprocess.run(command, check=False, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
 
 
 if __name__ == "__main__":
