@@ -79,7 +79,7 @@ EXPECTED: dict[str, frozenset | str] = {
     **{f"MeterTraceView.{r}": STAFF for r in ("show", "download")},
     **_model_api("SubscriptionApi", STAFF, "secret"),
     **_model_api("UnregisteredApi", STAFF, "register", post=NOBODY, put=NOBODY),
-    "CommsNodeApi.get_list": STAFF,
+    "CommsNodeApi.get_list": STAFF, "CommsNodeApi.get_processes": STAFF,
     **_model_api("PushFailureApi", STAFF, post=NOBODY, put=NOBODY),
     "CommsNodesView.index": STAFF,
     **{f"JobApi.{r}": STAFF for r in ("list", "post", "show", "cancel", "job_commands")},
