@@ -89,18 +89,22 @@ def consumption_series(scope: Scope, start: dt.date, end: dt.date, granularity: 
 
 def _meter_sums(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo):
     """Per meter in scope with data in the range: energy, intervals and days with data, as the difference of
-    its running totals at the range's two ends (two index probes a meter, whatever the length of the range)."""
+    its running totals at the range's two ends (a few index probes a meter, whatever the length of the range)."""
     lo, hi = utc_range(start, end, tz)
     run = ConsumptionDailyRunning
 
-    def last_before(moment: dt.datetime):
-        return (select(func.max(run.bucket)).where(run.meter_id == Meter.id, run.bucket < moment)
-                .correlate(Meter).scalar_subquery())
+    def last(meter_id, *clauses):
+        return select(func.max(run.bucket)).where(run.meter_id == meter_id, *clauses).scalar_subquery()
 
-    # OFFSET 0 keeps the per-meter probes a subquery of their own: flattened into the join, SQLite scanned every
-    # running-total row and probed for each.
-    ends = select(Meter.id.label("meter_id"), last_before(hi).label("upper"), last_before(lo).label("lower")
-                  ).where(*scope.meter_clauses()).offset(0).subquery()
+    # The meter's last day with data in the range (none: the meter is left out after one probe), then its last
+    # day before the range. OFFSET 0 keeps each step a subquery of its own: flattened into the join, SQLite
+    # scanned every running-total row and probed for each.
+    with_data = (select(Meter.id.label("meter_id"),
+                        last(Meter.id, run.bucket >= lo, run.bucket < hi).correlate(Meter).label("upper"))
+                 .where(*scope.meter_clauses()).offset(0).subquery())
+    ends = (select(with_data.c.meter_id, with_data.c.upper,
+                   last(with_data.c.meter_id, run.bucket < lo).correlate(with_data).label("lower"))
+            .where(with_data.c.upper.is_not(None)).offset(0).subquery())
     upper, lower = aliased(run, name="upper_total"), aliased(run, name="lower_total")
 
     def between(column: str, name: str):
@@ -109,8 +113,7 @@ def _meter_sums(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo):
     return (select(ends.c.meter_id, between("import_wh", "imp"), between("export_wh", "exp"),
                    between("intervals", "n"), between("days", "days"))
             .join(upper, and_(upper.meter_id == ends.c.meter_id, upper.bucket == ends.c.upper))
-            .outerjoin(lower, and_(lower.meter_id == ends.c.meter_id, lower.bucket == ends.c.lower))
-            .where(upper.days - func.coalesce(lower.days, 0) > 0))
+            .outerjoin(lower, and_(lower.meter_id == ends.c.meter_id, lower.bucket == ends.c.lower)))
 
 
 def meter_totals(scope: Scope, start: dt.date, end: dt.date, tz: ZoneInfo, *, limit: int | None = 100,
