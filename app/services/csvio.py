@@ -196,13 +196,17 @@ def _read_rows(reader, columns: list[Column], result: ParsedFile) -> Iterator[tu
 
 
 def _rows(reader, result: ParsedFile) -> Iterator[list[str]]:
-    """The reader's rows; a malformed file (a cell over ``MAX_CELL``) ends the read with a line error."""
+    """The reader's rows; a malformed file (a cell over ``MAX_CELL``) ends the read with a line error at the first
+    line of the record that could not be read."""
+    ended = 0  # the line the last record read ended on
     try:
-        yield from reader
+        for row in reader:
+            ended = reader.line_num
+            yield row
     except csv.Error as exc:
         reason = (f"a cell is longer than {MAX_CELL // 1024} KiB" if "field larger" in str(exc)
                   else f"unreadable CSV ({exc})")
-        result.error(reader.line_num + 1, None, reason)
+        result.error(ended + 1, None, reason)
         result.unreadable = True
 
 

@@ -46,8 +46,9 @@ def check_size(content_length: int | None) -> None:
 
 
 def _too_large() -> FileTooLarge:
-    return FileTooLarge(f"The file is larger than the import limit of {max_bytes() // (1024 * 1024)} MB "
-                        f"(HES_IMPORT_MAX_MB); split it into several files.")
+    limit = current_app.config.get("HES_IMPORT_MAX_MB", MAX_MB)
+    return FileTooLarge(f"The file is larger than the import limit of {limit} MB (HES_IMPORT_MAX_MB); "
+                        "split it into several files.")
 
 
 def _spool_dir() -> Path:

@@ -183,3 +183,43 @@ def test_rejected_meter_file_names_every_bad_line(app, importer_db):
         db.session.rollback()
         assert _counts() == before
     assert sorted(e["line"] for e in err.value.errors) == [3, 4]
+
+
+@pytest.mark.parametrize("columns", [METER_COLUMNS, SIM_COLUMNS, CUSTOMER_COLUMNS], ids=["meters", "sims", "customers"])
+def test_a_streamed_file_reads_as_the_whole_file_does(columns):
+    """Import jobs read a spooled file as a stream, in blocks: for any file the rows and problems are the ones of
+    the same bytes read whole, with the file's small read blocks cutting UTF-8 characters and lines anywhere."""
+    from app.services import csvio
+
+    @FUZZ
+    @given(data=files(columns).map(lambda d: d.encode() if isinstance(d, str) else d),
+           block=st.integers(min_value=1, max_value=7))
+    def run(data, block):
+        whole = csvio.parse(data, columns)
+        streamed = csvio.ParsedFile()
+        previous, csvio.READ_BLOCK = csvio.READ_BLOCK, block
+        try:
+            rows = list(csvio.read(io.BufferedReader(io.BytesIO(data), buffer_size=8), columns, streamed))
+        finally:
+            csvio.READ_BLOCK = previous
+        assert rows == whole.rows
+        assert [str(e) for e in streamed.errors] == [str(e) for e in whole.errors]
+
+    run()
+
+
+@FUZZ
+@given(rows=st.integers(min_value=0, max_value=30), at=st.integers(min_value=0, max_value=30),
+       extra=st.integers(min_value=1, max_value=5000))
+def test_a_cell_over_the_limit_is_one_line_error_wherever_it_is(rows, at, extra):
+    """The limits: a cell one byte or more over 128 KiB, at any row, is a line error naming that row's line; the
+    rows before it are still checked, none after it is read, and nothing raises."""
+    from app.services import csvio
+
+    at = min(at, rows)
+    lines = ["Sim Number,IP Address,Port"] + [f"S{i},10.0.0.{i % 250},{4000 + i}" for i in range(rows)]
+    lines.insert(at + 1, f"BIG,10.0.0.1,{'9' * (csvio.MAX_CELL + extra)}")
+    parsed = csvio.ParsedFile()
+    read = list(csvio.read(io.BytesIO("\n".join(lines).encode()), SIM_COLUMNS, parsed))
+    assert len(read) == at and parsed.unreadable
+    assert [(e.line, e.reason) for e in parsed.errors] == [(at + 2, "a cell is longer than 128 KiB")]

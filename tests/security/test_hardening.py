@@ -91,7 +91,7 @@ def test_a_csv_cell_over_128_kib_is_a_line_error(app, admin_headers):
     resp = client.post("/api/v1/sim/import", data={"file": (io.BytesIO(body), "sims.csv")},
                        headers=admin_headers, content_type="multipart/form-data")
     assert resp.status_code == 422, resp.get_data(as_text=True)[:500]
-    assert "longer than 128 KiB" in resp.get_data(as_text=True)
+    assert [(e["line"], e["reason"]) for e in resp.json["errors"]] == [(3, "a cell is longer than 128 KiB")]
     with app.app_context():
         from app.extensions import db
         from app.models import Sim
@@ -446,3 +446,20 @@ def test_customer_token_entries_are_rate_limited_and_operator_commands_go_first(
         assert queue._claim(operator_disconnect) is True
         set_setting("customer_token_entry", False)
         db.session.commit()
+
+
+# ----- item 4: an import is capped at what one import does in seconds ----------------------------------------------
+
+def test_an_import_over_the_cap_is_refused_with_413_and_writes_nothing(app, admin_headers, monkeypatch):
+    import io
+
+    from app.models import Sim
+
+    monkeypatch.setitem(app.config, "HES_IMPORT_MAX_MB", "0.01")  # 10 KiB
+    body = "Sim Number,IP Address,Port\n" + "".join(f"CAP{i:05d},10.1.{i // 250}.{i % 250},4059\n" for i in range(600))
+    resp = app.test_client().post("/api/v1/sim/import", data={"file": (io.BytesIO(body.encode()), "sims.csv")},
+                                  headers=admin_headers, content_type="multipart/form-data")
+    assert resp.status_code == 413, resp.get_data(as_text=True)[:300]
+    assert "larger than the import limit" in resp.json["message"] and "HES_IMPORT_MAX_MB" in resp.json["message"]
+    with app.app_context():
+        assert db.session.query(Sim).filter(Sim.number.like("CAP%")).count() == 0
