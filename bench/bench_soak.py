@@ -18,6 +18,8 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +32,20 @@ from tests.support.simulator import PASSWORD, start_simulator  # noqa: E402
 
 GOAL = {"meters": 5000, "minutes": 60, "interval": 15}
 ONLINE = "/meter/?q=(filters:!((col:online,opr:eq,value:!t)),page_size:1)"
+
+
+def serial(index: int) -> str:
+    """The meter number at fleet position ``index`` (the simulator numbers them as the CSV does)."""
+    return f"SOK{index + 1:08d}"
+
+
+def online_count(hes: LiveHes) -> int:
+    """Meters the HES shows online (-1 when the API did not answer)."""
+    try:
+        resp = hes.api("GET", ONLINE, timeout=30)
+        return resp.json()["count"] if resp.ok else -1
+    except Exception:  # counted by the caller's own checks
+        return -1
 
 
 def open_fds(pid: int) -> int:
@@ -81,12 +97,40 @@ def main() -> None:
     parser.add_argument("--reads-per-minute", type=float, default=30.0, help="on-demand reads via the REST API")
     parser.add_argument("--group-every-minutes", type=float, default=5.0)
     parser.add_argument("--group-size", type=int, default=100)
+    parser.add_argument("--postgresql", default="", help="run the HES on this PostgreSQL URL (a throwaway schema)")
     args = parser.parse_args()
+    with database(args.postgresql) as url:
+        soak(args, url)
+
+
+@contextmanager
+def database(base_url: str):
+    """None (SQLite in the HES's data dir), or a throwaway schema on PostgreSQL as the HES's DATABASE_URL."""
+    if not base_url:
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+
+    schema = f"hes_soak_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def soak(args, database_url: str | None) -> None:
+    """The run itself."""
     warmup = args.warmup_minutes if args.warmup_minutes is not None else 2 * args.interval_minutes
     hes = LiveHes(Path(tempfile.mkdtemp(prefix="hes-soak-")), web_port=free_port_in_range(),
                   meter_port=free_port_in_range(),
                   env={"HES_HEARTBEAT_SECONDS": "60", "HES_BACKFILL_DAYS": "1", "HES_IDENTIFY_TIMEOUT": "60",
-                       "HES_JOBS_PER_MINUTE": "1000", "HES_PROCESS_HEARTBEAT_SECONDS": "10"}).start(timeout=180)
+                       "HES_JOBS_PER_MINUTE": "1000", "HES_PROCESS_HEARTBEAT_SECONDS": "10",
+                       **({"DATABASE_URL": database_url} if database_url else {})}).start(timeout=180)
     sim = None
     stop = threading.Event()
     errors = Errors()
@@ -95,7 +139,7 @@ def main() -> None:
         brand = hes.api("GET", "/brand/?q=(filters:!((col:name,opr:eq,value:hes_sim)))").json()["ids"][0]
         hes.api("PUT", f"/brand/{brand}/credentials", json={"password": PASSWORD.decode()})
         csv = "Meter Number,Concentrator ID,Meter Type,Comm Mode,Status\n" + "".join(
-            f"SOK{i:08d},DCU,hes_sim,dial_in,active\n" for i in range(1, args.meters + 1))
+            f"{serial(i)},DCU,hes_sim,dial_in,active\n" for i in range(args.meters))
         hes.api("POST", "/meter/import", files={"file": ("m.csv", io.BytesIO(csv.encode()))}, timeout=600)
         for row in hes.api("GET", "/schedule/?q=(page_size:100)").json()["result"]:
             if row["kind"] in ("load_profile", "events"):
@@ -104,8 +148,7 @@ def main() -> None:
         control = f"127.0.0.1:{free_port_in_range()}"
         sim = start_simulator(meters=args.meters, listen=False, dial_in=hes.meter_address, heartbeat_seconds=60,
                               history_days=2, extra=["--prefix", "SOK", "--control", control])
-        hes.wait_for(lambda: hes.api("GET", ONLINE).json()["count"] >= args.meters, timeout=900, interval=2,
-                     what="fleet online")
+        hes.wait_for(lambda: online_count(hes) >= args.meters, timeout=900, interval=2, what="fleet online")
         ids = hes.api("GET", f"/meter/?q=(page_size:{min(args.meters, 1000)})").json()["ids"]
 
         def pushes() -> None:
@@ -114,7 +157,7 @@ def main() -> None:
             session, i = requests.Session(), 0
             while not stop.wait(1 / args.pushes_per_second):
                 try:
-                    session.post(f"{sim.control}/meters/{sim.serial(i % args.meters)}/push", json={"code": 10},
+                    session.post(f"{sim.control}/meters/{serial(i % args.meters)}/push", json={"code": 10},
                                  timeout=10)
                 except requests.RequestException:
                     pass  # the simulator's control port, not the HES
@@ -153,14 +196,15 @@ def main() -> None:
         start = (rss_kb(hes.proc.pid), open_fds(hes.proc.pid), process(hes, errors).get("caches") or {})
         time.sleep(args.minutes * 60)
         end = (rss_kb(hes.proc.pid), open_fds(hes.proc.pid), process(hes, errors).get("caches") or {})
-        online = hes.api("GET", ONLINE).json()["count"]
+        online = online_count(hes)
         stop.set()
         for worker in workers:
             worker.join(timeout=130)
         real = args.meters >= GOAL["meters"] and args.minutes >= GOAL["minutes"] \
             and args.interval_minutes >= GOAL["interval"]
         speed = GOAL["interval"] / args.interval_minutes
-        title = (f"Soak{'' if real else ' (SHORTER, ACCELERATED RUN — not the goal run)'}: {args.meters} meters, "
+        title = (f"Soak{'' if real else ' (SHORTER, ACCELERATED RUN — not the goal run)'}, "
+                 f"{'PostgreSQL' if database_url else 'SQLite'}: {args.meters} meters, "
                  f"{warmup:.0f} min warm-up + {args.minutes:.0f} min measured, collection every "
                  f"{args.interval_minutes} min ({speed:.0f}x the real schedule), {args.pushes_per_second:g} pushes/s, "
                  f"{args.reads_per_minute:g} on-demand reads/min, a {args.group_size}-meter group command every "

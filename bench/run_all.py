@@ -18,14 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHES = [
     ("Fleet CSV import (issue 2)", ["bench.bench_import"]),
     ("Comms: connections and read sessions (issue 3)", ["bench.bench_comms"]),
-    ("Ingest (issue 4a)", ["bench.bench_ingest"]),
+    ("Connections per node (issue 13)", ["bench.bench_connections"]),
+    ("Ingest (issues 4a, 13)", ["bench.bench_ingest"]),
     ("Collection round (issue 4b)", ["bench.bench_collection"]),
     ("Alert latency (issue 4c)", ["bench.bench_alerts"]),
     ("Console pages (issue 5)", ["bench.bench_pages"]),
     ("Group commands (issue 6)", ["bench.bench_commands"]),
     ("Reports (issue 7)", ["bench.bench_reports"]),
     ("Theft detection (issue 7)", ["bench.bench_detection"]),
-    ("Soak (issue 8)", ["bench.bench_soak"]),
+    ("Soak (issues 8, 13; 5,000 meters, 60 min at the 15-minute schedule)", ["bench.bench_soak"]),
     ("Ground-truth reconciliation (issue 11)", ["bench.bench_reconcile"]),
     ("Report PDF off the event loop (issue 16)", ["bench.bench_pdf_loop", "--rows", "500", "--renders", "2"]),
 ]

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import gevent
 from flask import Flask
+from gevent.lock import BoundedSemaphore
 from gevent.queue import Empty, Queue
 from gevent.server import StreamServer
 
@@ -163,6 +164,9 @@ class CommsNode:
         self._workers: list[gevent.Greenlet] = []
         self._pushes: Queue = Queue()
         self.loop_lag = process_monitor()  # the process's: the node shares the hub with web and tasks
+        # Admission: when thousands of meters dial in at once, their registry look-ups and online marks queue
+        # here (no time-out) instead of in the database pool (30 s time-out, then the meter is dropped).
+        self._admission = BoundedSemaphore(int(cfg.get("HES_ATTACH_CONCURRENCY", 8)))
 
     # ----- life cycle --------------------------------------------------------------------
 
@@ -345,7 +349,8 @@ class CommsNode:
             return False
 
     def _attach(self, conn: DialInConnection, first: bytes, how: str) -> None:
-        link = self.handlers.lookup_meter(conn.identity)
+        with self._admission:
+            link = self.handlers.lookup_meter(conn.identity)
         if link is None:
             self._record_unregistered(conn, first, how)
             return
@@ -365,7 +370,8 @@ class CommsNode:
             previous.close("replaced: the old connection did not answer a probe")
         conn.meter_id = link.meter_id
         self.connections[link.meter_id] = conn
-        self._set_online(link.meter_id, True)
+        with self._admission:
+            self._set_online(link.meter_id, True)
 
     def _conflict(self, link: MeterLink, conn: DialInConnection, live_remote: str | None, outcome: str) -> None:
         log.warning("identity conflict for meter %s: live %s, new %s: %s", conn.identity, live_remote,
