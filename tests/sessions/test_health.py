@@ -114,3 +114,29 @@ def test_a_read_writes_last_seen_at_most_every_30_seconds(health_app):
         assert db.session.get(Meter, meter_id).last_seen > first
     finally:
         sim.stop()
+
+
+def test_a_read_session_loads_its_meter_in_two_statements(health_app):
+    """The hot path reads the meter with its brand, points, secrets and SIM up front (one statement and one for
+    the points) instead of a lazy load each: a warm read of an online meter runs no other SQL."""
+    from sqlalchemy import event
+
+    sim = start_simulator(meters=1, first_serial=91, extra=["--prefix", "HLQ"])
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    try:
+        meter_id = _dial_out_meter(sim)
+        run_on_meter(meter_id, "read_points", refs=["clock", "energy_import"])  # online, scalers learnt
+        db.session.remove()
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            results = run_on_meter(meter_id, "read_points", refs=["clock", "energy_import"])
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert [r.get("error") for r in results] == [None, None]
+        assert len(statements) <= 2, "\n".join(s[:90] for s in statements)
+    finally:
+        sim.stop()
