@@ -1,22 +1,27 @@
-"""The CPU-heavy half of a report PDF — drawing its chart (matplotlib) and HTML → PDF (xhtml2pdf) — run in a
-child process, so the HES's gevent loop keeps serving while it runs (both hold the GIL for up to seconds, which
-a thread pool does not help). ``in_child`` starts ``python -m app.services.reports.render_pdf MODE`` and waits
-for it cooperatively (gevent's subprocess when the process is patched); the child reads its input on stdin
-and writes the result on stdout:
+"""The CPU-heavy half of a report PDF — drawing its chart (matplotlib) and HTML → PDF (xhtml2pdf) — run in
+long-lived child processes, so the HES's gevent loop keeps serving while it runs (both hold the GIL for up to
+seconds, which a thread pool does not help). Each HES process keeps up to ``MAX_CHILDREN`` children of
+``python -m app.services.reports.render_pdf serve``, started on first use (a start costs the imports, about a
+second) and reused; the parent waits on their pipes with ``select``, which is gevent's cooperative one once the
+process is patched. One job on a child's stdin is ``MODE SIZE\n`` and SIZE bytes; its answer on stdout is
+``ok SIZE\n`` or ``err SIZE\n`` and SIZE bytes (the result, or the reason):
 
     pdf    HTML (UTF-8) in, PDF bytes out
     chart  a ``Chart`` as JSON in, PNG bytes out (nothing when there is nothing to draw)
 
-A failure exits non-zero with the reason on stderr. This module imports neither Flask nor pandas, so the
-child starts quickly."""
+A child past ``TIMEOUT_SECONDS`` or gone is killed and replaced by the next render. This module imports
+neither Flask nor pandas, so a child starts quickly."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import select
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,8 +30,11 @@ PALETTE = ("#0f766e", "#f59e0b", "#dc2626", "#6366f1", "#0ea5e9", "#84cc16")
 MODULE = "app.services.reports.render_pdf"  # this module's name, also when it runs as ``__main__``
 TIMEOUT_SECONDS = 120
 MAX_CHILDREN = 2  # renders at once per HES process; more wait their turn rather than crowd the cores
+PIPE_CHUNK = 4096  # at most PIPE_BUF: a write after "writable" never blocks
 _ROOT = Path(__file__).resolve().parents[3]  # the directory holding the ``app`` package
-_children: threading.BoundedSemaphore | None = None  # made on first use: gevent's own once the process is patched
+_lock = threading.Lock()  # made at import; only held for list operations, never across a wait
+_idle: list[_Child] = []
+_slots: threading.BoundedSemaphore | None = None  # made on first use: gevent's own once the process is patched
 
 
 class RenderError(RuntimeError):
@@ -45,21 +53,93 @@ class Chart:
     centre: str = ""
 
 
+class _Child:
+    """One long-lived renderer: a job at a time over its stdin and stdout."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", MODULE, "serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, cwd=_ROOT)
+        self.inp, self.out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self.buffer = b""
+
+    def run(self, mode: str, data: bytes, timeout: float) -> tuple[str, bytes]:
+        """(status, body) of one job; raises ``RenderError`` past ``timeout`` seconds or with the child gone."""
+        self.timeout, self.deadline = timeout, time.monotonic() + timeout
+        message = memoryview(f"{mode} {len(data)}\n".encode() + data)
+        while message:
+            self._wait(write=True)
+            try:
+                message = message[os.write(self.inp, message[:PIPE_CHUNK]):]
+            except BlockingIOError:  # gevent's pipes are non-blocking; wait again
+                continue
+        status, size = self._read_until(b"\n").split()
+        return status.decode(), self._read(int(size))
+
+    def _wait(self, write: bool = False) -> None:
+        left = self.deadline - time.monotonic()
+        fds = ([], [self.inp]) if write else ([self.out], [])
+        if left <= 0 or not any(select.select(*fds, [], left)[:2]):
+            raise RenderError(f"took longer than {self.timeout:g} s")
+
+    def _fill(self) -> None:
+        self._wait()
+        chunk = os.read(self.out, 1 << 16)
+        if not chunk:
+            raise RenderError(f"the renderer exited ({self.proc.poll()})")
+        self.buffer += chunk
+
+    def _read_until(self, mark: bytes) -> bytes:
+        while mark not in self.buffer:
+            self._fill()
+        line, self.buffer = self.buffer.split(mark, 1)
+        return line
+
+    def _read(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self._fill()
+        body, self.buffer = self.buffer[:size], self.buffer[size:]
+        return body
+
+    def kill(self) -> None:
+        """Stop the child and let it go (the next render starts another)."""
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+
 def in_child(mode: str, data: bytes, timeout: float = TIMEOUT_SECONDS) -> bytes:
-    """Run ``mode`` ("pdf" or "chart") on ``data`` in a child process and return its stdout."""
-    global _children
-    if _children is None:
-        _children = threading.BoundedSemaphore(MAX_CHILDREN)
-    with _children:
+    """Run ``mode`` ("pdf" or "chart") on ``data`` in a renderer child and return the result."""
+    global _slots
+    with _lock:
+        if _slots is None:
+            _slots = threading.BoundedSemaphore(MAX_CHILDREN)
+    with _slots:
+        with _lock:
+            child = _idle.pop() if _idle else None
+        child, done = child or _Child(), False
         try:
-            done = subprocess.run([sys.executable, "-m", MODULE, mode], input=data, capture_output=True,
-                                  cwd=_ROOT, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise RenderError(f"{mode} rendering took longer than {timeout:g} s") from exc
-    if done.returncode != 0:
-        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-        raise RenderError(f"{mode} rendering failed (exit {done.returncode}): {reason[0]}")
-    return done.stdout
+            status, body = child.run(mode, data, timeout)
+            done = True
+        except (RenderError, OSError, ValueError) as exc:  # timed out, gone, or an answer out of protocol
+            raise RenderError(f"{mode} rendering failed: {exc}") from exc
+        finally:  # a child left mid-job (also by a killed greenlet) is not reused
+            if done:
+                with _lock:
+                    _idle.append(child)
+            else:
+                child.kill()
+    if status != "ok":
+        raise RenderError(f"{mode} rendering failed: {body.decode(errors='replace')}")
+    return body
+
+
+def stop_children() -> None:
+    """Stop the idle renderer children (the next render starts one again)."""
+    with _lock:
+        children, _idle[:] = list(_idle), []
+    for child in children:
+        child.kill()
 
 
 def pdf_of(html: str) -> bytes:
@@ -147,20 +227,29 @@ def _donut(chart: Chart) -> bytes | None:
     return buf.getvalue()
 
 
-def main(argv: Sequence[str]) -> int:
-    """The child: the mode in ``argv[0]``, the input on stdin, the result on stdout."""
-    mode = argv[0] if argv else ""
-    data = sys.stdin.buffer.read()
+def _render(mode: str, data: bytes) -> bytes:
     if mode == "pdf":
-        out = html_to_pdf(data.decode("utf-8"))
-    elif mode == "chart":
-        out = draw_chart(Chart(**json.loads(data))) or b""
-    else:
-        print(f"usage: python -m {MODULE} pdf|chart  (input on stdin)", file=sys.stderr)
-        return 2
-    sys.stdout.buffer.write(out)
-    return 0
+        return html_to_pdf(data.decode("utf-8"))
+    if mode == "chart":
+        return draw_chart(Chart(**json.loads(data))) or b""
+    raise RenderError(f"unknown mode {mode!r}: pdf or chart")
+
+
+def serve() -> None:
+    """The child: jobs from stdin, answers on stdout, until stdin closes (the HES process has gone)."""
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    while header := inp.readline():
+        mode, size = header.decode().split()
+        data = inp.read(int(size))
+        try:
+            status, body = "ok", _render(mode, data)
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller as its reason
+            status, body = "err", f"{type(exc).__name__}: {exc}".encode()
+        out.write(f"{status} {len(body)}\n".encode() + body)
+        out.flush()
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    if sys.argv[1:] != ["serve"]:
+        sys.exit(f"usage: python -m {MODULE} serve  (jobs on stdin; see the module's docstring)")
+    serve()
