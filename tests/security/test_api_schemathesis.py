@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from tests.conftest import _drop_pg_schema, _pg_url, make_config
 from tests.security.test_authz_matrix import ADMIN, ANON, CUSTOMER, EXPECTED, OPERATOR, PUBLIC, REFRESH_TOKEN
 
-EXAMPLES = {ADMIN: 6, OPERATOR: 4, CUSTOMER: 3, ANON: 1}
+EXAMPLES = {ADMIN: 6, OPERATOR: 3, CUSTOMER: 3, ANON: 1}
 # Flask-AppBuilder's own security API (Admin only) writes ids and names it did not check: a missing user on PUT
 # (UserApi.pre_update dereferences None), a huge or unknown role/group/user id, a duplicate view-menu name, a
 # permission-on-view without its ids all end in a database error and FAB's generic 500. Upstream bugs, listed in
@@ -109,6 +109,7 @@ HARDENED = {"MeterApi.import_csv", "SimApi.import_csv", "CustomerApi.import_csv"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # every operation × four roles: minutes on PostgreSQL on a busy 2-core machine
 def test_api_fuzzing_finds_no_5xx_and_no_auth_bypass(fuzz_app):
     admin = _headers(fuzz_app, ADMIN)
     schema = schemathesis.openapi.from_wsgi("/api/v1/_openapi", fuzz_app, headers=admin)
