@@ -74,7 +74,11 @@ def _server_env(data_dir: Path, web_port: int, meter_listen: str) -> dict:
     env.update(HES_DATA_DIR=str(data_dir), HES_ADMIN_USER=ADMIN_USER, HES_ADMIN_PASSWORD=ADMIN_PASSWORD,
                HES_DEMO_METERS="0", HES_METER_LISTEN=meter_listen, HES_WEB_HOST="127.0.0.1",
                HES_WEB_PORT=str(web_port), HES_LOGIN_RATE_LIMIT="1000 per minute", HES_LOG_LEVEL="WARNING",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1",
+               # The browser fleet marks dial-in meters online in the database with no connection behind them;
+               # supervision rightly takes them offline once silent past the missed heartbeats (6 min by
+               # default), which a slow run reaches before the last page is checked. 10 h of silence instead.
+               HES_MISSED_HEARTBEATS="300")
     return env
 
 

@@ -49,7 +49,7 @@ class LiveHes:
         """host:port the simulated meters dial."""
         return f"127.0.0.1:{self.meter_port}"
 
-    def start(self, timeout: float = 60.0) -> LiveHes:
+    def start(self, timeout: float = 120.0) -> LiveHes:
         """Start the process and wait until the API answers; log in as admin."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115  (closed with the process)
