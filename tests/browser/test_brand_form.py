@@ -39,14 +39,7 @@ def test_brand_pasted_in_the_form_collects_and_its_trace_is_readable(private_pag
                            json={"password": PASSWORD.decode()}).status_code == 200
     sim = start_simulator(meters=1, history_days=1, first_serial=1, extra=["--prefix", "FRM"])
     try:
-        simcard = private_server.api("POST", "/api/v1/sim/", headers=headers, json={
-            "number": "FRM-SIM0", "ip_address": "127.0.0.1", "port": sim.port(0)})
-        assert simcard.status_code == 201, simcard.text
-        meter = private_server.api("POST", "/api/v1/meter/", headers=headers, json={
-            "number": sim.serial(0), "brand": brand, "status": "active", "comm_mode": "dial_out",
-            "sim": simcard.json()["id"]})
-        assert meter.status_code == 201, meter.text
-        meter_id = meter.json()["id"]
+        meter_id = private_server.add_dial_out_meter(headers, brand, sim, "FRM-SIM0")
         collect = private_server.api("POST", f"/api/v1/meter/{meter_id}/collect", headers=headers,
                                   json={"kind": "load_profile"})
         assert collect.status_code == 200 and "skipped" not in collect.text, collect.text
@@ -88,14 +81,7 @@ def test_brand_learned_from_a_meter_in_the_form_is_reviewed_and_saved(private_pa
                               headers=headers).json()["ids"][0]
     sim = start_simulator(meters=1, history_days=1, first_serial=1, extra=["--prefix", "FLRN"])
     try:
-        simcard = private_server.api("POST", "/api/v1/sim/", headers=headers, json={
-            "number": "FLRN-SIM0", "ip_address": "127.0.0.1", "port": sim.port(0)})
-        meter = private_server.api("POST", "/api/v1/meter/", headers=headers, json={
-            "number": sim.serial(0), "brand": hes_sim, "status": "active", "comm_mode": "dial_out",
-            "sim": simcard.json()["id"]})
-        assert meter.status_code == 201, meter.text
-        assert private_server.api("PUT", f"/api/v1/meter/{meter.json()['id']}/credentials", headers=headers,
-                               json={"password": PASSWORD.decode()}).status_code == 200
+        private_server.add_dial_out_meter(headers, hes_sim, sim, "FLRN-SIM0", PASSWORD)
         private_page.goto("/brands/define/")
         private_page.fill("#bf-learn", sim.serial(0))
         private_page.click("#brand-learn")

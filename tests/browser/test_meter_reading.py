@@ -22,16 +22,7 @@ def sim_meter(private_server):
                                headers=headers).json()["ids"][0]
     sim = start_simulator(meters=1, history_days=1, first_serial=1, extra=["--prefix", "RDG"])
     try:
-        simcard = private_server.api("POST", "/api/v1/sim/", headers=headers, json={
-            "number": "RDG-SIM0", "ip_address": "127.0.0.1", "port": sim.port(0)})
-        assert simcard.status_code == 201, simcard.text
-        meter = private_server.api("POST", "/api/v1/meter/", headers=headers, json={
-            "number": sim.serial(0), "brand": brand, "status": "active", "comm_mode": "dial_out",
-            "sim": simcard.json()["id"]})
-        assert meter.status_code == 201, meter.text
-        assert private_server.api("PUT", f"/api/v1/meter/{meter.json()['id']}/credentials", headers=headers,
-                                  json={"password": PASSWORD.decode()}).status_code == 200
-        yield meter.json()["id"], sim
+        yield private_server.add_dial_out_meter(headers, brand, sim, "RDG-SIM0", PASSWORD), sim
     finally:
         sim.stop()
 

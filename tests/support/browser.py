@@ -58,6 +58,21 @@ class LiveServer:
         headers = kwargs.pop("headers", None) or self.token()
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
+    def add_dial_out_meter(self, headers: dict, brand_id: int, sim, sim_number: str, password: bytes = b"") -> int:
+        """Register simulated meter 0 of ``sim`` as an active dial-out meter of ``brand_id`` behind a SIM at its
+        address (with its own LLS ``password`` when given); returns the meter's id."""
+        simcard = self.api("POST", "/api/v1/sim/", headers=headers, json={
+            "number": sim_number, "ip_address": "127.0.0.1", "port": sim.port(0)})
+        assert simcard.status_code == 201, simcard.text
+        meter = self.api("POST", "/api/v1/meter/", headers=headers, json={
+            "number": sim.serial(0), "brand": brand_id, "status": "active", "comm_mode": "dial_out",
+            "sim": simcard.json()["id"]})
+        assert meter.status_code == 201, meter.text
+        if password:
+            assert self.api("PUT", f"/api/v1/meter/{meter.json()['id']}/credentials", headers=headers,
+                            json={"password": password.decode()}).status_code == 200
+        return meter.json()["id"]
+
     def sql(self, statement: str, params: tuple = ()) -> None:
         """Write to the server's SQLite database directly, as the comms node would (e.g. mark meters online)."""
         with sqlite3.connect(self.data_dir / "hes.db", timeout=10) as conn:
