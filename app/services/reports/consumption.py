@@ -53,9 +53,11 @@ def _scoped(stmt, model, scope: Scope):
 def _per_bucket(scope: Scope, model, lo: dt.datetime, hi: dt.datetime):
     """SELECT of (bucket, import Wh, export Wh, meters with a row, intervals) per rollup bucket with data.
 
-    The fleet or an area reads the per-area daily aggregate (a few rows a day, kept by the database as the
-    rollup changes); a customer or one meter reads its own few meter rows."""
-    if model is ConsumptionDaily and scope.customer_id is None and scope.meter_id is None:
+    On SQLite the fleet or an area reads the per-area daily aggregate (a few rows a day, kept by triggers as the
+    rollup changes); PostgreSQL (concurrent writers: a shared per-area row would serialise ingest, migration 0130)
+    and a customer or one meter read the meter-day rows."""
+    if model is ConsumptionDaily and scope.customer_id is None and scope.meter_id is None \
+            and db.engine.dialect.name == "sqlite":
         agg = ConsumptionAreaDaily
         stmt = (select(agg.bucket, func.sum(agg.import_wh), func.sum(agg.export_wh), func.sum(agg.meters),
                        func.sum(agg.intervals))
