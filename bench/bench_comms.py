@@ -51,7 +51,17 @@ def import_meters(hes: LiveHes, numbers: list[str], sim_prefix: str = "") -> Non
         sim, mode = (f"{sim_prefix}{i}", "dial_out") if sim_prefix else ("", "dial_in")
         csv.write(f"{number},DCU-{i // 500},hes_sim,{sim},{mode},active\n")
     resp = hes.api("POST", "/meter/import", files={"file": ("m.csv", csv.getvalue().encode())}, timeout=600)
-    assert resp.status_code == 200, resp.text
+    wait_import(hes, resp)
+
+
+def wait_import(hes: LiveHes, resp) -> None:
+    """An import answers 202 with a job: wait until it finished, and check it created the rows."""
+    assert resp.status_code in (200, 202), resp.text
+    if resp.status_code == 202:
+        url = resp.json()["status_url"]
+        job = hes.wait_for(lambda: (j := hes.http.get(f"{hes.url}{url}", timeout=30).json())["finished_at"] and j,
+                           timeout=900, interval=1, what="meter import")
+        assert job["state"] == "done" and not job["errors"], job
 
 
 def online_count(hes: LiveHes) -> int:

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_comms import rss_kb  # noqa: E402
+from bench.bench_comms import rss_kb, wait_import  # noqa: E402
 from bench.common import free_port_in_range, print_table  # noqa: E402
 from tests.support.live import LiveHes  # noqa: E402
 from tests.support.simulator import PASSWORD, start_simulator  # noqa: E402
@@ -140,7 +140,8 @@ def soak(args, database_url: str | None) -> None:
         hes.api("PUT", f"/brand/{brand}/credentials", json={"password": PASSWORD.decode()})
         csv = "Meter Number,Concentrator ID,Meter Type,Comm Mode,Status\n" + "".join(
             f"{serial(i)},DCU,hes_sim,dial_in,active\n" for i in range(args.meters))
-        hes.api("POST", "/meter/import", files={"file": ("m.csv", io.BytesIO(csv.encode()))}, timeout=600)
+        wait_import(hes, hes.api("POST", "/meter/import", files={"file": ("m.csv", io.BytesIO(csv.encode()))},
+                                 timeout=600))
         for row in hes.api("GET", "/schedule/?q=(page_size:100)").json()["result"]:
             if row["kind"] in ("load_profile", "events"):
                 hes.api("PUT", f"/schedule/{row['id']}", json={
