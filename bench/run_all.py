@@ -20,6 +20,7 @@ BENCHES = [
     ("Comms: connections and read sessions (issue 3)", ["bench.bench_comms"]),
     ("Connections per node (issue 13)", ["bench.bench_connections"]),
     ("Ingest (issues 4a, 13)", ["bench.bench_ingest"]),
+    ("Queueing a collection round without stalling the loop (issue 13)", ["bench.bench_enqueue_loop"]),
     ("Collection round (issue 4b)", ["bench.bench_collection"]),
     ("Alert latency (issue 4c)", ["bench.bench_alerts"]),
     ("Console pages (issue 5)", ["bench.bench_pages"]),
