@@ -131,9 +131,11 @@ def _held_in_quarantine(result: Reconciliation, meter_id: int, rows: list, event
         return rows, events
     held = {(q.kind, q.obis if q.kind == "reading" else q.code, int(q.ts.timestamp())) for q in db.session.execute(
         select(QuarantinedRow).where(QuarantinedRow.meter_id == meter_id)).scalars()}
-    for kind, items in (("reading", [(t, obis) for t, values in rows if bad(t) for obis in values]),
-                        ("event", [(t, code) for t, code in events if bad(t)])):
-        for t, what in items:
+    # Distinct (value, stamp): a daily snapshot shares its kWh registers with the load profile by design, so
+    # a wrong-clock midnight row recorded by both profiles is one quarantined reading, as it is one reading.
+    for kind, items in (("reading", {(t, obis) for t, values in rows if bad(t) for obis in values}),
+                        ("event", {(t, code) for t, code in events if bad(t)})):
+        for t, what in sorted(items):
             result.out_of_range += 1
             if (kind, what, int(t)) not in held:  # whole seconds: a log stamp may lose its hundredths
                 result.quarantine_missing += 1
