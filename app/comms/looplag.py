@@ -4,10 +4,17 @@ hub (a C call that does not yield, a long CPU-bound loop) shows up here as lag. 
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import time
+import traceback
 from collections import deque
 
 import gevent
+from gevent import monkey
+
+log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.05
 WINDOW_SECONDS = 60.0
@@ -21,7 +28,9 @@ class LoopLagMonitor:
         self.samples: deque[tuple[float, float]] = deque(maxlen=int(window / tick) + 1)
         self.window = window
         self.max_since_start = 0.0
+        self.last_wake = time.monotonic()
         self._greenlet: gevent.Greenlet | None = None
+        self.stalls: deque[str] = deque(maxlen=20)  # stacks caught by the stall tracer, logged from the loop
 
     def start(self) -> LoopLagMonitor:
         """Begin sampling in a greenlet."""
@@ -40,9 +49,13 @@ class LoopLagMonitor:
             before = time.monotonic()
             gevent.sleep(self.tick)
             now = time.monotonic()
+            self.last_wake = now
             lag = max(0.0, now - before - self.tick)
             self.samples.append((now, lag))
             self.max_since_start = max(self.max_since_start, lag)
+            while self.stalls:
+                log.warning("event loop stalled %.0f ms; the loop's thread was in:\n%s", lag * 1000,
+                            self.stalls.popleft())
 
     def snapshot(self) -> dict[str, float]:
         """Lag in milliseconds: max and p99 over the window, max since start, and the number of samples."""
@@ -56,6 +69,33 @@ class LoopLagMonitor:
                 "max_since_start_ms": round(self.max_since_start * 1000, 1), "samples": len(lags)}
 
 
+class StallTracer:
+    """A native thread that, when the loop has not woken for ``threshold`` seconds past its tick, captures the
+    loop thread's stack once per stall (HES_LOOP_STALL_TRACE_MS; off by default). Much cheaper than gevent's
+    own monitor, which dumps every greenlet: with thousands of meter connections that dump is itself a stall.
+    The stack is handed to the monitor, which logs it from the loop (logging's locks are gevent's here)."""
+
+    def __init__(self, monitor: LoopLagMonitor, threshold: float) -> None:
+        self.monitor, self.threshold = monitor, threshold
+        self.loop_thread = monkey.get_original("threading", "get_ident")()
+        self.running = True
+        start_new_thread = monkey.get_original("_thread", "start_new_thread")
+        start_new_thread(self._run, ())
+
+    def _run(self) -> None:
+        sleep = monkey.get_original("time", "sleep")
+        caught_at = None
+        while self.running:
+            sleep(self.threshold / 4)
+            last = self.monitor.last_wake
+            if time.monotonic() - last < self.monitor.tick + self.threshold or caught_at == last:
+                continue
+            frame = sys._current_frames().get(self.loop_thread)
+            if frame is not None:
+                caught_at = last
+                self.monitor.stalls.append("".join(traceback.format_stack(frame, limit=30)))
+
+
 _process_monitor: LoopLagMonitor | None = None
 
 
@@ -64,4 +104,7 @@ def process_monitor() -> LoopLagMonitor:
     global _process_monitor
     if _process_monitor is None:
         _process_monitor = LoopLagMonitor().start()
+        trace_ms = float(os.environ.get("HES_LOOP_STALL_TRACE_MS") or 0)
+        if trace_ms > 0:
+            StallTracer(_process_monitor, trace_ms / 1000)
     return _process_monitor

@@ -84,3 +84,27 @@ def test_loop_lag_monitor_sees_a_blocked_loop():
     assert blocked["samples"] > quiet["samples"]
     assert blocked["max_ms"] >= 250 and blocked["max_since_start_ms"] >= 250
     assert blocked["p99_ms"] <= blocked["max_ms"]
+
+
+def _hold_the_loop() -> None:
+    time.sleep(0.4)  # a call that does not yield to the hub
+
+
+def test_stall_tracer_logs_where_the_loop_thread_was(caplog):
+    from app.comms.looplag import StallTracer
+
+    monitor = LoopLagMonitor(tick=0.01).start()
+    tracer = StallTracer(monitor, threshold=0.1)
+    try:
+        gevent.sleep(0.1)
+        with caplog.at_level("WARNING", logger="app.comms.looplag"):
+            gevent.sleep(0.3)
+            assert not caplog.records  # a quiet loop is not traced
+            _hold_the_loop()
+            gevent.sleep(0.05)
+    finally:
+        tracer.running = False
+        monitor.stop()
+    stalls = [r.getMessage() for r in caplog.records if "event loop stalled" in r.getMessage()]
+    assert len(stalls) == 1  # one stall, one stack
+    assert "_hold_the_loop" in stalls[0] and "time.sleep(0.4)" in stalls[0]
