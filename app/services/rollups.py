@@ -203,11 +203,13 @@ class Sums:
 def _append(meter_id: int, channels: dict, import_id: int, previous: dict[int, float], tz: ZoneInfo,
             on_time: dt.timedelta, received_at: dt.datetime, sums: Sums, area_id: int) -> None:
     """Add the energy of intervals appended after the last stored reading to their buckets (and the
-    area's quarter-hours, for the live dashboard)."""
+    area's quarter-hours, for the live dashboard, when they end inside the kept window)."""
     first = min(ts for series in channels.values() for ts, _v in series)
     last = max(ts for series in channels.values() for ts, _v in series)
     buckets_of = _bucketer(first - dt.timedelta(days=1), last, tz)
     hourly, daily, quarters = sums.hourly, sums.daily, sums.quarters
+    # Quarter-hours older than the kept window would be pruned unread: a backfill does not write them.
+    quarters_since = received_at - QUARTERS_KEPT
     for cid, series in channels.items():
         series.sort()
         column = 0 if cid == import_id else 1
@@ -218,8 +220,8 @@ def _append(meter_id: int, channels: dict, import_id: int, previous: dict[int, f
                 delta = max(value - prev, 0.0)
                 hourly[meter_id, hour][column] += delta
                 daily[meter_id, day][column] += delta
-                if column == 0:
-                    quarters[area_id, _quarter_of(ts)][0] += delta
+                if column == 0 and ts > quarters_since and (quarter := _quarter_of(ts)) >= quarters_since:
+                    quarters[area_id, quarter][0] += delta
                 if column == 0 and int(ts.timestamp()) % INTERVAL_GRID == 0:
                     hourly[meter_id, hour][2] += 1
                     daily[meter_id, day][2] += 1

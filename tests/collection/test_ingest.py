@@ -219,7 +219,8 @@ def test_many_meters_in_one_batch_each_get_their_own_rollups(app, meter_id):
     and buckets are its own, and the meters' energy adds up in their area's quarter-hours."""
     from app.models import EnergyQuarter, Meter
 
-    start = dt.datetime(2026, 3, 4, tzinfo=UTC)
+    # Yesterday: the quarter-hours are written for intervals inside the kept window only.
+    start = dt.datetime.combine(dt.datetime.now(UTC).date() - dt.timedelta(days=1), dt.time(0), tzinfo=UTC)
     with app.app_context():
         app.config["HES_TIMEZONE"] = "UTC"
         template = db.session.get(Meter, meter_id)
@@ -234,3 +235,26 @@ def test_many_meters_in_one_batch_each_get_their_own_rollups(app, meter_id):
         per_meter = dict(db.session.execute(select(ConsumptionDaily.meter_id, ConsumptionDaily.import_wh)).all())
         assert per_meter == {m: 8 * 100.0 * (n + 1) for n, m in enumerate(ids)}
         assert db.session.execute(select(func.sum(EnergyQuarter.import_wh))).scalar() == 8000.0
+
+
+def test_a_backfill_older_than_the_kept_quarter_hours_writes_none(app, meter_id):
+    """The areas' quarter-hours feed the dashboard's last hour and are pruned after QUARTERS_KEPT: a profile
+    older than that still lands in the hourly and daily rollups, but writes no quarter-hour the pruning would
+    drop unread; one that crosses the window's edge writes the quarters inside it only."""
+    from app.models import ConsumptionHourly, EnergyQuarter
+    from app.services.rollups import QUARTERS_KEPT
+
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        old = dt.datetime.combine(dt.datetime.now(UTC).date() - dt.timedelta(days=30), dt.time(0), tzinfo=UTC)
+        store_readings(profile(meter_id, old, 9, 100.0))
+        assert db.session.execute(select(func.sum(ConsumptionHourly.import_wh))).scalar() == 800.0
+        assert count_rows(EnergyQuarter) == 0
+        cutoff = dt.datetime.now(UTC) - QUARTERS_KEPT
+        edge = cutoff.replace(minute=cutoff.minute - cutoff.minute % 15, second=0, microsecond=0)
+        edge += dt.timedelta(minutes=15)  # the first quarter-hour that starts inside the window
+        store_readings(profile(meter_id, edge - dt.timedelta(hours=1), 9, 100.0, base=50_000.0))
+        quarters = db.session.execute(select(EnergyQuarter.bucket, EnergyQuarter.import_wh)).all()
+        assert sorted(bucket.astimezone(UTC) for bucket, _wh in quarters) == [
+            edge + dt.timedelta(minutes=15 * i) for i in range(4)]
+        assert {wh for _bucket, wh in quarters} == {100.0}

@@ -20,7 +20,7 @@ from app.services.dashboard import (
 from app.services.ingest import Value, store_readings
 from tests.console.conftest import NOW
 
-END = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)  # the last complete quarter-hour before NOW
+END = NOW.replace(minute=0)  # the last complete quarter-hour before NOW
 ENERGY = "1.0.1.8.0.255"
 
 
