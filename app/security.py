@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import gevent
+from flask_appbuilder.security import manager as fab_manager
+from flask_appbuilder.security.sqla import manager as fab_sqla_manager
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from werkzeug.security import check_password_hash, generate_password_hash
 
 ADMIN = "Admin"
 OPERATOR = "Operator"
@@ -99,6 +103,23 @@ def is_customer_only(user) -> bool:
     """True when the user's data must be limited to their own customer record."""
     names = role_names(user)
     return CUSTOMER in names and not names & {ADMIN, OPERATOR}
+
+
+def check_password_off_loop(pwhash: str, password: str) -> bool:
+    """werkzeug's password check, computed in gevent's native thread pool: scrypt costs 0.1–0.5 s of CPU and
+    releases the GIL, so meters, pages and pushes go on being served while a user signs in."""
+    return gevent.get_hub().threadpool.apply(check_password_hash, (pwhash, password))
+
+
+def hash_password_off_loop(password: str, *args, **kwargs) -> str:
+    """werkzeug's password hash (new users, password changes), off the loop the same way."""
+    return gevent.get_hub().threadpool.apply(generate_password_hash, (password, *args), kwargs)
+
+
+# FAB calls these module-level names (sign-in, API keys, add_user, reset_password, registration).
+for _module in (fab_manager, fab_sqla_manager):
+    _module.check_password_hash = check_password_off_loop
+    _module.generate_password_hash = hash_password_off_loop
 
 
 class HesSecurityManager(SecurityManager):

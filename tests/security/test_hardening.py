@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 
+import gevent
 import pytest
 
 from app.extensions import db
@@ -463,3 +465,27 @@ def test_an_import_over_the_cap_is_refused_with_413_and_writes_nothing(app, admi
     assert "larger than the import limit" in resp.json["message"] and "HES_IMPORT_MAX_MB" in resp.json["message"]
     with app.app_context():
         assert db.session.query(Sim).filter(Sim.number.like("CAP%")).count() == 0
+
+
+def test_sign_in_hashes_off_the_event_loop(app, client, make_user):
+    """The password check (scrypt, a CPU-heavy call) runs in a native thread: the loop keeps ticking meanwhile,
+    and a wrong password is still refused."""
+    from app.comms.looplag import LoopLagMonitor
+
+    username = make_user("Operator")
+    monitor = LoopLagMonitor(tick=0.01).start()
+    try:
+        gevent.sleep(0.05)
+        began = time.monotonic()
+        ok = client.post("/api/v1/security/login", json={"username": username, "password": "pw-" + username,
+                                                          "provider": "db"})
+        took = time.monotonic() - began
+        wrong = client.post("/api/v1/security/login", json={"username": username, "password": "not-it",
+                                                             "provider": "db"})
+        lag = monitor.snapshot()
+    finally:
+        monitor.stop()
+    assert ok.status_code == 200 and "access_token" in ok.json
+    assert wrong.status_code == 401
+    assert lag["samples"] >= took / 0.01 / 3  # the loop went on ticking while the hash was computed
+    assert lag["max_ms"] < took * 1000 / 2
