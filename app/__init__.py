@@ -39,6 +39,9 @@ def create_app(config: Config | dict | None = None) -> Flask:
         appbuilder.init_app(app, extensions.db.session)
         register_all(appbuilder)
     cli.register(app)
+    from app.services.meter_view import install_brand_stamps
+
+    install_brand_stamps()
     _subscribe_status_listeners()
     _security_headers(app)
     return app

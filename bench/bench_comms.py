@@ -103,13 +103,19 @@ def bench_connections(steps: list[int], settle: float) -> list[tuple]:
     return rows
 
 
-def bench_reads(meters: int, seconds: float, threads: int) -> dict[str, float]:
+def bench_reads(meters: int, seconds: float, threads: int, port_base: int | None = None) -> dict[str, float]:
     """Read sessions/s three ways against one simulator: bare gurux loop, the HES comms service path
     (run_on_meter: registry, secrets, session, scaling — what every HES read goes through), and the
-    full REST API of a running HES (adds HTTP, JWT, permissions, JSON)."""
-    sim = start_simulator(meters=meters, first_serial=1, history_days=2, extra=["--prefix", "RDB"])
+    full REST API of a running HES (adds HTTP, JWT, permissions, JSON). ``port_base``: the HES's web and
+    meter ports, the simulator's control port and its meters' ports from there on (else ephemeral ports)."""
+    ports: list[str] = []
+    if port_base:
+        ports = ["--control", f"127.0.0.1:{port_base + 2}",
+                 "--listen", f"127.0.0.1:{port_base + 10}-{port_base + 10 + meters - 1}"]
+    sim = start_simulator(meters=meters, first_serial=1, history_days=2, extra=["--prefix", "RDB", *ports])
     hes = LiveHes(Path(tempfile.mkdtemp(prefix="hes-bench-read-")),
-                  env={"HES_SCHEDULER": "off", "HES_RESPONSE_TIMEOUT": "20"}).start()
+                  env={"HES_SCHEDULER": "off", "HES_RESPONSE_TIMEOUT": "20"},
+                  web_port=port_base or None, meter_port=port_base + 1 if port_base else None).start()
     try:
         brand = hes.api("GET", "/brand/?q=(filters:!((col:name,opr:eq,value:hes_sim)))").json()["ids"][0]
         hes.api("PUT", f"/brand/{brand}/credentials", json={"password": PASSWORD.decode()})
@@ -161,6 +167,7 @@ def _service_reader(hes: LiveHes, meter_ids: list[int], body: dict):
         if len(results[3]["rows"]) != 96:
             raise RuntimeError("short profile")
 
+    session.app = app
     return session
 
 
@@ -199,6 +206,8 @@ def main() -> None:
     parser.add_argument("--read-seconds", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--only", choices=("connections", "reads"))
+    parser.add_argument("--port-base", type=int, help="reads: ports from here on (HES web, meter, simulator "
+                                                        "control, then one per meter); default ephemeral")
     args = parser.parse_args()
     if args.only != "reads":
         rows = bench_connections([int(s) for s in args.steps.split(",")], args.settle)
@@ -206,7 +215,7 @@ def main() -> None:
                     [("meters", "node RSS", "RSS per connection", "node CPU", "time to all online")] + rows
                     + [("goal", "< 1 GiB at 10,000", "", "", "")])
     if args.only != "connections":
-        rates = bench_reads(args.read_meters, args.read_seconds, args.threads)
+        rates = bench_reads(args.read_meters, args.read_seconds, args.threads, args.port_base)
 
         def overhead(rate: float) -> str:
             return f"{(rates['bare'] / rate - 1) * 100:.0f} %" if rate else "n/a"

@@ -24,6 +24,10 @@ BEHAVIOURS: dict[str, str] = {
     "initiate_refused": "refuses every association with a confirmed-service-error in its AARE (initiate-error: "
                         "incompatible conformance), as a meter whose needs the client's proposal does not meet",
     "hdlc_on_wrapper": "answers a wrapper frame with an HDLC frame (a meter set to HDLC on a wrapper port)",
+    "get_with_list_unsupported": "does not offer multiple references (no GET-WITH-LIST) in its conformance, and "
+                                 "answers a with-list request with an exception-response 'service not supported'",
+    "get_with_list_refused": "offers multiple references but answers every GET-WITH-LIST with an exception-response "
+                             "'service not supported' (firmware that claims more than it does)",
     "impostor": "does not know the meter's secrets: accepts any HLS answer and answers the HES's challenge "
                 "with a secret of its own (what a device claiming someone else's identity can do)",
 }
@@ -90,6 +94,16 @@ def max_pdu(meter: Any, negotiated: int) -> int:
     """The PDU size the meter sends with."""
     small = has(meter, "small_pdu") or has(meter, "general_block_transfer")
     return min(negotiated, SMALL_PDU) if small else negotiated
+
+
+def offers_multiple_references(meter: Any) -> bool:
+    """True when the meter grants multiple references (GET-WITH-LIST) to a client that proposes it."""
+    return not has(meter, "get_with_list_unsupported")
+
+
+def refuses_get_with_list(meter: Any) -> bool:
+    """True when the meter answers a GET-WITH-LIST with 'service not supported' (granted or not)."""
+    return has(meter, "get_with_list_unsupported") or has(meter, "get_with_list_refused")
 
 
 def offers_gbt(meter: Any) -> bool:

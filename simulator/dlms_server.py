@@ -55,6 +55,8 @@ SERVER_MAX_PDU = 0x0800
 SERVER_CONFORMANCE = 0x00101D | 0x080000 | 0x040000 | 0x020000 | 0x001000 | 0x000800
 # General block transfer (conformance bit 2; granted only by meters with the general_block_transfer behaviour).
 CONFORMANCE_GBT = 0x200000
+# Multiple references (conformance bit 14): GET-WITH-LIST, granted unless the meter has get_with_list_unsupported.
+CONFORMANCE_MULTIPLE_REFERENCES = 0x000200
 GBT_TAG = 0xE0
 ASSOCIATION_LN = bytes([0, 0, 40, 0, 0, 255])
 LLC_REQUEST = b"\xe6\xe6\x00"
@@ -381,28 +383,60 @@ class DlmsServerConnection:
                 return bytes([0xC4, 0x02, invoke, 0x01]) + (block + 1).to_bytes(4, "big") + bytes(
                     [0x01, NO_LONG_GET_IN_PROGRESS])
             return self._next_block(assoc, invoke)
+        if kind == 0x03:
+            return self._get_with_list(assoc, apdu, invoke)
         if kind != 0x01:
             return bytes([0xC4, 0x01, invoke, 0x01, OTHER_REASON])
-        class_id = int.from_bytes(apdu[3:5], "big")
-        ln, attr = bytes(apdu[5:11]), apdu[11]
+        kind, result, _ = self._get_one(assoc, apdu, 3)
+        if kind == "exception":
+            return result
+        if kind == "error":
+            return bytes([0xC4, 0x01, invoke, 0x01, result])
+        return self._get_reply(assoc, invoke, 0x01, result)
+
+    def _get_one(self, assoc: _Association, apdu: bytes, pos: int) -> tuple[str, Any, int]:
+        """One attribute descriptor with its optional selective access at ``pos``: ("data", encoded value),
+        ("error", data-access-result) or ("exception", exception-response APDU), and the position after it."""
+        class_id = int.from_bytes(apdu[pos:pos + 2], "big")
+        ln, attr = bytes(apdu[pos + 2:pos + 8]), apdu[pos + 8]
+        pos += 9
         selector, params = 0, None
-        if len(apdu) > 12 and apdu[12]:
-            selector = apdu[13]
-            params, _ = axdr.decode(apdu, 14)
+        if len(apdu) > pos and apdu[pos]:
+            selector = apdu[pos + 1]
+            params, pos = axdr.decode(apdu, pos + 2)
+        else:
+            pos += 1
         if not assoc.authenticated and not (class_id == 15 and ln == ASSOCIATION_LN):
-            return bytes([0xC4, 0x01, invoke, 0x01, READ_WRITE_DENIED])
+            return "error", READ_WRITE_DENIED, pos
         refusal = behaviours.selective_access_refusal(self.device, selector)
-        if isinstance(refusal, bytes):
-            return refusal
         if refusal is not None:
-            return bytes([0xC4, 0x01, invoke, 0x01, refusal])
+            return ("exception" if isinstance(refusal, bytes) else "error"), refusal, pos
         try:
-            data = encode_value(self.device.cosem_get(self._ctx(assoc), class_id, ln, attr, selector, params))
+            value = self.device.cosem_get(self._ctx(assoc), class_id, ln, attr, selector, params)
         except CosemError as exc:
-            return bytes([0xC4, 0x01, invoke, 0x01, exc.code])
+            return "error", exc.code, pos
+        return "data", encode_value(value), pos
+
+    def _get_with_list(self, assoc: _Association, apdu: bytes, invoke: int) -> bytes:
+        """GET-WITH-LIST: each descriptor answered in order (data, or its own data-access-result), in one
+        get-response-with-list, in blocks when it is longer than the PDU (as any long GET)."""
+        if not assoc.conformance & CONFORMANCE_MULTIPLE_REFERENCES or behaviours.refuses_get_with_list(self.device):
+            return behaviours.SERVICE_NOT_SUPPORTED
+        count, pos = axdr.decode_length(apdu, 3)
+        results = []
+        for _ in range(count):
+            kind, result, pos = self._get_one(assoc, apdu, pos)
+            if kind == "exception":
+                return result
+            results.append(bytes([0x01, result]) if kind == "error" else b"\x00" + result)
+        return self._get_reply(assoc, invoke, 0x03, axdr.encode_length(count) + b"".join(results))
+
+    def _get_reply(self, assoc: _Association, invoke: int, kind: int, data: bytes) -> bytes:
+        """get-response-normal (kind 1: ``data`` is the value) or -with-list (3: the count and results), or the
+        first block of a get-response-with-datablock when it does not fit the PDU."""
         room = behaviours.max_pdu(self.device, min(assoc.max_pdu, SERVER_MAX_PDU)) - (40 if assoc.ciphered else 12)
         if len(data) + 4 <= room or self._gbt(assoc):  # with GBT the whole reply leaves in GBT blocks
-            return bytes([0xC4, 0x01, invoke, 0x00]) + data
+            return bytes([0xC4, kind, invoke]) + (b"\x00" if kind == 0x01 else b"") + data
         assoc.pending_blocks = [data[i:i + room] for i in range(0, len(data), room)]
         assoc.block_number = 0
         return self._next_block(assoc, invoke)
@@ -559,7 +593,8 @@ class DlmsServerConnection:
         else:
             assoc.authenticated = True
             diagnostic = 0
-        granted = SERVER_CONFORMANCE | (CONFORMANCE_GBT if behaviours.offers_gbt(self.device) else 0)
+        granted = SERVER_CONFORMANCE | (CONFORMANCE_GBT if behaviours.offers_gbt(self.device) else 0) | (
+            CONFORMANCE_MULTIPLE_REFERENCES if behaviours.offers_multiple_references(self.device) else 0)
         assoc.conformance = conformance & granted
         assoc.max_pdu = max(64, min(max_pdu or SERVER_MAX_PDU, SERVER_MAX_PDU))
         response = (b"\x08\x00\x06\x5f\x1f\x04\x00" + assoc.conformance.to_bytes(3, "big")

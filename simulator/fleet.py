@@ -215,6 +215,7 @@ class Fleet:
                 sock.close()
                 return
             self._close(meter)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             meter.link.sock, meter.link.status = sock, "online"
             try:
                 self._serve(meter, sock, heartbeats=False)

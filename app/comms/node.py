@@ -217,6 +217,8 @@ class CommsNode:
     def _handle_meter_port(self, sock: socket.socket, address) -> None:
         remote = f"{address[0]}:{address[1]}"
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        # Request/response: every frame leaves in one write, and no request may wait for the ACK of the last.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stream = SocketStream(sock, timeout=self.identify_timeout)
         self.counters["accepted"] += 1
         try:

@@ -167,12 +167,14 @@ def encode_typed(value: Any, datatype_name: str | None = None) -> bytes:
 
 @dataclass
 class ObjectCache:
-    """Per-meter knowledge that rarely changes: register scaler/units, profile capture objects, and
-    how each profile must be read (``profile_methods``: OBIS -> "range" or "entry")."""
+    """Per-meter knowledge that rarely changes: register scaler/units, profile capture objects, how each
+    profile must be read (``profile_methods``: OBIS -> "range" or "entry"), and whether the meter answers
+    GET-WITH-LIST (``with_list``: None until a meter that grants multiple references has been asked)."""
 
     scalers: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     captures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     profile_methods: dict[str, str] = field(default_factory=dict)
+    with_list: bool | None = None
 
 
 class ProfileReadError(DlmsError):
@@ -220,6 +222,7 @@ class DlmsSession:
         self.client = self._make_client(params.client_address, params.auth)
         self.associated = False
         cache = object_cache if object_cache is not None else ObjectCache()
+        self._cache = cache
         self._scalers: dict[tuple[str, int], tuple[int, int]] = cache.scalers
         self._captures: dict[str, list[dict[str, Any]]] = cache.captures
         self._methods: dict[str, str] = cache.profile_methods
@@ -496,6 +499,63 @@ class DlmsSession:
         """Read an attribute as plain Python (ints, bytes, str, lists)."""
         return to_python(self.get_raw(obis, class_id, attribute))
 
+    @property
+    def with_list(self) -> bool:
+        """True when several attributes may be asked in one GET-WITH-LIST: the meter granted multiple
+        references and has not refused such a request before."""
+        granted = bool(self.client.negotiatedConformance & Conformance.MULTIPLE_REFERENCES)
+        return granted and self._cache.with_list is not False
+
+    def get_many(self, items: list[tuple[str, int, int]]) -> list[Any]:
+        """Read several (obis, class_id, attribute) as plain Python, in order; an attribute the meter refuses is
+        its DlmsError in the list. One GET-WITH-LIST per ``WITH_LIST_MAX`` attributes where the meter supports
+        it; otherwise, or when the meter refuses the list (remembered for the meter), one GET each."""
+        if len(items) > 1 and self.with_list:
+            try:
+                values: list[Any] = []
+                for start in range(0, len(items), WITH_LIST_MAX):
+                    values += self._get_with_list(items[start:start + WITH_LIST_MAX])
+                return values
+            except (ResponseTimeout, AuthenticationError, WrongFraming):
+                raise
+            except DlmsError as exc:
+                if exc.kind != "data-access":  # the request itself was refused, not one attribute of it
+                    log.info("meter refused GET-WITH-LIST (%s): one GET per attribute from now on", exc.message)
+                    self._cache.with_list = False
+        results: list[Any] = []
+        for obis, class_id, attribute in items:
+            try:
+                results.append(self.get(obis, class_id, attribute))
+            except (ResponseTimeout, AuthenticationError, WrongFraming):
+                raise
+            except DlmsError as exc:
+                results.append(exc)
+        return results
+
+    def _get_with_list(self, items: list[tuple[str, int, int]]) -> list[Any]:
+        request = self.client.readList([(self._object(class_id, obis), attribute)
+                                        for obis, class_id, attribute in items])
+        if len(request) != 1:
+            raise DlmsError(250, "GET-WITH-LIST does not fit one request", "client")
+        reply = self._exchange(request[0])
+        values = reply.value
+        if not isinstance(values, list) or len(values) != len(items):
+            raise DlmsError(250, f"GET-WITH-LIST answered {values!r} for {len(items)} attributes", "with-list")
+        self._cache.with_list = True
+        return [to_python(value) for value in values]
+
+    def remember_scaler(self, obis: str, class_id: int, value: Any) -> tuple[int, int]:
+        """Keep a register's scaler_unit structure read by ``get_many`` (as ``scaler_unit`` would)."""
+        if not (isinstance(value, list) and len(value) == 2):
+            raise DlmsError(12, f"scaler_unit of {normalise_obis(obis)} is not a structure")
+        key = (normalise_obis(obis), class_id)
+        self._scalers[key] = (int(value[0]), int(value[1]))
+        return self._scalers[key]
+
+    def cached_scaler(self, obis: str, class_id: int) -> tuple[int, int] | None:
+        """A register's (scaler, unit) when already known for this meter."""
+        return self._scalers.get((normalise_obis(obis), class_id))
+
     def scaler_unit(self, obis: str, class_id: int = 3) -> tuple[int, int]:
         """(scaler, unit enum) of a register, cached for the session."""
         key = (normalise_obis(obis), class_id)
@@ -564,14 +624,15 @@ class DlmsSession:
         return profile
 
     def _rows(self, columns: list[dict[str, Any]], raw_rows: Any) -> list[list[Any]]:
+        """gurux rows as plain Python, each cell converted once by its column's converter (the clock column's
+        octet strings become UTC datetimes)."""
+        convert = [_clock_cell if _is_clock(column) else _plain_cell for column in columns]
+        width = len(convert)
         rows = []
         for raw in raw_rows or []:
-            row = to_python(raw)
-            for i, column in enumerate(columns[:len(row)]):
-                if isinstance(row[i], bytes) and len(row[i]) == 12 and (
-                        column["class_id"] == 8 or column["obis"].startswith("0.0.1.0.0.")):
-                    row[i] = decode_datetime(row[i])
-            rows.append(row)
+            if not isinstance(raw, list | tuple):
+                raw = [raw]
+            rows.append([convert[i](value) if i < width else to_python(value) for i, value in enumerate(raw)])
         return rows
 
     def read_profile(self, obis: str, start: dt.datetime | None = None,
@@ -714,10 +775,27 @@ class DlmsSession:
 
 
 ENTRY_CHUNK = 96
+# Attributes per GET-WITH-LIST request (gurux splits longer lists into requests of at most 10).
+WITH_LIST_MAX = 10
+_PLAIN_CELL = (int, float, str, type(None))
+
+
+def _is_clock(column: dict[str, Any]) -> bool:
+    return column["class_id"] == 8 or column["obis"].startswith("0.0.1.0.0.")
+
+
+def _plain_cell(value: Any) -> Any:
+    return value if type(value) in _PLAIN_CELL else to_python(value)
+
+
+def _clock_cell(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray) and len(value) == 12:
+        return decode_datetime(value)
+    return to_python(value)
 
 
 def _clock_index(columns: list[dict[str, Any]]) -> int | None:
-    return next((i for i, c in enumerate(columns) if c["class_id"] == 8 or c["obis"].startswith("0.0.1.0.0.")), None)
+    return next((i for i, c in enumerate(columns) if _is_clock(c)), None)
 
 
 def _in_window(row: list[Any], columns: list[dict[str, Any]], start: dt.datetime, end: dt.datetime) -> bool:

@@ -9,7 +9,7 @@ import secrets
 import string
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.comms.session import DlmsSession
 from app.extensions import db
@@ -43,7 +43,7 @@ def learn_system_title(meter: Meter, title: bytes | None) -> None:
     if db.session.execute(select(Meter.id).where(Meter.system_title == hexed)).scalar() is not None:
         log.warning("meter %s answered with system title %s, which another meter holds", meter.number, hexed)
         return
-    meter.system_title = hexed
+    db.session.execute(update(Meter).where(Meter.id == meter.id).values(system_title=hexed))
     db.session.commit()
 
 

@@ -21,6 +21,7 @@ from app.comms.session import AuthenticationError, DlmsError, DlmsSession, Objec
 from app.extensions import db
 from app.models import CommMode, Meter, MeterBrand
 from app.services import NotFound, ServiceError
+from app.services.meter_view import MeterView, load_meter_view
 from app.services.secrets import advance_invocation_counter, session_params
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,13 @@ class MeterUnreachable(ServiceError):
 
 
 @contextmanager
-def open_session(meter: Meter, *, response_timeout: float | None = None) -> Iterator[DlmsSession]:
+def open_session(meter: Meter | MeterView, *, response_timeout: float | None = None) -> Iterator[DlmsSession]:
     """An associated session with the meter (dial-in socket on this node, or dial-out)."""
     timeout = response_timeout or float(current_app.config.get("HES_RESPONSE_TIMEOUT", 30))
-    params, secret_id = session_params(meter, response_timeout=timeout)
+    if isinstance(meter, MeterView):
+        params, secret_id = meter.session_params(timeout)
+    else:
+        params, secret_id = session_params(meter, response_timeout=timeout)
     app = current_app._get_current_object()
 
     def persist_counter(value: int) -> None:
@@ -75,7 +79,7 @@ def open_session(meter: Meter, *, response_timeout: float | None = None) -> Iter
         raise MeterUnreachable(f"Meter {meter.number}: {exc}") from exc
 
 
-def _open(meter: Meter, params, timeout: float, persist_counter) -> Iterator[DlmsSession]:
+def _open(meter: Meter | MeterView, params, timeout: float, persist_counter) -> Iterator[DlmsSession]:
     """The session itself (dial-in socket on this node, or dial-out), released afterwards."""
     if meter.comm_mode == CommMode.dial_in:
         node = get_node()
@@ -114,16 +118,21 @@ def hot_path_loads() -> tuple:
             joinedload(Meter.brand).selectinload(MeterBrand.points))
 
 
-def execute_local(meter_id: int, name: str, *, priority: int | None = None, **kwargs) -> Any:
+def execute_local(meter_id: int, name: str, *, priority: int | None = None, view: MeterView | None = None,
+                  **kwargs) -> Any:
     """Run an operation of the table (``app.services.operations``) against a meter from this process, in its
-    turn at the meter's gate: one association per meter at a time."""
+    turn at the meter's gate: one association per meter at a time. Operations marked ``view`` get the meter as
+    a ``MeterView`` (``view`` when the caller loaded it already), the others the ORM meter."""
     from app.services.meter_gate import MeterBusy, meter_turn
     from app.services.operations import operation
 
-    meter = db.session.get(Meter, meter_id, options=hot_path_loads())
-    if meter is None:
-        raise NotFound(f"Meter {meter_id} not found.")
     op = operation(name)
+    if op.view:
+        meter = view if view is not None else load_meter_view(meter_id)
+    else:
+        meter = db.session.get(Meter, meter_id, options=hot_path_loads())
+        if meter is None:
+            raise NotFound(f"Meter {meter_id} not found.")
     func = op.load()
     wait = float(current_app.config.get("HES_METER_WAIT_SECONDS", 120))
     number, dial_out = meter.number, meter.comm_mode == CommMode.dial_out
@@ -182,25 +191,29 @@ def _require_live_node(node_id: str, number: str) -> None:
 
 
 def run_on_meter(meter_id: int, name: str, *, timeout: float | None = None, priority: int | None = None,
-                 **kwargs) -> Any:
+                 view: MeterView | None = None, **kwargs) -> Any:
     """Run an operation where the meter's socket is: here, or on its owning node via its queue. A dial-out
     meter held by another node (multi-node mode) gets an urgent operation routed to that node, where it
     borrows the holder's association instead of waiting for the whole transfer."""
     from app.services.meter_gate import URGENT, holder_node
     from app.services.operations import operation
 
-    meter = db.session.get(Meter, meter_id, options=hot_path_loads())
-    if meter is None:
-        raise NotFound(f"Meter {meter_id} not found.")
+    op = operation(name)
+    if op.view:
+        meter = view = view if view is not None else load_meter_view(meter_id)
+    else:
+        meter = db.session.get(Meter, meter_id, options=hot_path_loads())
+        if meter is None:
+            raise NotFound(f"Meter {meter_id} not found.")
     node = get_node()
     here = node.node_id if node is not None else None
     owner = meter.node_id if meter.comm_mode == CommMode.dial_in else None
-    effective = operation(name).priority if priority is None else priority
+    effective = op.priority if priority is None else priority
     if owner is None and effective >= URGENT and (holder := holder_node(meter_id)) not in (None, here) \
             and _node_alive(holder):
         owner = holder
     if owner is None or owner == here:
-        return execute_local(meter_id, name, priority=priority, **kwargs)
+        return execute_local(meter_id, name, priority=priority, view=view, **kwargs)
     _require_live_node(owner, meter.number)
     from app.tasks.routing import execute_on_node
 

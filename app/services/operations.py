@@ -28,12 +28,14 @@ SCHEDULE = 10
 
 @dataclass(frozen=True)
 class Operation:
-    """One meter operation: ``function(session, meter, **kwargs) -> JSON-able``."""
+    """One meter operation: ``function(session, meter, **kwargs) -> JSON-able``. ``meter`` is a ``MeterView``
+    (plain data, no ORM: ``app.services.meter_view``) for operations marked ``view``, else the ORM ``Meter``."""
 
     name: str
     function: str
     priority: int
     doc: str
+    view: bool = False
 
     def load(self) -> Callable[..., Any]:
         """The function itself."""
@@ -44,7 +46,7 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     # name                    function                                              priority   what it does
     Operation("read_points", "app.services.meter_ops:read_points", ON_DEMAND,
-              "read brand points now (Meter Reading page, read API)"),
+              "read brand points now (Meter Reading page, read API)", view=True),
     Operation("rotate_lls_password", "app.services.identity:rotate_lls_password", ON_DEMAND,
               "write a new per-meter LLS password"),
     Operation("learn_brand", "app.services.brand_learn:learn_brand", ON_DEMAND,

@@ -6,19 +6,17 @@ import datetime as dt
 from typing import Any
 
 from app.extensions import db
-from app.models import Meter
-from app.services import NotFound, ServiceError, audit
+from app.services import ServiceError, audit
 from app.services.meter_access import run_on_meter
 from app.services.meter_ops import resolve_points
+from app.services.meter_view import load_meter_view
 
 MAX_POINTS = 64
 
 
 def read_now(meter_id: int, refs: list[str], start: str | None = None, end: str | None = None) -> dict[str, Any]:
     """Validate, read the parameters from the meter, and return values with units and times."""
-    meter = db.session.get(Meter, meter_id)
-    if meter is None:
-        raise NotFound(f"Meter {meter_id} not found.")
+    meter = load_meter_view(meter_id)
     if not refs or not isinstance(refs, list) or len(refs) > MAX_POINTS:
         raise ServiceError(f"Give 1 to {MAX_POINTS} parameter keys or OBIS codes in 'points'.", status=422)
     for name, value in (("from", start), ("to", end)):
@@ -31,7 +29,7 @@ def read_now(meter_id: int, refs: list[str], start: str | None = None, end: str 
                 raise ServiceError(f"'{name}' needs a time zone offset (e.g. Z or +01:00).", status=422)
     resolve_points(meter, refs)
     number = meter.number
-    results = run_on_meter(meter_id, "read_points", refs=refs, start=start, end=end)
+    results = run_on_meter(meter_id, "read_points", view=meter, refs=refs, start=start, end=end)
     audit.record("read", "meter", meter_id, f"read {len(refs)} parameter(s) from {number}",
                  details={"points": refs})
     db.session.commit()

@@ -25,6 +25,13 @@ class MeterOperationsMixin:
             query = flt.apply(query, value)
         return db.session.execute(query).scalar()
 
+    def _meter_visible(self, pk: int) -> bool:
+        """True when this user may see the meter (its scope filters applied), without loading it."""
+        query = db.select(Meter.id).where(Meter.id == pk)
+        for flt, value in self._base_filters.get_filters_values():
+            query = flt.apply(query, value)
+        return db.session.execute(query).scalar() is not None
+
     @expose("/<int:pk>/read", methods=["POST"])
     @protect()
     @safe
@@ -51,7 +58,7 @@ class MeterOperationsMixin:
             422: {description: unknown parameter}
             503: {description: meter offline or not answering}
         """
-        if self._visible_meter(pk) is None:
+        if not self._meter_visible(pk):
             return self.response_404()
         body = request.get_json(silent=True) or {}
         return self.response(200, **read_now(pk, body.get("points"), body.get("from"), body.get("to")))
