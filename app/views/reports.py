@@ -189,9 +189,12 @@ class ConsumptionApi(ReportApi):
     def json_body(self, scope, start, end, granularity, tz) -> dict:
         page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdecimal() else 0
         meters, with_data = consumption_service.meter_page(scope, start, end, tz, limit=100, offset=100 * page)
+        per_day = consumption_service.daily_rows(scope, start, end, tz)
         return {"granularity": granularity, "timezone": tz.key,
-                "summary": consumption_service.consumption_summary(scope, start, end, tz, meters=with_data),
-                "series": consumption_service.consumption_series(scope, start, end, granularity, tz),
+                "summary": consumption_service.consumption_summary(scope, start, end, tz, meters=with_data,
+                                                                   per_day=per_day),
+                "series": consumption_service.consumption_series(scope, start, end, granularity, tz,
+                                                                 per_day=per_day),
                 "meters": meters}
 
     def csv_body(self, scope, start, end, granularity, tz):
