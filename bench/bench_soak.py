@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -46,6 +47,19 @@ def online_count(hes: LiveHes) -> int:
         return resp.json()["count"] if resp.ok else -1
     except Exception:  # counted by the caller's own checks
         return -1
+
+
+def wait_online(hes: LiveHes, meters: int, timeout: float = 1800) -> None:
+    """Wait for the whole fleet online, printing the count every minute (a stuck fleet shows where it stopped)."""
+    began, last = time.monotonic(), 0.0
+    while (count := online_count(hes)) < meters:
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"{count} of {meters} meters online after {timeout:.0f} s\n{hes.tail()}")
+        if time.monotonic() - last >= 60:
+            print(f"{time.monotonic() - began:5.0f} s: {count} of {meters} online", file=sys.stderr, flush=True)
+            last = time.monotonic()
+        time.sleep(2)
+    print(f"{time.monotonic() - began:5.0f} s: all {meters} online", file=sys.stderr, flush=True)
 
 
 def open_fds(pid: int) -> int:
@@ -98,6 +112,8 @@ def main() -> None:
     parser.add_argument("--group-every-minutes", type=float, default=5.0)
     parser.add_argument("--group-size", type=int, default=100)
     parser.add_argument("--postgresql", default="", help="run the HES on this PostgreSQL URL (a throwaway schema)")
+    parser.add_argument("--redis", default="", help="run the HES's task queue on this Redis URL (a database it "
+                        "may empty), the at-scale configuration; default SQLite")
     args = parser.parse_args()
     with database(args.postgresql) as url:
         soak(args, url)
@@ -125,16 +141,22 @@ def database(base_url: str):
 
 def soak(args, database_url: str | None) -> None:
     """The run itself."""
+    if args.redis:
+        import redis
+
+        redis.Redis.from_url(args.redis).flushdb()
     warmup = args.warmup_minutes if args.warmup_minutes is not None else 2 * args.interval_minutes
     hes = LiveHes(Path(tempfile.mkdtemp(prefix="hes-soak-")), web_port=free_port_in_range(),
                   meter_port=free_port_in_range(),
                   env={"HES_HEARTBEAT_SECONDS": "60", "HES_BACKFILL_DAYS": "1", "HES_IDENTIFY_TIMEOUT": "60",
                        "HES_JOBS_PER_MINUTE": "1000", "HES_PROCESS_HEARTBEAT_SECONDS": "10",
-                       **({"DATABASE_URL": database_url} if database_url else {})}).start(timeout=180)
+                       **({"DATABASE_URL": database_url} if database_url else {}),
+                       **({"HES_REDIS_URL": args.redis} if args.redis else {})}).start(timeout=180)
     sim = None
     stop = threading.Event()
     errors = Errors()
     lag = {"p99": 0.0, "max": 0.0, "reports": 0}
+    minutes_p99: list[float] = []
     try:
         brand = hes.api("GET", "/brand/?q=(filters:!((col:name,opr:eq,value:hes_sim)))").json()["ids"][0]
         hes.api("PUT", f"/brand/{brand}/credentials", json={"password": PASSWORD.decode()})
@@ -149,7 +171,7 @@ def soak(args, database_url: str | None) -> None:
         control = f"127.0.0.1:{free_port_in_range()}"
         sim = start_simulator(meters=args.meters, listen=False, dial_in=hes.meter_address, heartbeat_seconds=60,
                               history_days=2, extra=["--prefix", "SOK", "--control", control])
-        hes.wait_for(lambda: online_count(hes) >= args.meters, timeout=900, interval=2, what="fleet online")
+        wait_online(hes, args.meters)
         ids = hes.api("GET", f"/meter/?q=(page_size:{min(args.meters, 1000)})").json()["ids"]
 
         def pushes() -> None:
@@ -187,6 +209,7 @@ def soak(args, database_url: str | None) -> None:
                 if report.get("p99_ms") is not None and measuring.is_set():
                     lag["p99"], lag["max"] = max(lag["p99"], report["p99_ms"]), max(lag["max"], report["max_ms"])
                     lag["reports"] += 1
+                    minutes_p99.append(report["p99_ms"])
 
         measuring = threading.Event()
         workers = [threading.Thread(target=f, daemon=True) for f in (pushes, reads, groups, watch)]
@@ -205,7 +228,8 @@ def soak(args, database_url: str | None) -> None:
             and args.interval_minutes >= GOAL["interval"]
         speed = GOAL["interval"] / args.interval_minutes
         title = (f"Soak{'' if real else ' (SHORTER, ACCELERATED RUN — not the goal run)'}, "
-                 f"{'PostgreSQL' if database_url else 'SQLite'}: {args.meters} meters, "
+                 f"{'PostgreSQL' if database_url else 'SQLite'} + {'Redis' if args.redis else 'SQLite'} queue: "
+                 f"{args.meters} meters, "
                  f"{warmup:.0f} min warm-up + {args.minutes:.0f} min measured, collection every "
                  f"{args.interval_minutes} min ({speed:.0f}x the real schedule), {args.pushes_per_second:g} pushes/s, "
                  f"{args.reads_per_minute:g} on-demand reads/min, a {args.group_size}-meter group command every "
@@ -224,6 +248,8 @@ def soak(args, database_url: str | None) -> None:
             ("loop lag p99, worst minute while measured", f"{lag['p99']:.1f} ms ({lag['reports']} reports)",
              "< 100 ms"),
             ("loop lag max, worst minute while measured", f"{lag['max']:.1f} ms", "< 1000 ms"),
+            ("loop lag p99, median minute while measured",
+             f"{statistics.median(minutes_p99):.1f} ms" if minutes_p99 else "n/a", "(for information)"),
             ("meters online at the end", f"{online} / {args.meters}", "all"),
             *((f"cache entries: {name}", f"{start[2].get(name, '–')} → {end[2].get(name, '–')}",
                "bounded by the fleet") for name in caches),
