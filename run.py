@@ -16,7 +16,6 @@ import os  # noqa: E402
 import gevent  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.extensions import socketio  # noqa: E402
 from app.services.bootstrap import prepare_database  # noqa: E402
 
 log = logging.getLogger("hes")
@@ -87,8 +86,9 @@ def main() -> None:
     print(banner(app, admin, log_level, web), flush=True)
     try:
         if web:
-            socketio.run(app, host=app.config["HES_WEB_HOST"], port=app.config["HES_WEB_PORT"], log_output=False,
-                         use_reloader=False)
+            from app.webserver import serve
+
+            serve(app, app.config["HES_WEB_HOST"], app.config["HES_WEB_PORT"])
         else:
             gevent.wait()  # the comms node and task consumers run in greenlets until SIGTERM
     finally:

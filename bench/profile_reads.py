@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--rest-profile", help="file the live HES writes its cProfile stats to")
     parser.add_argument("--limit", type=int, default=40)
+    parser.add_argument("--dump", help="directory to write each profile's pstats file to (service.prof, ...)")
+    parser.add_argument("--kinds", default="service,rest-app", help="which kinds to profile")
     parser.add_argument("--port-base", type=int)
     args = parser.parse_args()
     ports: list[str] = []
@@ -111,11 +113,13 @@ def main() -> None:
         for name, ms in figures.items():
             print(f"{name:8s} {ms:7.1f} ms/session  ({(ms / figures['bare'] - 1) * 100:+.0f} % vs bare)")
         if args.profile:
-            for name in ("service", "rest-app"):
+            for name in args.kinds.split(","):
                 profile = cProfile.Profile()
                 profile.enable()
                 _timed(kinds[name], n)
                 profile.disable()
+                if args.dump:
+                    profile.dump_stats(str(Path(args.dump) / f"{name}.prof"))
                 print(f"## {name}\n" + _top(profile, n, args.limit))
     finally:
         hes.stop()

@@ -785,7 +785,12 @@ def _is_clock(column: dict[str, Any]) -> bool:
 
 
 def _plain_cell(value: Any) -> Any:
-    return value if type(value) in _PLAIN_CELL else to_python(value)
+    kind = type(value)
+    if kind in _PLAIN_CELL:
+        return value
+    if isinstance(value, int) and kind is not bool:  # gurux's GXUInt32 and friends, and enums
+        return int(value)
+    return to_python(value)
 
 
 def _clock_cell(value: Any) -> Any:
