@@ -39,7 +39,10 @@ def make_meters(prefix: str, count: int) -> list[int]:
     from app.models import Meter, MeterBrand
 
     brand = db.session.execute(db.select(MeterBrand.id).where(MeterBrand.name == "hes_sim")).scalar_one()
-    db.session.execute(db.insert(Meter), [{"number": f"{prefix}{i:07d}", "brand_id": brand} for i in range(count)])
+    # Installed a month before the first day, as a fleet's meters are (the service screens stamps against it).
+    installed = START - dt.timedelta(days=30)
+    db.session.execute(db.insert(Meter), [{"number": f"{prefix}{i:07d}", "brand_id": brand, "installed_at": installed}
+                                          for i in range(count)])
     db.session.commit()
     return list(db.session.execute(db.select(Meter.id).where(Meter.number.like(f"{prefix}%"))
                                    .order_by(Meter.id)).scalars())

@@ -175,13 +175,13 @@ class Sums:
         if not parts:
             return
         if db.engine.dialect.name == "sqlite":
-            from app.services.ingest import sqlite_ts
+            from app.services.ingest import utc_text
 
             for table, keys, added, buckets in parts:
                 conn.exec_driver_sql(
                     f"INSERT INTO {table} ({', '.join(keys + added)}) VALUES "
                     f"({', '.join('?' * (len(keys) + len(added)))}) {self._on_conflict(table, keys, added)}",
-                    [(k, sqlite_ts(b), *v) for (k, b), v in buckets.items()])
+                    [(k, utc_text(b), *v) for (k, b), v in buckets.items()])
             return
         statements, params = [], []
         for table, keys, added, buckets in parts:
