@@ -97,11 +97,14 @@ def recover_commands(app: Flask) -> None:
 
 
 def recover_imports(app: Flask) -> None:
-    """CSV imports this node was running when it stopped are marked failed, with what to do about it."""
+    """CSV imports and detection runs this node was running when it stopped are marked failed, with what to do
+    about it."""
+    from app.services.analytics import detection_jobs
     from app.services.import_jobs import fail_interrupted
 
     with app.app_context():
         fail_interrupted(app.config["HES_NODE_ID"])
+        detection_jobs.fail_interrupted(app.config["HES_NODE_ID"])
 
 
 def _terminate(signum, frame) -> None:

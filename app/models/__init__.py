@@ -1,6 +1,7 @@
 """All HES models, imported here so Alembic and the app see every table."""
 
 from app.models.analytics import (
+    DetectionRun,
     Investigation,
     InvestigationNote,
     InvestigationOutcome,
@@ -49,6 +50,7 @@ from app.models.rollups import (
 )
 
 __all__ = [
+    "DetectionRun",
     "ImportJob",
     "BrandVersion",
     "TraceFrame",

@@ -99,3 +99,41 @@ class RuleFinding(Model):
 
     meter = relationship("Meter")
     investigation = relationship("Investigation")
+
+
+DETECTION_RUNNING = ("queued", "running")
+
+
+class DetectionRun(Model):
+    """One "Run detection now": queued → running → done | failed, with how many meters were checked so far (the
+    page polls it) and the run's summary when done. Runs in a task, never in the request that asked for it."""
+
+    __tablename__ = "detection_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued", nullable=False)
+    as_of: Mapped[dt.date | None] = mapped_column(Date)
+    meters: Mapped[int] = mapped_column(Integer, default=0)
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def finished(self) -> bool:
+        """Done or failed."""
+        return self.state not in DETECTION_RUNNING
+
+    def as_dict(self) -> dict:
+        """The JSON the page polls and the API answers."""
+        return {"id": self.id, "state": self.state, "as_of": self.as_of.isoformat() if self.as_of else None,
+                "meters": self.meters, "checked": self.checked, "progress": self.progress,
+                "result": self.result, "message": self.message,
+                "created_at": self.created_at.isoformat() if self.created_at else None,
+                "started_at": self.started_at.isoformat() if self.started_at else None,
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None}

@@ -7,7 +7,7 @@ import random
 
 from huey import crontab
 
-from app.tasks import PRIORITY_SCHEDULE, huey
+from app.tasks import PRIORITY_ON_DEMAND, PRIORITY_SCHEDULE, huey
 from app.tasks.context import task_context
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,15 @@ def detect_theft_daily() -> dict:
 
     with task_context():
         return run_detection()
+
+
+@huey.task(priority=PRIORITY_ON_DEMAND)
+def detection_job(run_id: int) -> None:
+    """A detection run an operator asked for ("Run detection now"), with progress on its record."""
+    from app.services.analytics import detection_jobs
+
+    with task_context():
+        detection_jobs.run(run_id)
 
 
 @huey.periodic_task(crontab(minute="45", hour="4"))

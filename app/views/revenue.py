@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g, request, url_for
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.api import expose, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _
 
 from app.services import ServiceError
-from app.services.analytics import investigations, loss
-from app.services.analytics.detection import run_detection
+from app.services.analytics import detection_jobs, investigations, loss
 from app.services.reports import leakage as leakage_service
 from app.services.reports import revenue as revenue_reports
 from app.services.reports.periods import parse_date, utility_zone
@@ -228,15 +227,57 @@ class InvestigationApi(ReportDownloads):
     @safe
     @permission_name("detect")
     def detect(self):
-        """Run theft detection now (``?as_of=YYYY-MM-DD``; default today).
+        """Run theft detection now (``?as_of=YYYY-MM-DD``; default today) in a task; poll the run.
         ---
         post:
-          summary: Run every rule and the anomaly model; new findings open investigations and alerts
+          summary: Queue a run of every rule and the anomaly model; new findings open investigations and alerts
+          description: One run at a time; asking while one is queued or running answers that run.
           responses:
-            200: {description: run summary}
+            202: {description: "the run (state queued or running) and status_url to poll (also in Location)"}
         """
         as_of = parse_date(request.args.get("as_of"), "as_of", None) if request.args.get("as_of") else None
-        return self.response(200, **run_detection(as_of).as_dict())
+        run, _started = detection_jobs.submit(as_of, g.user.id)
+        return self._run_response(run, 202)
+
+    @expose("/detect/<int:run_id>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("detect")
+    def detect_status(self, run_id: int):
+        """A detection run: meters checked while it runs, its summary when done.
+        ---
+        get:
+          summary: Progress and result of a detection run
+          parameters:
+            - {in: path, name: run_id, required: true, schema: {type: integer}}
+          responses:
+            200: {description: "state (queued, running, done, failed), meters, checked, progress %, result"}
+            404: {description: no such run}
+        """
+        return self._run_response(detection_jobs.get(run_id), 200)
+
+    @expose("/detect/latest", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("detect")
+    def detect_latest(self):
+        """The most recent detection run (the page shows it on opening and follows one under way).
+        ---
+        get:
+          summary: The latest detection run, or an empty object when there was none
+          responses:
+            200: {description: "the run, as GET /detect/{run_id}"}
+        """
+        run = detection_jobs.latest()
+        return self._run_response(run, 200) if run is not None else self.response(200)
+
+    def _run_response(self, run, status: int):
+        """The run as JSON with the URL to poll (``Location`` too when it was just asked for)."""
+        status_url = url_for(f"{type(self).__name__}.detect_status", run_id=run.id)
+        resp = self.response(status, **run.as_dict(), status_url=status_url)
+        if status == 202:
+            resp.headers["Location"] = status_url
+        return resp
 
 
 class TechnicalLossApi(ReportApi):

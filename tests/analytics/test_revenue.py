@@ -63,6 +63,72 @@ def _normal_fleet(fleet, first: dt.date, drop_meter: str | None = None) -> None:
         fill_days(fleet.meters[name], first, days)
 
 
+def test_detection_runs_in_a_task_the_caller_polls(app, fleet, client, make_user, api_token):
+    """"Run detection now" answers 202 at once with the run to poll; the run is done by the task queue (here run
+    by hand, as a consumer would), with the meters checked and the summary on the record; asking again while a
+    run waits answers that run instead of queueing a second."""
+    from app.services.analytics import detection_jobs
+    from app.tasks import huey
+
+    as_of = dt.date(2026, 3, 31)
+    with app.app_context():
+        _normal_fleet(fleet, as_of - dt.timedelta(days=45), drop_meter="A3")
+    headers = api_token(make_user("Operator"))
+    huey.flush()  # this test looks at what the request queued
+    assert client.get("/api/v1/investigation/detect/latest", headers=headers).json == {}
+    asked = client.post(f"/api/v1/investigation/detect?as_of={as_of}", headers=headers)
+    assert asked.status_code == 202, asked.json
+    run = asked.json
+    assert (run["state"], run["result"], run["as_of"]) == ("queued", None, as_of.isoformat())
+    assert run["status_url"] == f"/api/v1/investigation/detect/{run['id']}"
+    assert asked.headers["Location"].endswith(run["status_url"])
+    again = client.post("/api/v1/investigation/detect", headers=headers)
+    assert (again.status_code, again.json["id"]) == (202, run["id"])  # one run at a time
+    with app.app_context():
+        assert db.session.execute(select(Investigation)).first() is None  # nothing ran within the requests
+        queued = [t for t in huey.pending() if t.name == "detection_job"]
+        assert [t.args for t in queued] == [(run["id"],)]
+        huey.flush()
+        detection_jobs.run(run["id"])  # what the consumer's task does
+    status = client.get(run["status_url"], headers=headers).json
+    assert (status["state"], status["progress"], status["meters"], status["checked"]) == ("done", 100, 8, 8)
+    assert status["result"]["new_findings"] >= 1 and status["result"]["investigations_opened"] == 1
+    assert status["result"]["by_rule"]["drop_vs_last_month"] == 1
+    assert client.get("/api/v1/investigation/detect/latest", headers=headers).json["id"] == run["id"]
+    assert client.get("/api/v1/investigation/detect/999999", headers=headers).status_code == 404
+    with app.app_context():
+        assert [c.meter_id for c in db.session.execute(select(Investigation)).scalars()] == [fleet.meters["A3"]]
+
+
+def test_detection_progress_is_written_while_meters_are_checked(app, fleet, monkeypatch):
+    """The record shows the meters checked so far while the run goes on (every batch of meters)."""
+    from app.models import DetectionRun
+    from app.services.analytics import detection, detection_jobs
+
+    as_of = dt.date(2026, 3, 31)
+    monkeypatch.setattr(detection, "PROGRESS_EVERY", 3)
+    monkeypatch.setattr(detection_jobs, "PROGRESS_SECONDS", 0)
+    with app.app_context():
+        _normal_fleet(fleet, as_of - dt.timedelta(days=45))
+        run = DetectionRun(state="queued", as_of=as_of)
+        db.session.add(run)
+        db.session.commit()
+        run_id, written, real = run.id, [], detection.run_detection
+
+        def watched_run(as_of, progress=None):
+            def watched(checked: int, meters: int) -> None:
+                progress(checked, meters)
+                row = db.session.get(DetectionRun, run_id)
+                written.append((row.state, row.checked, row.meters, row.progress))
+            return real(as_of, progress=watched)
+
+        monkeypatch.setattr(detection, "run_detection", watched_run)
+        detection_jobs.run(run_id)
+        assert written == [("running", 3, 8, 35), ("running", 6, 8, 71), ("running", 8, 8, 95)]
+        row = db.session.get(DetectionRun, run_id)
+        assert (row.state, row.checked, row.meters, row.progress) == ("done", 8, 8, 100)
+
+
 def test_detection_opens_one_investigation_and_folds_repeats(app, fleet):
     as_of = dt.date(2026, 3, 31)
     with app.app_context():
@@ -99,13 +165,14 @@ def test_thresholds_come_from_config(app, fleet):
         assert "drop_vs_last_month" in {f.rule for f in run_detection(as_of).findings}
 
 
-def test_closing_resolves_the_alert_and_feeds_precision(app, fleet, client, make_user, api_token):
+def test_closing_resolves_the_alert_and_feeds_precision(app, fleet, client, make_user, api_token, huey_immediate):
     as_of = dt.date(2026, 3, 31)
     with app.app_context():
         _normal_fleet(fleet, as_of - dt.timedelta(days=45), drop_meter="A3")
     operator = make_user("Operator")
     headers = api_token(operator)
-    assert client.post(f"/api/v1/investigation/detect?as_of={as_of}", headers=headers).json["new_findings"] >= 1
+    assert client.post(f"/api/v1/investigation/detect?as_of={as_of}",
+                       headers=headers).json["result"]["new_findings"] >= 1
     cases = client.get("/api/v1/investigation/?state=open", headers=headers).json["result"]
     assert [c["meter"] for c in cases] == ["MTR-A3"]
     pk = cases[0]["id"]

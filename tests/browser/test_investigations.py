@@ -1,10 +1,13 @@
-"""In the browser: Revenue Protection › Investigations. "Run detection now" answers in the page (what the run
-found, no native pop-up); a case is assigned by picking a colleague from a list of the users who may work
-cases. On a HES of this module's own: detection raises alerts the shared fleet's counts must not see."""
+"""In the browser: Revenue Protection › Investigations. "Run detection now" runs in the HES's task queue while the
+page's status card says it is running, then what the run found (no native pop-up); a case is assigned by picking
+a colleague from a list of the users who may work cases. On a HES of this module's own: detection raises alerts
+the shared fleet's counts must not see."""
 
 from __future__ import annotations
 
 import datetime as dt
+
+from playwright.sync_api import expect
 
 from tests.support.browser import screenshot
 
@@ -48,7 +51,10 @@ def test_detection_answers_in_the_page_and_a_case_is_assigned_from_a_list(privat
     page.goto("/revenue/investigations/")
     page.click("#rp-detect")
     result = page.locator("#rp-detect-result")
-    result.get_by_text("Detection finished").wait_for()
+    expect(result).to_contain_text("Running detection…")  # the card says so at once; the run is a task
+    expect(page.locator("#rp-detect")).to_be_disabled()  # no second run while this one goes on
+    expect(result).to_contain_text("Detection finished", timeout=60_000)
+    expect(page.locator("#rp-detect")).to_be_enabled()
     assert result.inner_text().split() == (  # 2 consumer meters; TH001 exported 28 kWh in 7 days, nothing else
         "Detection finished — meters checked: 2, new findings: 1. "
         "Cases opened: 1 · alerts raised: 1 · by rule: reverse_energy 1").split(), result.inner_text()

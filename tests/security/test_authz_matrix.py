@@ -92,7 +92,7 @@ EXPECTED: dict[str, frozenset | str] = {
     **{f"LeakageApi.{r}": STAFF for r in ("report", "csv", "pdf")},
     **{f"TechnicalLossApi.{r}": STAFF for r in ("report", "csv", "pdf")},
     **{f"InvestigationApi.{r}": STAFF for r in ("list_cases", "show", "assignees", "assign", "note", "close", "detect",
-                                                 "csv", "pdf")},
+                                                 "detect_status", "detect_latest", "csv", "pdf")},
     "DashboardApi.summary": STAFF,
     # Operations pages.
     **{f"{v}.index": STAFF for v in ("DashboardView", "ActiveAlertsView", "EventAnalysisView", "MonitoringView",
@@ -138,8 +138,8 @@ KNOWN_500 = {
 }
 
 MISSING_ID = 987654
-PATH_VALUES = {"pk": MISSING_ID, "role_id": MISSING_ID, "job_id": MISSING_ID, "kind": "meter", "version": "v1",
-               "locale": "en", "code": "en", "filename": "x.csv", "group_by": 0}
+PATH_VALUES = {"pk": MISSING_ID, "role_id": MISSING_ID, "job_id": MISSING_ID, "run_id": MISSING_ID, "kind": "meter",
+               "version": "v1", "locale": "en", "code": "en", "filename": "x.csv", "group_by": 0}
 STATIC_FILES = {"static": "hes/img/logo.svg", "appbuilder.static": "css/ab.css"}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Investigation, InvestigationState, Meter, RuleFinding, Severity
-from app.services.alerts import raise_alert
+from app.services.alerts import emit_raised, raise_alert
 from app.services.analytics import model
 from app.services.analytics.engine import all_rules, evaluate, params_for
 from app.services.analytics.features import meter_features
@@ -46,8 +47,19 @@ class DetectionResult:
                 "investigations_opened": self.investigations_opened, "alerts_raised": self.alerts_raised}
 
 
-def detect(as_of: dt.date | None = None, meter_ids: list[int] | None = None) -> DetectionResult:
-    """Evaluate rules and model (stores nothing): findings per meter for the days before ``as_of``."""
+Progress = Callable[[int, int], None]  # (meters checked, meters in the run)
+PROGRESS_EVERY = 500  # meters between two progress calls (one series batch)
+
+
+def detect(as_of: dt.date | None = None, meter_ids: list[int] | None = None,
+           progress: Progress | None = None) -> DetectionResult:
+    """Evaluate rules and model (stores nothing): findings per meter for the days before ``as_of``.
+
+    Under gevent the loop is yielded between meters and the learned model is fitted in a native thread, so a
+    run in a task of the live HES leaves web, Socket.IO and meter I/O running."""
+    from app.services.csvio import cooperate
+    from app.services.reports.base import off_loop
+
     tz = utility_zone()
     as_of = as_of or local_today(tz)
     lookback = int(float(current_app.config.get("HES_DETECTION_LOOKBACK_DAYS", 45)))
@@ -59,21 +71,28 @@ def detect(as_of: dt.date | None = None, meter_ids: list[int] | None = None) -> 
     area_of = {meter_id: area_id for meter_id, _number, area_id in meters}
     result = DetectionResult(as_of=as_of, meters=len(meters))
     features = {}
-    for series in load_series(meters, days, tz):
+    for checked, series in enumerate(load_series(meters, days, tz), start=1):
+        cooperate()
+        if progress is not None and checked % PROGRESS_EVERY == 0:
+            progress(checked, len(meters))
         area_id = area_of[series.meter_id]
         context = RuleContext(as_of=as_of, params={}, area_daily_kwh=area_means.get(area_id, ()),
                               area_meters=area_counts.get(area_id, 0), local_zone=tz.key)
         result.findings.extend(evaluate(rules, params, series, context))
         if any(v is not None for v in series.import_kwh):
             features[series.meter_id] = meter_features(series, context)
-    result.findings.extend(model.detect_anomalies(features, params_for(model.NAME, model.DEFAULTS)))
+    if progress is not None:
+        progress(len(meters), len(meters))
+    result.findings.extend(off_loop(model.detect_anomalies, features, params_for(model.NAME, model.DEFAULTS)))
     return result
 
 
-def run_detection(as_of: dt.date | None = None, meter_ids: list[int] | None = None) -> DetectionResult:
+def run_detection(as_of: dt.date | None = None, meter_ids: list[int] | None = None,
+                  progress: Progress | None = None) -> DetectionResult:
     """Detect, store the new findings, attach them to investigations and raise the alerts (no Huey needed:
-    a scheduled task calls this inside an app context)."""
-    result = detect(as_of, meter_ids)
+    a scheduled task calls this inside an app context). The alerts reach open pages once stored, from the
+    calling greenlet (never from a native thread)."""
+    result = detect(as_of, meter_ids, progress)
     known = set(db.session.execute(select(RuleFinding.meter_id, RuleFinding.rule)
                                    .where(RuleFinding.as_of == result.as_of)).tuples())
     fresh: dict[int, list[Finding]] = defaultdict(list)
@@ -82,6 +101,7 @@ def run_detection(as_of: dt.date | None = None, meter_ids: list[int] | None = No
             fresh[finding.meter_id].append(finding)
     titles = {rule.name: rule.title for rule in all_rules()} | {model.NAME: model.TITLE}
     numbers = dict(db.session.execute(select(Meter.id, Meter.number).where(Meter.id.in_(list(fresh)))).all())
+    raised = []
     for meter_id, findings in fresh.items():
         investigation, opened = _investigation_for(meter_id)
         result.investigations_opened += opened
@@ -102,10 +122,12 @@ def run_detection(as_of: dt.date | None = None, meter_ids: list[int] | None = No
             details={"investigation_id": investigation.id, "rules": investigation.rules,
                      "score": investigation.score, "reasons": [f.reason for f in findings],
                      "as_of": result.as_of.isoformat()},
-            commit=False)
+            commit=False, emit=False)
+        raised.append(alert)
         investigation.alert_id = alert.id
         result.alerts_raised += 1
     db.session.commit()
+    emit_raised(raised)
     log.info("detection for %s: %s", result.as_of, result.as_dict())
     return result
 

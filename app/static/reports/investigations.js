@@ -57,26 +57,45 @@
     act("close", {outcome: document.getElementById("c-outcome").value, energy_recovered_kwh: document.getElementById("c-energy").value,
                   amount_recovered: document.getElementById("c-amount").value});
   });
-  // Detection answers in the page: a status card says what the run found, cases opened and alerts raised.
-  document.getElementById("rp-detect").addEventListener("click", function () {
-    var button = this, card = document.getElementById("rp-detect-result");
-    button.disabled = true;
+  // Detection runs in a task on the server: the status card follows the run (meters checked so far), then says
+  // what it found, cases opened and alerts raised. A run under way when the page opens is followed too.
+  var detectButton = document.getElementById("rp-detect"), card = document.getElementById("rp-detect-result");
+  function showRun(r) {
+    var title = document.getElementById("rp-detect-title"), detail = document.getElementById("rp-detect-detail");
     card.hidden = false;
-    card.classList.remove("is-error");
-    document.getElementById("rp-detect-title").innerHTML = '<span class="hes-spinner"></span> ' + R.esc(R.t("Running detection…"));
-    document.getElementById("rp-detect-detail").textContent = "";
-    R.post(base + "detect", {}, function (r) {
-      document.getElementById("rp-detect-title").textContent = R.t("Detection finished — meters checked: {meters}, new findings: {findings}.",
-        {meters: r.meters, findings: r.new_findings});
-      var rules = Object.keys(r.by_rule).map(function (k) { return k + " " + r.by_rule[k]; }).join(", ");
-      document.getElementById("rp-detect-detail").textContent = R.t("Cases opened: {cases} · alerts raised: {alerts}",
-        {cases: r.investigations_opened, alerts: r.alerts_raised}) + (rules ? " · " + R.t("by rule: {rules}", {rules: rules}) : "");
-      refresh();
-    }, function (message) {
+    card.classList.toggle("is-error", r.state === "failed");
+    detectButton.disabled = r.state === "queued" || r.state === "running";
+    if (r.state === "queued" || r.state === "running") {
+      title.innerHTML = '<span class="hes-spinner"></span> ' + R.esc(R.t("Running detection…"));
+      detail.textContent = r.state === "queued" ? R.t("Waiting for the task queue.") :
+        R.t("Meters checked: {checked} of {meters} ({progress}%)", {checked: r.checked, meters: r.meters, progress: r.progress});
+      if (r.status_url) window.setTimeout(function () { R.load(r.status_url, showRun); }, 1000);
+      return;
+    }
+    if (r.state === "failed") {
+      title.textContent = R.t("Detection failed: {error}", {error: r.message || ""});
+      detail.textContent = "";
+      return;
+    }
+    var s = r.result;
+    title.textContent = R.t("Detection finished — meters checked: {meters}, new findings: {findings}.",
+      {meters: s.meters, findings: s.new_findings});
+    var rules = Object.keys(s.by_rule).map(function (k) { return k + " " + s.by_rule[k]; }).join(", ");
+    detail.textContent = R.t("Cases opened: {cases} · alerts raised: {alerts}",
+      {cases: s.investigations_opened, alerts: s.alerts_raised}) + (rules ? " · " + R.t("by rule: {rules}", {rules: rules}) : "");
+    refresh();
+  }
+  detectButton.addEventListener("click", function () {
+    detectButton.disabled = true;
+    showRun({state: "queued"});
+    R.post(base + "detect", {}, showRun, function (message) {
       card.classList.add("is-error");
       document.getElementById("rp-detect-title").textContent = R.t("Detection failed: {error}", {error: message});
-    }, function () { button.disabled = false; });
+      document.getElementById("rp-detect-detail").textContent = "";
+      detectButton.disabled = false;
+    });
   });
+  R.load(base + "detect/latest", function (r) { if (r.state === "queued" || r.state === "running") showRun(r); });
   document.getElementById("rp-state").addEventListener("change", refresh);
   refresh();
 })();
