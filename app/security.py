@@ -11,6 +11,9 @@ from flask_appbuilder.security.sqla import manager as fab_sqla_manager
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from werkzeug.security import check_password_hash, generate_password_hash
 
+# Permission pairs per role set, the Public role's id, and the grants' stamp they are valid for (one process).
+_ACCESS_CACHE: dict = {}
+
 ADMIN = "Admin"
 OPERATOR = "Operator"
 CUSTOMER = "Customer"
@@ -162,25 +165,85 @@ class HesSecurityManager(SecurityManager):
         return super().load_user_jwt(_jwt_header, jwt_data)
 
     def exist_permission_on_roles(self, view_name: str, permission_name: str, role_ids: list[int]) -> bool:
-        """FAB's per-check query answered from the roles' (permission, view) pairs, loaded once per request
-        (a page's menu checks every entry: one query each cost 0.6 s of the dashboard at scale). Per request,
-        so a role edited in the role matrix applies from the next request on, in every process."""
-        from flask import g, has_app_context
+        """FAB's per-check query answered from the roles' (permission, view) pairs, kept per process and checked
+        against the grants' change stamp once per request (a page's menu checks every entry: one query each cost
+        0.6 s of the dashboard at scale; loading the pairs per request was 3 ms of every API call). A role
+        edited in the role matrix applies from the next request on, in every process."""
+        from flask import has_app_context
 
         if not has_app_context():
             return super().exist_permission_on_roles(view_name, permission_name, role_ids)
-        cache = g.setdefault("hes_role_permissions", {})
-        key = tuple(sorted(role_ids))
-        pairs = cache.get(key)
+        return (permission_name, view_name) in self._pairs(tuple(sorted(role_ids)))
+
+    def is_item_public(self, permission_name: str, view_name: str) -> bool:
+        """FAB loads the Public role and its permissions for every protected call (twice per API request); the
+        Public role's pairs come from the same per-process cache."""
+        from flask import has_app_context
+
+        if not has_app_context():
+            return super().is_item_public(permission_name, view_name)
+        public = self._public_role_id()
+        return public is not None and (permission_name, view_name) in self._pairs((public,))
+
+    def get_user_by_id(self, pk):
+        """The user with their roles and groups' roles in one statement (the permission check reads them on
+        every request; lazily that was two statements more), once per request (the token check and the
+        JWT's user look-up both ask)."""
+        from flask import g, has_app_context
+        from sqlalchemy.orm import joinedload
+
+        users = g.setdefault("hes_users", {}) if has_app_context() else {}
+        user = users.get(pk)
+        if user is None or user not in self.session:  # not yet, or its session ended (removed, closed)
+            user_model = self.user_model
+            user = users[pk] = self.session.get(user_model, pk, options=[joinedload(user_model.roles),
+                                                                          joinedload(user_model.groups)])
+        return user
+
+    def _grants_stamp(self) -> tuple:
+        """What changes whenever a role gains or loses a permission, read once per request: FAB adds and deletes
+        rows of the role/permission table (never updates one), and the row count, the newest id and three sums
+        over (role, permission) move with any such change (SQLite may give a deleted row's id to the next one;
+        the sums still differ unless a change set swaps pairs in a way that keeps all three)."""
+        from flask import g
+        from flask_appbuilder.security.sqla.models import assoc_permissionview_role as grants
+        from sqlalchemy import func, select
+
+        stamp = g.get("hes_grants_stamp")
+        if stamp is None:
+            stamp = g.hes_grants_stamp = tuple(self.session.execute(
+                select(func.count(), func.max(grants.c.id), func.sum(grants.c.role_id),
+                       func.sum(grants.c.permission_view_id),
+                       func.sum(grants.c.role_id * grants.c.permission_view_id))).one())
+        return stamp
+
+    def _pairs(self, role_ids: tuple[int, ...]) -> frozenset[tuple[str, str]]:
+        stamp = self._grants_stamp()
+        cache = _ACCESS_CACHE
+        if cache.get("stamp") != stamp:
+            cache.clear()
+            cache["stamp"] = stamp
+        pairs = cache.get(role_ids)
         if pairs is None:
-            pairs = cache[key] = self._role_permission_pairs(key)
-        return (permission_name, view_name) in pairs
+            pairs = cache[role_ids] = self._role_permission_pairs(role_ids)
+        return pairs
+
+    def _public_role_id(self) -> int | None:
+        from sqlalchemy import select
+
+        self._pairs(())  # the stamp first: a changed grant table drops the cached public role id too
+        if "public" not in _ACCESS_CACHE:
+            _ACCESS_CACHE["public"] = self.session.execute(
+                select(self.role_model.id).where(self.role_model.name == self.auth_role_public)).scalar()
+        return _ACCESS_CACHE["public"]
 
     def _role_permission_pairs(self, role_ids: tuple[int, ...]) -> frozenset[tuple[str, str]]:
         """Every (permission, view menu) name pair the roles hold, in one query."""
         from flask_appbuilder.security.sqla.models import assoc_permissionview_role
         from sqlalchemy import select
 
+        if not role_ids:
+            return frozenset()
         pv, perm, view = self.permissionview_model, self.permission_model, self.viewmenu_model
         stmt = (select(perm.name, view.name).select_from(pv)
                 .join(assoc_permissionview_role, assoc_permissionview_role.c.permission_view_id == pv.id)

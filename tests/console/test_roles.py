@@ -41,3 +41,32 @@ def test_a_role_saved_from_cells_holds_exactly_those_cells(app):
         finally:
             sm.session.delete(role)
             sm.session.commit()
+
+
+def test_a_grant_taken_from_a_role_applies_from_the_next_request(app, client, make_user, api_token):
+    """Permission pairs are kept per process (an API call checked them with three queries): taking a grant from a
+    role, or giving it back, is seen by the very next request."""
+    from flask_appbuilder.security.sqla.models import assoc_permissionview_role as grants
+    from sqlalchemy import delete, insert, select
+
+    from app.extensions import db
+
+    headers = api_token(make_user("Operator"))
+    assert client.get("/api/v1/meter/?q=(page_size:1)", headers=headers).status_code == 200
+    with app.app_context():
+        sm = app.appbuilder.sm
+        role = sm.find_role("Operator")
+        pv = sm.find_permission_view_menu("can_get", "MeterApi")
+        row = db.session.execute(select(grants.c.id).where(grants.c.role_id == role.id,
+                                                           grants.c.permission_view_id == pv.id)).scalar()
+        assert row is not None
+        db.session.execute(delete(grants).where(grants.c.id == row))
+        db.session.commit()
+        role_id, pv_id = role.id, pv.id
+    try:
+        assert client.get("/api/v1/meter/?q=(page_size:1)", headers=headers).status_code == 403
+    finally:
+        with app.app_context():
+            db.session.execute(insert(grants).values(role_id=role_id, permission_view_id=pv_id))
+            db.session.commit()
+    assert client.get("/api/v1/meter/?q=(page_size:1)", headers=headers).status_code == 200
