@@ -12,12 +12,14 @@ Stopper = Callable[[], None]
 
 
 def start_background_services(app: Flask) -> Stopper:
-    """Start the comms node, the task consumer and the demo fleet; return a function that stops them."""
+    """Start the comms node, the task consumer, the demo fleet, the process heartbeat and the background count of
+    the slow fleet figures; return a function that stops them."""
     stoppers: list[Stopper] = []
     from app.services.process_status import start_process_status
+    from app.services.recent import start_slow_figures
 
     for starter in (start_comms_node, start_task_consumers, recover_commands, recover_imports, start_demo_fleet,
-                    start_process_status):
+                    start_process_status, start_slow_figures):
         stop = starter(app)
         if stop is not None:
             stoppers.append(stop)

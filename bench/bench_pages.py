@@ -1,10 +1,12 @@
 """Console pages at fleet scale (issues 5 and 13): with N meters and M readings in the database, the server
 time of each page and of its data API, p50/p95 over repeated requests. Goal: every page < 300 ms p95.
 
-Each URL is asked once before it is timed: figures that take seconds to count at this scale (today's
-completeness, revenue leakage) are counted once per process and then served (app/services/recent.py). The
-same-run baselines are what a request cost when it counted everything itself: the consumption answer by the
-straightforward GROUP BY over the meter-day rollup, and the leakage and completeness counts."""
+Figures that take seconds to count at this scale (today's completeness, revenue leakage) are counted in the
+background and stored (app/services/recent.py): the bench runs the start-up count a process starts with, times
+the first request of each URL, then p50/p95, and at the end the first requests after a restart (a process
+with no copy of the figures, serving the stored ones). The same-run baselines are what a request cost when it
+counted everything itself: the consumption answer by the straightforward GROUP BY over the meter-day rollup,
+and the leakage and completeness counts."""
 
 from __future__ import annotations
 
@@ -146,6 +148,11 @@ def main() -> None:
                "page:0,page_size:25)")
     event_q = "(order_column:ts,order_direction:desc,page:0,page_size:50)"
     today = dt.date.today()
+    from app.services import recent
+
+    began = time.perf_counter()
+    recent.refresh_stale(app, [recent.key_text(*key) for key in recent.fleet_keys(app.config["HES_TIMEZONE"])])
+    startup_count = time.perf_counter() - began
     pages = [
         ("Dashboard page", "/dashboard/"), ("Dashboard data API", "/api/v1/dashboard/summary"),
         ("Real-Time Monitoring page", "/monitoring/"),
@@ -172,15 +179,27 @@ def main() -> None:
         rows.append((label, f"{p50:.0f} ms / {p95:.0f} ms", f"< 300 ms p95 ({'met' if p95 < 300 else 'NOT met'})"))
     rows.append(("slowest p95", f"{worst:.0f} ms", "< 300 ms"))
     base = baselines(app, today - dt.timedelta(days=30), today)
+    recent.drop_copies()  # a restarted process: nothing in memory, the stored figures in the database
+    after_restart = {}
+    for label, url in (("Dashboard page", "/dashboard/"), ("Revenue Leakage API", "/api/v1/leakage/")):
+        began = time.perf_counter()
+        assert client.get(url).status_code == 200, url
+        after_restart[label] = (time.perf_counter() - began) * 1000
     rows += [
         ("baseline: consumption counted per request (GROUP BY over the meter-day rollup)",
          f"{base['consumption']:.0f} ms", "same run"),
         ("baseline: revenue leakage counted per request", f"{base['leakage']:.0f} ms", "same run"),
         ("baseline: today's completeness counted per request", f"{base['completeness']:.0f} ms", "same run"),
-        ("first request of the dashboard page (counts completeness once per process)",
-         f"{first_asked['Dashboard page']:.0f} ms", "once per process"),
-        ("first request of the leakage API (counts once per process)",
-         f"{first_asked['Revenue Leakage API']:.0f} ms", "once per process"),
+        ("start-up count of the fleet's completeness and leakage (background, when missing or stale)",
+         f"{startup_count:.1f} s", "no request waits for it"),
+        ("first request of the dashboard page (after the start-up count)",
+         f"{first_asked['Dashboard page']:.0f} ms", "< 300 ms"),
+        ("first request of the leakage API (after the start-up count)",
+         f"{first_asked['Revenue Leakage API']:.0f} ms", "< 300 ms"),
+        ("first request of the dashboard page after a restart (stored figure)",
+         f"{after_restart['Dashboard page']:.0f} ms", "< 300 ms"),
+        ("first request of the leakage API after a restart (stored figure)",
+         f"{after_restart['Revenue Leakage API']:.0f} ms", "< 300 ms"),
     ]
     print_table(f"Page server time (p50 / p95 of {args.repeat}), {args.meters:,} meters, {args.readings:,} readings "
                 f"(filled in {filled:.0f} s), SQLite", rows)

@@ -19,7 +19,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("HES_TEST_DATABASE_URL
 # Emptied after every test, in an order that respects foreign keys.
 CLEANUP_SQL = [
     "DELETE FROM rule_finding", "DELETE FROM investigation_note", "DELETE FROM investigation",
-    "DELETE FROM detection_run",
+    "DELETE FROM detection_run", "DELETE FROM slow_figure",
     "DELETE FROM audit_log", "DELETE FROM consumption_hourly", "DELETE FROM consumption_daily",
     "DELETE FROM energy_quarter",
     "DELETE FROM unregistered_connection", "DELETE FROM push_failure", "DELETE FROM delivery",

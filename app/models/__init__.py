@@ -47,10 +47,12 @@ from app.models.rollups import (
     ConsumptionDailyRunning,
     ConsumptionHourly,
     EnergyQuarter,
+    SlowFigure,
 )
 
 __all__ = [
     "DetectionRun",
+    "SlowFigure",
     "ImportJob",
     "BrandVersion",
     "TraceFrame",

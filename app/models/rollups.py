@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_appbuilder import Model
-from sqlalchemy import Float, ForeignKey, Index, Integer
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.types import UTCDateTime
@@ -82,3 +82,18 @@ class ConsumptionDailyRunning(Model):
     export_wh: Mapped[float] = mapped_column(Float, default=0.0)
     intervals: Mapped[int] = mapped_column(Integer, default=0)
     days: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SlowFigure(Model):
+    """A figure that takes seconds to count at fleet scale (today's completeness, revenue leakage), as last counted
+    for one scope and options, shared by every HES process: pages serve it with its ``as_of`` while a background
+    refresh counts again (``app.services.recent``)."""
+
+    __tablename__ = "slow_figure"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    as_of: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    counted_ms: Mapped[int | None] = mapped_column(Integer)
+    asked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    refreshing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

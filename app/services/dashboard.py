@@ -149,11 +149,11 @@ def latest_events(scope: Scope, limit: int = 10) -> list[dict]:
 
 
 def completeness_now(scope: Scope, timezone: str = "UTC") -> dict:
-    """Today's completeness for a page or API call, from a recent count (``app.services.recent``): counting
-    today's profile rows of 100,000 meters reads every reading since midnight (seconds)."""
+    """Today's completeness for a page or API call, from the last count (``app.services.recent``, with its
+    ``as_of``): counting today's profile rows of 100,000 meters reads every reading since midnight (seconds)."""
     from app.services.recent import recent
 
-    return recent(("completeness_today", scope, timezone), lambda: completeness_today(scope, timezone))
+    return recent("completeness_today", scope, timezone)
 
 
 def dashboard_summary(scope: Scope, timezone: str = "UTC", now: dt.datetime | None = None) -> dict:

@@ -29,12 +29,11 @@ def _int_arg(name: str, default: int, most: int | None) -> int:
 
 
 def _leakage(scope, tz) -> dict:
-    """The leakage figures for the scope from a recent count (app.services.recent): at 100,000 meters counting
-    takes seconds, so the page, CSV and PDF share one count of at most a minute ago (``as_of`` says when)."""
+    """The leakage figures for the scope from the last count (app.services.recent): at 100,000 meters counting
+    takes seconds, so the page, CSV and PDF share the stored count, refreshed in the background (``as_of``)."""
     from app.services.recent import recent
 
-    days = _days()
-    return recent(("leakage", scope, tz.key, days), lambda: leakage_service.leakage(scope, tz, days=days))
+    return recent("leakage", scope, tz.key, _days())
 
 
 def _number(data: dict, name: str) -> float | None:

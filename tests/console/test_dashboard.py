@@ -173,3 +173,45 @@ def test_dashboard_completeness_is_served_from_a_recent_figure_and_refreshed_in_
     finally:
         app.config["HES_SLOW_FIGURES_MAX_AGE"] = 0
         recent.forget()
+
+
+def test_slow_figures_are_stored_shared_and_counted_at_start_up_not_in_requests(
+        app, console_fleet, readings, monkeypatch):
+    """The last count is kept in the database: after a restart (no copy in the process) the first request serves
+    it with its time, counting nothing; the start-up refresh counts the fleet-wide figures nobody asked for yet,
+    so the first request for them counts nothing either."""
+    from app.services import recent
+
+    app.config["HES_SLOW_FIGURES_MAX_AGE"] = 60
+    recent.forget()
+    try:
+        with app.app_context():
+            first = dashboard_summary(Scope())["completeness"]  # never asked: counted once, stored
+            counted = []
+
+            def refuse(*args):
+                counted.append(args)
+                raise AssertionError("counted in a request")
+
+            monkeypatch.setitem(recent.FIGURES, "completeness_today", refuse)
+            recent.drop_copies()  # a new process
+            assert dashboard_summary(Scope())["completeness"] == first
+            assert not counted
+            monkeypatch.undo()
+            stored = db.session.execute(db.select(recent.SlowFigure)).scalars().all()
+            assert [(row.key, row.as_of is not None) for row in stored] == [
+                (recent.key_text("completeness_today", Scope(), ("UTC",)), True)]
+            # Start-up: the fleet's leakage (not stored yet) is counted in the background, then served.
+            keys = [recent.key_text(*key) for key in recent.fleet_keys("UTC")]
+            assert recent.refresh_stale(app, keys) == 1  # the completeness is fresh: only the leakage counted
+            leakage_key = recent.key_text("leakage", Scope(), ("UTC", 30))
+            expected = recent.db.session.execute(db.select(recent.SlowFigure.value)
+                                                 .where(recent.SlowFigure.key == leakage_key)).scalar()
+            assert expected is not None
+            monkeypatch.setitem(recent.FIGURES, "leakage", refuse)
+        with app.app_context():
+            assert recent.recent("leakage", Scope(), "UTC", 30)["as_of"]
+            assert not counted
+    finally:
+        app.config["HES_SLOW_FIGURES_MAX_AGE"] = 0
+        recent.forget()

@@ -6,6 +6,7 @@
   function refresh() {
     R.links(base);
     R.load(base + "?" + R.query(), function (d) {
+      document.getElementById("rp-as-of").textContent = R.t("Counted at {time}", {time: window.HES.formatTime(d.as_of)});
       keys.concat(["tamper_events"]).forEach(function (k) { var el = document.getElementById("k-" + k); if (el) el.textContent = d.totals[k]; });
       R.chart("rp-chart", d.trend.map(function (x) { return x.date; }),
               [{label: R.t("Zero consumption"), data: d.trend.map(function (x) { return x.zero_consumption; })},

@@ -77,6 +77,8 @@
     document.getElementById("completeness-received").textContent = HES.number(c.received);
     document.getElementById("completeness-expected").textContent = HES.number(c.expected);
     document.getElementById("completeness-meters").textContent = HES.number(c.meters);
+    // Counted in the background at fleet scale: the card says when.
+    document.getElementById("completeness-as-of").textContent = c.as_of ? HES.t("Counted at {time}", {time: HES.formatTime(c.as_of)}) : "";
   }
 
 
