@@ -149,10 +149,11 @@ def raise_clock_fault(meter_ids: Iterable[int], reasons: dict[int, str], raised:
                          mapped_types=["clock_fault"], raised=raised if raised is not None else [])
 
 
-def _screen(rows: list[Value], raised: list | None) -> tuple[list[Value], int]:
-    """The values whose timestamps pass; the others are quarantined (and raise a clock fault)."""
+def _screen(rows: list[Value], raised: list | None, *, installed: bool = True) -> tuple[list[Value], int]:
+    """The values whose timestamps pass; the others are quarantined (and raise a clock fault). Without
+    ``installed`` the meters' installation dates are left to the caller."""
     window = timestamp_window()
-    firsts = first_reading({v.meter_id for v in rows})
+    firsts = first_reading({v.meter_id for v in rows}) if installed else {}
     stamps = [v.ts for v in rows]
     try:
         if min(stamps) >= window[0] and max(stamps) <= window[1] and (
@@ -258,7 +259,9 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
     if not rows:
         return StoreResult()
     own_alerts = [] if raised is None else raised
-    rows, quarantined = _screen(rows, own_alerts)
+    postgresql = db.engine.dialect.name == "postgresql"
+    # PostgreSQL screens installation dates in the merge statement itself (``_store_postgresql``).
+    rows, quarantined = _screen(rows, own_alerts, installed=not postgresql)
     if not rows:
         if commit:
             db.session.commit()
@@ -273,23 +276,27 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
         if cid is None:
             cid = channels[v.obis] = channel_id(v.obis)
         keyed[(v.meter_id, cid, ts)] = (float(v.value), int(v.quality), int(v.source))
-    if db.engine.dialect.name == "postgresql":
+    merged = False
+    if postgresql:
         from app.services.partitions import ensure_months
 
         ensure_months({ts for _m, _c, ts in keyed})
-        result, changed, context = _store_postgresql(keyed, now)
+        result, changed, context, merged = _store_postgresql(keyed, now, own_alerts)
+        quarantined += result.quarantined
     else:
         (result, changed), context = _store_sqlite(keyed, now), None
     from app.services.rollups import refresh_rollups
 
-    if result.inserted == len(keyed):
-        refresh_rollups(keyed, all_new=True, received_at=now, context=context)
+    if not keyed:
+        pass
+    elif result.inserted == len(keyed):
+        refresh_rollups(keyed, all_new=True, received_at=now, context=context, merged=merged)
     elif result.inserted:
         refresh_rollups(keyed, received_at=now)
     elif changed:
         refresh_rollups(changed, received_at=now)
     result.quarantined = quarantined
-    result.latest = max(ts for _m, _c, ts in keyed)
+    result.latest = max((ts for _m, _c, ts in keyed), default=None)
     if commit:
         db.session.commit()
         _emit(own_alerts, raised)
@@ -344,17 +351,27 @@ INCOMING_TYPES = ("int4", "int4", "timestamptz", "float8", "int2", "int2")
 STAGE = "hes_incoming_reading"  # connection info: "ready" (table exists, empty) or "used" (may hold rows)
 
 
-def _store_postgresql(keyed: dict, now: dt.datetime) -> tuple[StoreResult, dict, dict | None]:
-    """Stage the batch with a binary COPY into a temporary table, then merge it with one
-    ``INSERT … ON CONFLICT DO NOTHING``; keys that existed already are compared set-wise (``_revise``).
+def _store_postgresql(keyed: dict, now: dt.datetime, raised: list) -> tuple[StoreResult, dict, dict | None, bool]:
+    """Stage the batch with a binary COPY into a temporary table, then merge it with one statement:
+    ``INSERT … ON CONFLICT DO NOTHING`` of the rows not older than their meter's installation date, and the
+    rollups of an appended batch (``rollups.merge_rollups``); keys that existed already are compared
+    set-wise (``_revise``).
 
-    The merge statement also returns what the rollups need of each meter (``rollups.context_select``,
-    read in the same snapshot: the readings before and after the batch), so appending costs no extra query."""
-    from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, context_select, read_context
+    The statement also returns what the rollups need of each meter (``rollups.context_select``, read in the
+    same snapshot: the readings before and after the batch). Returns (result, changed keys, context, whether
+    the statement added the rollups of the meters with no later reading). Rows older than their meter's
+    installation are taken out of ``keyed`` and quarantined."""
+    from flask import current_app
+
+    from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, context_select, merge_rollups, read_context
 
     conn = db.session.connection()
     info = conn.connection.info
     import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+    rollups = merge_rollups(keyed, import_id, export_id, now)
+    grace = float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)) * 3600
+    params = {"now": now, "total": len(keyed), "grace": grace, "meters": list({m for m, _c, _ts in keyed}),
+              **(rollups[1] if rollups else {})}
     with conn.connection.driver_connection.cursor() as cur:
         if info.get(STAGE) != "ready":  # first use on this connection, or rows of an earlier call in this transaction
             cur.execute(INCOMING_DDL + "; DELETE FROM incoming_reading")
@@ -365,20 +382,54 @@ def _store_postgresql(keyed: dict, now: dt.datetime) -> tuple[StoreResult, dict,
             for (m, c, ts), (val, q, s) in keyed.items():
                 write((m, c, ts, val, q, s))
         rows = cur.execute(
-            "WITH ins AS (INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
-            "SELECT meter_id, channel_id, ts, value, quality, source, %s FROM incoming_reading "
+            f"WITH {INSTALLED} AS (SELECT id, installed_at - %(grace)s * interval '1 second' AS first FROM meter "
+            "WHERE id = ANY(%(meters)b::int4[]) AND installed_at IS NOT NULL), "
+            "ins AS (INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+            "SELECT i.meter_id, i.channel_id, i.ts, i.value, i.quality, i.source, %(now)s FROM incoming_reading i "
+            f"LEFT JOIN {INSTALLED} f ON f.id = i.meter_id WHERE f.first IS NULL OR i.ts >= f.first "
             "ON CONFLICT (meter_id, channel_id, ts) DO NOTHING RETURNING 1), "
+            "n AS (SELECT count(*) AS c FROM ins), "
+            "early AS (SELECT count(*) AS c, array_agg(i.meter_id) AS m, array_agg(i.channel_id) AS ch, "
+            f"array_agg(i.ts) AS ts, array_agg(f.first) AS first FROM incoming_reading i JOIN {INSTALLED} f "
+            "ON f.id = i.meter_id AND i.ts < f.first), "
             f"b AS (SELECT meter_id AS m, max(ts) AS hi, min(ts) FILTER (WHERE channel_id = {import_id}) AS fi, "
             f"min(ts) FILTER (WHERE channel_id = {export_id}) AS fe FROM incoming_reading "
-            f"WHERE channel_id IN ({import_id}, {export_id}) GROUP BY meter_id) "
-            f"{context_select(import_id, export_id, 'SELECT n.c,')} FROM (SELECT count(*) AS c FROM ins) n "
-            "LEFT JOIN b ON true", (now,)).fetchall()
-    inserted = rows[0][0]
-    if inserted == len(keyed):
-        return StoreResult(inserted=inserted), {}, read_context((r[1:] for r in rows), import_id, export_id)
+            f"WHERE channel_id IN ({import_id}, {export_id}) GROUP BY meter_id), "
+            f"ctx (m, area, nxt, pi, pe) AS ({context_select(import_id, export_id)} FROM b)"
+            f"{', ' + rollups[0] if rollups else ''} "
+            "SELECT n.c, early.c, early.m, early.ch, early.ts, early.first, ctx.* FROM n CROSS JOIN early "
+            "LEFT JOIN ctx ON true", params).fetchall()
+        inserted, early = rows[0][0], rows[0][1]
+        quarantined = _quarantine_early(cur, keyed, raised, list(zip(*rows[0][2:6], strict=True))) if early else 0
+    if inserted == len(keyed) and not early:
+        context = read_context((r[6:] for r in rows), import_id, export_id)
+        return StoreResult(inserted=inserted), {}, context, rollups is not None
     revised, kept, changed = _revise(conn, "incoming_reading", now)
-    return StoreResult(inserted=inserted, revised=revised, kept=kept,
-                       unchanged=len(keyed) - inserted - revised - kept), changed, None
+    return StoreResult(inserted=inserted, revised=revised, kept=kept, quarantined=quarantined,
+                       unchanged=len(keyed) - inserted - revised - kept), changed, None, False
+
+
+INSTALLED = "installed"  # the merge's CTE: the oldest stamp each meter of the batch can have (``first_reading``)
+
+
+def _quarantine_early(cur, keyed: dict, raised: list, early: list[tuple]) -> int:
+    """The staged rows the merge left out as older than their meter's installation date (less the grace):
+    quarantined with a clock fault, and taken out of the staging table and ``keyed``. Returns how many."""
+    obis = dict(cur.execute("SELECT id, obis FROM channel").fetchall())
+    always = (dt.datetime.min.replace(tzinfo=UTC), dt.datetime.max.replace(tzinfo=UTC))
+    reasons = {}
+    for m, c, ts, first in early:
+        value, _q, source = keyed.pop((m, c, ts))
+        problem = timestamp_problem(ts, always, first)
+        if quarantine(m, "reading", Source(source).name.lower(), ts, problem, obis=obis.get(c), value=value):
+            reasons.setdefault(m, problem)
+    cur.execute("DELETE FROM incoming_reading WHERE (meter_id, channel_id, ts) IN "
+                "(SELECT * FROM unnest(%b::int4[], %b::int4[], %b::timestamptz[]))",
+                [list(column) for column in zip(*early, strict=True)][:3])
+    if reasons:
+        log.warning("quarantined %d readings older than their meters' installation", len(early))
+        raise_clock_fault(reasons, reasons, raised)
+    return len(early)
 
 
 @event.listens_for(Engine, "commit")

@@ -52,22 +52,20 @@ def next_local_day(day_start: dt.datetime, tz: ZoneInfo) -> dt.datetime:
 
 
 def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datetime | None = None,
-                    context: dict | None = None) -> None:
+                    context: dict | None = None, merged: bool = False) -> None:
     """Bring the rollups up to date for these (meter, channel, ts) -> (value, ...) keys.
 
     Appending new intervals after a meter's last reading (the normal collection round) adds their
     energy to the buckets; anything else (backfill between readings, a revised value) recomputes
     the local days it touched from the stored readings. Set-wise: one query reads what every meter of
     the batch needs (area, next and previous readings; ``context`` when the caller already has it),
-    one statement per rollup table adds the sums.
+    one statement per rollup table adds the sums. ``merged``: the appended meters' sums were added already
+    (PostgreSQL's merge statement), only the others are left.
     """
     from app.services.ingest import channel_id
 
     import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
-    touched: dict[int, dict[int, list[tuple[dt.datetime, float]]]] = defaultdict(lambda: defaultdict(list))
-    for (meter_id, cid, ts), value in keyed.items():
-        if cid in (import_id, export_id):
-            touched[meter_id][cid].append((ts, value[0]))
+    touched = _touched(keyed, import_id, export_id)
     if not touched:
         return
     tz = utility_zone()
@@ -79,6 +77,8 @@ def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datet
         area_id, nxt, previous = context[meter_id]
         stamps = [ts for series in channels.values() for ts, _v in series]
         if all_new and nxt is None:
+            if merged:  # added by the merge statement (``merge_rollups``)
+                continue
             _append(meter_id, channels, import_id, previous, tz, on_time, received_at or dt.datetime.now(UTC),
                     sums, area_id or 0)
             continue
@@ -201,9 +201,14 @@ class Sums:
 
 
 def _append(meter_id: int, channels: dict, import_id: int, previous: dict[int, float], tz: ZoneInfo,
-            on_time: dt.timedelta, received_at: dt.datetime, sums: Sums, area_id: int) -> None:
+            on_time: dt.timedelta, received_at: dt.datetime, sums: Sums, area_id: int,
+            firsts: list | None = None) -> None:
     """Add the energy of intervals appended after the last stored reading to their buckets (and the
-    area's quarter-hours, for the live dashboard, when they end inside the kept window)."""
+    area's quarter-hours, for the live dashboard, when they end inside the kept window).
+
+    With ``firsts`` (PostgreSQL's merge, which reads the value before the batch in the same statement), each
+    channel's first interval goes there as (meter, column, value, hour, day, quarter or None, on the grid,
+    on time) instead of being added, and ``previous`` is not used."""
     first = min(ts for series in channels.values() for ts, _v in series)
     last = max(ts for series in channels.values() for ts, _v in series)
     buckets_of = _bucketer(first - dt.timedelta(days=1), last, tz)
@@ -213,7 +218,16 @@ def _append(meter_id: int, channels: dict, import_id: int, previous: dict[int, f
     for cid, series in channels.items():
         series.sort()
         column = 0 if cid == import_id else 1
-        prev = previous.get(cid)
+        if firsts is None:
+            prev = previous.get(cid)
+        else:
+            ts, prev = series[0]
+            hour, day = buckets_of(ts)
+            quarter = _quarter_of(ts) if column == 0 and ts > quarters_since else None
+            firsts.append((meter_id, column, prev, hour, day,
+                           quarter if quarter is not None and quarter >= quarters_since else None,
+                           column == 0 and int(ts.timestamp()) % INTERVAL_GRID == 0, received_at - ts <= on_time))
+            series = series[1:]
         for ts, value in series:
             if prev is not None:
                 hour, day = buckets_of(ts)
@@ -228,6 +242,89 @@ def _append(meter_id: int, channels: dict, import_id: int, previous: dict[int, f
                     if received_at - ts <= on_time:
                         daily[meter_id, day][3] += 1
             prev = value
+
+
+def merge_rollups(keyed: dict, import_id: int, export_id: int, received_at: dt.datetime) -> tuple[str, dict] | None:
+    """PostgreSQL: the rollups of a batch as part of its merge statement, so appending costs no statement of its
+    own. Returns (CTEs, parameters), or None when the batch holds no energy register.
+
+    The CTEs follow ``ins`` (the inserted readings), ``n`` (their count), ``early`` (rows older than their
+    meter's installation) and ``ctx`` (per meter: area, next reading, import and export values before the
+    batch). They add the batch's energy only when every value was inserted (``%(total)s``), none was early and
+    the meter has no later reading — what ``refresh_rollups`` appends; otherwise they add nothing and the caller
+    goes the way of ``refresh_rollups``. Everything but each channel's first interval is summed here (``_append``);
+    the first interval's energy is its value less the one before the batch, read in the statement."""
+    touched = _touched(keyed, import_id, export_id)
+    if not touched:
+        return None
+    tz = utility_zone()
+    on_time = dt.timedelta(hours=float(current_app.config.get("HES_ON_TIME_HOURS", 4)))
+    sums, firsts = Sums(), []
+    for meter_id, channels in touched.items():
+        _append(meter_id, channels, import_id, {}, tz, on_time, received_at, sums, meter_id, firsts)
+    params: dict = {}
+    for prefix, buckets, width in (("h", sums.hourly, 3), ("d", sums.daily, 4), ("q", sums.quarters, 1)):
+        columns = list(zip(*((k, b, *v) for (k, b), v in buckets.items()), strict=True)) or [()] * (2 + width)
+        for name, column in zip(("m", "b", "i", "e", "n", "o")[:2 + width], columns, strict=True):
+            params[f"{prefix}_{name}"] = [float(v) for v in column] if name in ("i", "e") else list(column)
+    columns = list(zip(*firsts, strict=True)) or [()] * 8
+    for name, column in zip(("m", "c", "v", "h", "d", "q", "g", "o"), columns, strict=True):
+        params[f"f_{name}"] = [float(v) for v in column] if name == "v" else list(column)
+    return MERGE_ROLLUPS, params
+
+
+MERGE_ROLLUPS = """
+go AS (SELECT n.c = %(total)s AND early.c = 0 AS ok FROM n, early),
+firsts AS (SELECT f.m, f.col, f.hour, f.day, f.quarter, f.grid, f.ontime,
+        greatest(f.v - CASE f.col WHEN 0 THEN ctx.pi ELSE ctx.pe END, 0) AS wh
+    FROM unnest(%(f_m)b::int4[], %(f_c)b::int4[], %(f_v)b::float8[], %(f_h)b::timestamptz[],
+                %(f_d)b::timestamptz[], %(f_q)b::timestamptz[], %(f_g)b::bool[], %(f_o)b::bool[])
+        AS f(m, col, v, hour, day, quarter, grid, ontime)
+    JOIN ctx ON ctx.m = f.m AND ctx.nxt IS NULL
+    WHERE CASE f.col WHEN 0 THEN ctx.pi ELSE ctx.pe END IS NOT NULL),
+hourly AS (INSERT INTO consumption_hourly (meter_id, bucket, import_wh, export_wh, intervals)
+    SELECT u.m, u.bucket, sum(u.i), sum(u.e), sum(u.n) FROM (
+        SELECT h.m, h.bucket, h.i, h.e, h.n FROM unnest(%(h_m)b::int4[], %(h_b)b::timestamptz[], %(h_i)b::float8[],
+            %(h_e)b::float8[], %(h_n)b::int4[]) AS h(m, bucket, i, e, n) JOIN ctx ON ctx.m = h.m AND ctx.nxt IS NULL
+        UNION ALL
+        SELECT m, hour, CASE col WHEN 0 THEN wh ELSE 0 END, CASE col WHEN 1 THEN wh ELSE 0 END,
+            CASE WHEN col = 0 AND grid THEN 1 ELSE 0 END FROM firsts) u
+    WHERE (SELECT ok FROM go) GROUP BY u.m, u.bucket
+    ON CONFLICT (meter_id, bucket) DO UPDATE SET import_wh = consumption_hourly.import_wh + excluded.import_wh,
+        export_wh = consumption_hourly.export_wh + excluded.export_wh,
+        intervals = consumption_hourly.intervals + excluded.intervals),
+daily AS (INSERT INTO consumption_daily (meter_id, bucket, import_wh, export_wh, intervals, on_time)
+    SELECT u.m, u.bucket, sum(u.i), sum(u.e), sum(u.n), sum(u.o) FROM (
+        SELECT d.m, d.bucket, d.i, d.e, d.n, d.o FROM unnest(%(d_m)b::int4[], %(d_b)b::timestamptz[],
+            %(d_i)b::float8[], %(d_e)b::float8[], %(d_n)b::int4[], %(d_o)b::int4[]) AS d(m, bucket, i, e, n, o)
+            JOIN ctx ON ctx.m = d.m AND ctx.nxt IS NULL
+        UNION ALL
+        SELECT m, day, CASE col WHEN 0 THEN wh ELSE 0 END, CASE col WHEN 1 THEN wh ELSE 0 END,
+            CASE WHEN col = 0 AND grid THEN 1 ELSE 0 END, CASE WHEN col = 0 AND grid AND ontime THEN 1 ELSE 0 END
+        FROM firsts) u
+    WHERE (SELECT ok FROM go) GROUP BY u.m, u.bucket
+    ON CONFLICT (meter_id, bucket) DO UPDATE SET import_wh = consumption_daily.import_wh + excluded.import_wh,
+        export_wh = consumption_daily.export_wh + excluded.export_wh,
+        intervals = consumption_daily.intervals + excluded.intervals,
+        on_time = consumption_daily.on_time + excluded.on_time),
+quarters AS (INSERT INTO energy_quarter (area_id, bucket, import_wh)
+    SELECT coalesce(ctx.area, 0), u.bucket, sum(u.i) FROM (
+        SELECT q.m, q.bucket, q.i
+        FROM unnest(%(q_m)b::int4[], %(q_b)b::timestamptz[], %(q_i)b::float8[]) AS q(m, bucket, i)
+        UNION ALL
+        SELECT m, quarter, wh FROM firsts WHERE col = 0 AND quarter IS NOT NULL) u
+    JOIN ctx ON ctx.m = u.m AND ctx.nxt IS NULL
+    WHERE (SELECT ok FROM go) GROUP BY coalesce(ctx.area, 0), u.bucket
+    ON CONFLICT (area_id, bucket) DO UPDATE SET import_wh = energy_quarter.import_wh + excluded.import_wh)"""
+
+
+def _touched(keyed: dict, import_id: int, export_id: int) -> dict[int, dict[int, list[tuple[dt.datetime, float]]]]:
+    """meter -> energy channel -> [(ts, value)] of a batch."""
+    touched: dict[int, dict[int, list[tuple[dt.datetime, float]]]] = defaultdict(lambda: defaultdict(list))
+    for (meter_id, cid, ts), value in keyed.items():
+        if cid == import_id or cid == export_id:
+            touched[meter_id][cid].append((ts, value[0]))
+    return touched
 
 
 def _quarter_of(ts: dt.datetime) -> dt.datetime:

@@ -258,3 +258,29 @@ def test_a_backfill_older_than_the_kept_quarter_hours_writes_none(app, meter_id)
         assert sorted(bucket.astimezone(UTC) for bucket, _wh in quarters) == [
             edge + dt.timedelta(minutes=15 * i) for i in range(4)]
         assert {wh for _bucket, wh in quarters} == {100.0}
+
+
+def test_rows_older_than_the_installation_are_held_and_the_rest_of_the_batch_lands(app, meter_id):
+    """One batch with rows stamped before the meter's installation (less the grace) and rows after it: the early
+    ones are quarantined with the reason and a clock fault, the others stored with their rollups (PostgreSQL
+    screens in the merge statement, SQLite before it). The same batch again holds and stores nothing new."""
+    from app.models import Event, Meter, QuarantinedRow
+
+    installed = dt.datetime.combine(dt.datetime.now(UTC).date() - dt.timedelta(days=2), dt.time(0), tzinfo=UTC)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        db.session.get(Meter, meter_id).installed_at = installed
+        db.session.commit()
+        early = profile(meter_id, installed - dt.timedelta(days=5), 4, base=0.0)
+        batch = early + profile(meter_id, installed, 9, 100.0)
+        result = store_readings(batch)
+        assert (result.inserted, result.quarantined) == (9, 4)
+        held = db.session.execute(select(QuarantinedRow)).scalars().all()
+        assert len(held) == 4 and all("first reading" in q.reason and q.obis == IMPORT for q in held)
+        assert count_rows(Reading) == 9
+        assert db.session.execute(select(func.sum(ConsumptionDaily.import_wh))).scalar() == 800.0
+        assert db.session.execute(select(func.count()).select_from(Event)).scalar() == 1
+        again = store_readings(batch)
+        assert (again.inserted, again.unchanged, again.quarantined) == (0, 9, 4)
+        assert count_rows(QuarantinedRow) == 4 and count_rows(Reading) == 9
+        assert db.session.execute(select(func.sum(ConsumptionDaily.import_wh))).scalar() == 800.0
