@@ -73,6 +73,7 @@ class Config:
         self.HES_HEARTBEAT_SECONDS = int(os.environ.get("HES_HEARTBEAT_SECONDS", "60"))
         # How often each process records its roles, event-loop lag, RSS and open files (System › Comms Nodes).
         self.HES_PROCESS_HEARTBEAT_SECONDS = float(os.environ.get("HES_PROCESS_HEARTBEAT_SECONDS", "15"))
+        self.HES_GC_FREEZE = os.environ.get("HES_GC_FREEZE", "on")
 
         # Flask-AppBuilder
         self.APP_NAME = "HES Core"

@@ -4,6 +4,7 @@ hub (a C call that does not yield, a long CPU-bound loop) shows up here as lag. 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -96,7 +97,61 @@ class StallTracer:
                 self.monitor.stalls.append("".join(traceback.format_stack(frame, limit=30)))
 
 
+class GcPauses:
+    """How long the garbage collector held the process, per collection (a ``gc.callbacks`` entry): a full
+    collection walks every tracked object, which in a node holding thousands of meter connections is a stall
+    of its own that no greenlet can yield out of."""
+
+    def __init__(self, window: float = WINDOW_SECONDS) -> None:
+        self.window = window
+        self.samples: deque[tuple[float, int, float]] = deque(maxlen=10_000)
+        self.max_since_start = 0.0
+        self._began: float | None = None
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif self._began is not None:
+            took = time.perf_counter() - self._began
+            self._began = None
+            self.samples.append((time.monotonic(), info.get("generation", 0), took))
+            self.max_since_start = max(self.max_since_start, took)
+
+    def install(self) -> GcPauses:
+        """Start measuring (once per process)."""
+        if self not in gc.callbacks:
+            gc.callbacks.append(self)
+        return self
+
+    def snapshot(self) -> dict[str, float]:
+        """The longest collection over the window and since start (ms), and the full collections in the window."""
+        cutoff = time.monotonic() - self.window
+        recent = [(gen, took) for at, gen, took in list(self.samples) if at >= cutoff]
+        return {"gc_max_ms": round(max((took for _gen, took in recent), default=0.0) * 1000, 1),
+                "gc_full_collections": sum(1 for gen, _took in recent if gen == 2),
+                "gc_max_since_start_ms": round(self.max_since_start * 1000, 1)}
+
+
 _process_monitor: LoopLagMonitor | None = None
+_gc_pauses: GcPauses | None = None
+
+
+def gc_pauses() -> GcPauses:
+    """This process's garbage-collector pause record, installed on first use."""
+    global _gc_pauses
+    if _gc_pauses is None:
+        _gc_pauses = GcPauses().install()
+    return _gc_pauses
+
+
+def freeze_startup_heap() -> int:
+    """Collect once, then move every object alive now (modules, mappers, compiled statements, the app) out of
+    the collector's sight with ``gc.freeze``: later full collections walk only what was made since, so their
+    pauses do not grow with the code base. Call when start-up is done, before meters connect. Returns the count
+    of objects frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def process_monitor() -> LoopLagMonitor:

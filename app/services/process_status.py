@@ -15,7 +15,7 @@ import gevent
 from flask import Flask
 from sqlalchemy import delete
 
-from app.comms.looplag import process_monitor
+from app.comms.looplag import gc_pauses, process_monitor
 from app.extensions import db
 from app.models import HesProcess
 from app.models.types import UTC
@@ -71,7 +71,7 @@ def report(roles: str, node_id: str | None, started: dt.datetime) -> None:
     key = process_key()
     row = db.session.get(HesProcess, key) or HesProcess(key=key, pid=os.getpid(), started_at=started)
     row.roles, row.node_id, row.heartbeat_at = roles, node_id, now
-    row.stats = {**process_monitor().snapshot(), **resources(), "caches": cache_sizes()}
+    row.stats = {**process_monitor().snapshot(), **gc_pauses().snapshot(), **resources(), "caches": cache_sizes()}
     db.session.add(row)
     db.session.execute(delete(HesProcess).where(HesProcess.heartbeat_at < now - FORGET_AFTER))
     db.session.commit()
@@ -94,6 +94,7 @@ def start_process_status(app: Flask, roles: str | None = None) -> Callable[[], N
     every = float(app.config.get("HES_PROCESS_HEARTBEAT_SECONDS", 15))
     started = dt.datetime.now(UTC)
     process_monitor()
+    gc_pauses()
 
     def loop() -> None:
         while True:

@@ -21,6 +21,7 @@ PUSH_COUNTER_LABELS = (("push_received", _("Received")), ("push_stored", _("Stor
 
 
 LOOP_LAG_KEYS = ("p99_ms", "max_ms", "max_since_start_ms")
+GC_KEYS = ("gc_max_ms", "gc_full_collections", "gc_max_since_start_ms")
 
 
 class CommsNodesView(BaseView):
@@ -44,6 +45,7 @@ def processes() -> list[dict]:
              "started_at": p.started_at.isoformat() if p.started_at else None,
              "heartbeat_at": p.heartbeat_at.isoformat() if p.heartbeat_at else None,
              "loop_lag": {key: (p.stats or {}).get(key) for key in LOOP_LAG_KEYS},
+             "gc": {key: (p.stats or {}).get(key) for key in GC_KEYS},
              "rss_mib": (p.stats or {}).get("rss_mib"), "fds": (p.stats or {}).get("fds"),
              "caches": (p.stats or {}).get("caches") or {}} for p in rows]
 

@@ -108,3 +108,37 @@ def test_stall_tracer_logs_where_the_loop_thread_was(caplog):
     stalls = [r.getMessage() for r in caplog.records if "event loop stalled" in r.getMessage()]
     assert len(stalls) == 1  # one stall, one stack
     assert "_hold_the_loop" in stalls[0] and "time.sleep(0.4)" in stalls[0]
+
+
+def test_gc_pauses_are_measured_per_collection():
+    import gc
+
+    from app.comms.looplag import GcPauses
+
+    pauses = GcPauses().install()
+    try:
+        garbage = []
+        for _ in range(20_000):
+            cycle: list = []
+            cycle.append(cycle)
+            garbage.append(cycle)
+        del garbage
+        gc.collect()
+        snap = pauses.snapshot()
+    finally:
+        gc.callbacks.remove(pauses)
+    assert snap["gc_full_collections"] >= 1  # gc.collect() is a full (generation 2) collection
+    assert 0 < snap["gc_max_ms"] <= snap["gc_max_since_start_ms"]
+
+
+def test_freezing_the_startup_heap_hides_it_from_full_collections():
+    import gc
+
+    from app.comms.looplag import freeze_startup_heap
+
+    try:
+        frozen = freeze_startup_heap()
+        assert frozen > 10_000  # the interpreter, pytest and the app's modules
+        assert gc.get_count()[2] == 0 and len(gc.get_objects(2)) < frozen / 10
+    finally:
+        gc.unfreeze()

@@ -59,6 +59,10 @@ def test_every_process_reports_its_loop_lag(hes):
     lag = later["loop_lag"]
     assert 0 <= lag["p99_ms"] <= lag["max_ms"] <= lag["max_since_start_ms"]
     assert later["rss_mib"] > 20 and later["fds"] > 3
+    pauses = later["gc"]  # the collector's pauses, measured since start (it has collected by now)
+    assert 0 < pauses["gc_max_since_start_ms"] and 0 <= pauses["gc_max_ms"] <= pauses["gc_max_since_start_ms"]
+    assert pauses["gc_full_collections"] >= 0
     assert {"node connections", "channel ids", "meter object caches"} <= set(later["caches"])
     page = hes.web_session().get(f"{hes.url}/nodes/", timeout=10).text
     assert f'data-process="{first["key"]}"' in page and "Loop lag p99 / max (ms)" in page
+    assert "Garbage collection max / worst (ms)" in page
