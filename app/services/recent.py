@@ -13,6 +13,7 @@ request that first asks for it. Counting runs in a native thread under gevent, s
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import logging
@@ -37,6 +38,7 @@ PERIOD_SECONDS = 60.0
 MAX_KEYS = 1000  # per-process copies of the stored values; cleared beyond that (per-customer keys are many)
 _values: dict[str, tuple[dt.datetime, object]] = {}
 _refreshing: set[str] = set()  # keys this process is refreshing (one background refresh per key at a time)
+_claims: dict[str, tuple[Flask, dt.datetime]] = {}  # rows this process has claimed, released if it stops first
 _lock = threading.Lock()
 
 
@@ -141,18 +143,30 @@ def _store(key: str, value, took: int, as_of: dt.datetime) -> None:
     _hold(key, as_of, value)
 
 
-def _claim(key: str) -> bool:
+def _claim(app: Flask, key: str) -> bool:
     """Take the refresh of ``key`` (False when another process or thread is counting it)."""
     now = utcnow()
     try:
-        if _write(update(SlowFigure).where(SlowFigure.key == key, or_(
+        if not _write(update(SlowFigure).where(SlowFigure.key == key, or_(
                 SlowFigure.refreshing_since.is_(None), SlowFigure.refreshing_since < now - CLAIM_FOR))
                 .values(refreshing_since=now)):
-            return True
-        _write(insert(SlowFigure).values(key=key, refreshing_since=now))
-        return True
+            _write(insert(SlowFigure).values(key=key, refreshing_since=now))
     except IntegrityError:  # the row exists and is claimed
         return False
+    _claims[key] = (app, now)
+    return True
+
+
+@atexit.register
+def _release_claims() -> None:
+    """A process stopping during a count lets another take it now rather than after ``CLAIM_FOR``."""
+    for key, (app, at) in list(_claims.items()):
+        try:
+            with app.app_context():
+                _write(update(SlowFigure).where(SlowFigure.key == key, SlowFigure.refreshing_since == at)
+                       .values(refreshing_since=None))
+        except Exception:  # the database may be gone already at exit
+            log.debug("could not release the claim on %s", key)
 
 
 def refresh(app: Flask, key: str) -> bool:
@@ -160,7 +174,7 @@ def refresh(app: Flask, key: str) -> bool:
     from app.services.reports.base import off_loop
 
     with app.app_context():
-        if not _claim(key):
+        if not _claim(app, key):
             return False
     began = utcnow()
 
@@ -178,6 +192,8 @@ def refresh(app: Flask, key: str) -> bool:
         with app.app_context():
             _write(update(SlowFigure).where(SlowFigure.key == key).values(refreshing_since=None))
         return False
+    finally:
+        _claims.pop(key, None)
     with app.app_context():
         _store(key, value, took, began)
     return True
