@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import re
 from typing import Any
 
@@ -41,7 +42,15 @@ def parse_obis(text: str | bytes) -> tuple[int, int, int, int, int, int]:
 
 
 def normalise_obis(text: str | bytes) -> str:
-    """Return the canonical dotted form 'A.B.C.D.E.F' of an OBIS code."""
+    """Return the canonical dotted form 'A.B.C.D.E.F' of an OBIS code (text and bytes remembered: a read session
+    asks for the same few codes some thirty times)."""
+    if type(text) in (str, bytes):
+        return _normalised(text)
+    return ".".join(str(part) for part in parse_obis(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalised(text: str | bytes) -> str:
     return ".".join(str(part) for part in parse_obis(text))
 
 
