@@ -112,7 +112,7 @@ class NodeHandlers:
     unregistered: Callable[[Sighting], None] = _ignore
     unregistered_gone: Callable[[str], None] = _ignore
     set_online: Callable[[int, bool, str | None], None] = _ignore
-    seen: Callable[[dict[int, float]], None] = _ignore
+    seen: Callable[[dict[int, float]], list[int] | None] = _ignore  # returns those the database shows offline
     status: Callable[[NodeStatus], None] = _ignore
     pushes: Callable[[list[ReceivedPush]], dict] = lambda batch: {}
     conflict: Callable[[Conflict], None] = _ignore
@@ -491,7 +491,13 @@ class CommsNode:
         if not self._seen:
             return
         seen, self._seen = self._seen, {}
-        self.handlers.seen(seen)
+        for meter_id in self.handlers.seen(seen) or ():
+            # Supervision took it offline while this node holds its live connection (a late node heartbeat, a
+            # lost update): its heartbeat proves it is here, so it is online again, with the usual event.
+            conn = self.connections.get(meter_id)
+            if conn is not None and not conn.closed:
+                log.info("meter %s is connected here but was marked offline: online again", conn.identity)
+                self._set_online(meter_id, True)
 
     def _flush_loop(self) -> None:
         # Heartbeats of thousands of meters become one batched UPDATE every couple of seconds.

@@ -84,11 +84,13 @@ def set_online(meter_id: int, online: bool, node_id: str | None) -> None:
     record(meter_id, online, node_id=node_id)
 
 
-def seen(times: dict[int, float]) -> None:
-    """Heartbeats of many meters as one batched last-seen update."""
+def seen(times: dict[int, float]) -> list[int]:
+    """Heartbeats of many meters as one batched last-seen update; returns those of them marked offline."""
     from app.services.meter_status import touch_last_seen
 
     touch_last_seen({mid: dt.datetime.fromtimestamp(ts, UTC) for mid, ts in times.items()})
+    return list(db.session.execute(select(Meter.id).where(Meter.id.in_(list(times)), Meter.online.is_(False)))
+                .scalars())
 
 
 def node_status(status: NodeStatus) -> None:

@@ -66,3 +66,21 @@ def test_every_process_reports_its_loop_lag(hes):
     page = hes.web_session().get(f"{hes.url}/nodes/", timeout=10).text
     assert f'data-process="{first["key"]}"' in page and "Loop lag p99 / max (ms)" in page
     assert "Garbage collection max / worst (ms)" in page
+
+
+def test_a_connected_meter_taken_offline_by_supervision_comes_back_online(hes, simulators):
+    """Supervision can misjudge a busy node (its heartbeat late) and mark the meters it holds offline; the connections
+    live on, so the node's next last-seen flush puts each such meter back online instead of leaving it offline
+    until it reconnects (the 5,000-meter soak ended with 555 connected meters shown offline)."""
+    number = "NST00000002"
+    add_meter(hes, number)
+    simulators(meters=1, listen=False, dial_in=hes.meter_address, first_serial=2, heartbeat_seconds=1,
+               extra=["--prefix", "NST"])
+    query = f"/meter/?q=(filters:!((col:number,opr:eq,value:{number})))"
+    hes.wait_for(lambda: hes.api("GET", query).json()["result"][0]["online"], timeout=30, what="meter online")
+    with sqlite3.connect(hes.data_dir / "hes.db", timeout=30) as supervision:
+        supervision.execute("UPDATE meter SET online = 0, node_id = NULL WHERE number = ?", (number,))
+    assert not hes.api("GET", query).json()["result"][0]["online"]
+    meter = hes.wait_for(lambda: (m := hes.api("GET", query).json()["result"][0])["online"] and m, timeout=20,
+                         what="meter online again")
+    assert meter["node_id"] == _node(hes)["node_id"]
