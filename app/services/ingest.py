@@ -149,11 +149,12 @@ def raise_clock_fault(meter_ids: Iterable[int], reasons: dict[int, str], raised:
                          mapped_types=["clock_fault"], raised=raised if raised is not None else [])
 
 
-def _screen(rows: list[Value], raised: list | None, *, installed: bool = True) -> tuple[list[Value], int]:
-    """The values whose timestamps pass; the others are quarantined (and raise a clock fault). Without
-    ``installed`` the meters' installation dates are left to the caller."""
+def _screen(rows: list[Value], raised: list | None, firsts: dict[int, dt.datetime] | None = None
+            ) -> tuple[list[Value], int]:
+    """The values whose timestamps pass; the others are quarantined (and raise a clock fault). ``firsts``:
+    the meters' oldest possible stamps (``first_reading``) when the caller has them already."""
     window = timestamp_window()
-    firsts = first_reading({v.meter_id for v in rows}) if installed else {}
+    firsts = first_reading({v.meter_id for v in rows}) if firsts is None else firsts
     stamps = [v.ts for v in rows]
     try:
         if min(stamps) >= window[0] and max(stamps) <= window[1] and (
@@ -176,6 +177,50 @@ def _screen(rows: list[Value], raised: list | None, *, installed: bool = True) -
                     next(iter(reasons.values())))
         raise_clock_fault(reasons, reasons, raised)
     return accepted, len(rows) - len(accepted)
+
+
+def _firsts_and_context(rows: list[Value]) -> tuple[dict[int, dt.datetime], dict[int, tuple]]:
+    """SQLite: in one statement, before the batch is written, each meter's oldest possible stamp (as
+    ``first_reading``) and what its rollups need (``rollups.context_select``: area, the reading after the
+    batch, the values before it). Read before the insert, the context is the same as after it (it looks only
+    outside the batch's span) and one statement fewer."""
+    from flask import current_app
+
+    from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, _as_utc, context_select, read_context
+
+    energy: dict[str, int | None] = {}
+    bounds: dict[int, list] = {}  # meter -> [last energy stamp, first import stamp, first export stamp]
+    for v in rows:
+        column = energy.get(v.obis, -1)
+        if column == -1:
+            normal = normalise_obis(v.obis)
+            column = energy[v.obis] = 1 if normal == IMPORT_OBIS else 2 if normal == EXPORT_OBIS else None
+        b = bounds.get(v.meter_id)
+        if b is None:
+            b = bounds[v.meter_id] = [None, None, None]
+        if column is None:
+            continue
+        ts = v.ts if v.ts.tzinfo is UTC else v.ts.astimezone(UTC)
+        if b[0] is None or ts > b[0]:
+            b[0] = ts
+        if b[column] is None or ts < b[column]:
+            b[column] = ts
+    import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+    grace = dt.timedelta(hours=float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)))
+    db.session.flush()  # a meter added in this session counts
+    conn = db.session.connection()
+    firsts, context = {}, {}
+    meters = list(bounds.items())
+    for at in range(0, len(meters), 1000):
+        chunk = meters[at:at + 1000]
+        params = [p for meter_id, b in chunk for p in (meter_id, *(None if t is None else utc_text(t) for t in b))]
+        found = conn.exec_driver_sql(
+            f"WITH b(m, hi, fi, fe) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))}) "
+            f"{context_select(import_id, export_id, 'SELECT (SELECT installed_at FROM meter WHERE id = b.m),')} "
+            "FROM b", tuple(params)).all()
+        firsts.update((r[1], _as_utc(r[0]) - grace) for r in found if r[0] is not None)
+        context.update(read_context((r[1:] for r in found), import_id, export_id))
+    return firsts, context
 
 
 def is_cumulative(obis: str) -> bool:
@@ -260,8 +305,13 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
         return StoreResult()
     own_alerts = [] if raised is None else raised
     postgresql = db.engine.dialect.name == "postgresql"
-    # PostgreSQL screens installation dates in the merge statement itself (``_store_postgresql``).
-    rows, quarantined = _screen(rows, own_alerts, installed=not postgresql)
+    if postgresql:  # installation dates are screened in the merge statement itself (``_store_postgresql``)
+        firsts, context = {}, None
+    else:
+        firsts, context = _firsts_and_context(rows)
+    rows, quarantined = _screen(rows, own_alerts, firsts)
+    if quarantined:
+        context = None  # read for the rows before the screen
     if not rows:
         if commit:
             db.session.commit()
@@ -284,7 +334,7 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
         result, changed, context, merged = _store_postgresql(keyed, now, own_alerts)
         quarantined += result.quarantined
     else:
-        (result, changed), context = _store_sqlite(keyed, now), None
+        result, changed = _store_sqlite(keyed, now)
     from app.services.rollups import refresh_rollups
 
     if not keyed:

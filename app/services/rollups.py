@@ -228,19 +228,27 @@ def _append(meter_id: int, channels: dict, import_id: int, previous: dict[int, f
                            quarter if quarter is not None and quarter >= quarters_since else None,
                            column == 0 and int(ts.timestamp()) % INTERVAL_GRID == 0, received_at - ts <= on_time))
             series = series[1:]
+        hour = day = h = d = None  # consecutive intervals share their hour and day: looked up once
         for ts, value in series:
             if prev is not None:
-                hour, day = buckets_of(ts)
-                delta = max(value - prev, 0.0)
-                hourly[meter_id, hour][column] += delta
-                daily[meter_id, day][column] += delta
-                if column == 0 and ts > quarters_since and (quarter := _quarter_of(ts)) >= quarters_since:
-                    quarters[area_id, quarter][0] += delta
-                if column == 0 and int(ts.timestamp()) % INTERVAL_GRID == 0:
-                    hourly[meter_id, hour][2] += 1
-                    daily[meter_id, day][2] += 1
-                    if received_at - ts <= on_time:
-                        daily[meter_id, day][3] += 1
+                bucket_hour, bucket_day = buckets_of(ts)
+                if bucket_hour is not hour:
+                    hour, h = bucket_hour, hourly[meter_id, bucket_hour]
+                if bucket_day is not day:
+                    day, d = bucket_day, daily[meter_id, bucket_day]
+                delta = value - prev
+                if delta < 0.0:  # a register reset is not negative use
+                    delta = 0.0
+                h[column] += delta
+                d[column] += delta
+                if column == 0:
+                    if ts > quarters_since and (quarter := _quarter_of(ts)) >= quarters_since:
+                        quarters[area_id, quarter][0] += delta
+                    if int(ts.timestamp()) % INTERVAL_GRID == 0:
+                        h[2] += 1
+                        d[2] += 1
+                        if received_at - ts <= on_time:
+                            d[3] += 1
             prev = value
 
 
