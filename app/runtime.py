@@ -28,6 +28,7 @@ def start_background_services(app: Flask) -> Stopper:
         stop = starter(app)
         if stop is not None:
             stoppers.append(stop)
+    install_stop_signals()
 
     def stop_all() -> None:
         for stop in reversed(stoppers):
@@ -58,7 +59,6 @@ def start_task_consumers(app: Flask) -> Stopper | None:
     if str(app.config.get("HES_TASKS", "on")).lower() == "off":
         return None
     import os
-    import signal
 
     from app.tasks import huey
     from app.tasks.context import set_task_app
@@ -81,9 +81,6 @@ def start_task_consumers(app: Flask) -> Stopper | None:
                                          check_worker_health=False, initial_delay=0.05, max_delay=1.0)
         consumer.start()
         consumers.append(consumer)
-    # Huey installs signal handlers meant for its own main loop; this process keeps its own.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
 
     def stop() -> None:
         for consumer in consumers:
@@ -114,8 +111,28 @@ def recover_imports(app: Flask) -> None:
         detection_jobs.fail_interrupted(app.config["HES_NODE_ID"])
 
 
-def _terminate(signum, frame) -> None:
-    raise SystemExit(0)
+def install_stop_signals() -> None:
+    """SIGTERM (``kill``, ``systemctl stop``) and SIGINT end the process from its main greenlet, which then stops
+    every part in order. Call from the main greenlet, after the task consumers (Huey installs handlers meant for
+    its own main loop). A Python signal handler runs in whichever greenlet holds the thread: raising there killed a
+    busy task worker (whose error handling swallowed it) and left the process running."""
+    import signal
+
+    import gevent
+    import greenlet
+
+    main, hub = greenlet.getcurrent(), gevent.get_hub()
+
+    def stop_main(exc: BaseException) -> None:
+        if not main.dead:
+            main.throw(exc)
+
+    def on_signal(signum, _frame) -> None:
+        exc = KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(0)
+        hub.loop.run_callback_threadsafe(stop_main, exc)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
 
 
 def start_demo_fleet(app: Flask) -> Stopper | None:
