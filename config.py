@@ -74,6 +74,7 @@ class Config:
         # How often each process records its roles, event-loop lag, RSS and open files (System › Comms Nodes).
         self.HES_PROCESS_HEARTBEAT_SECONDS = float(os.environ.get("HES_PROCESS_HEARTBEAT_SECONDS", "15"))
         self.HES_GC_FREEZE = os.environ.get("HES_GC_FREEZE", "on")
+        self.HES_GC_THAW_HOURS = float(os.environ.get("HES_GC_THAW_HOURS", "6"))
 
         # Flask-AppBuilder
         self.APP_NAME = "HES Core"

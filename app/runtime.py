@@ -19,9 +19,10 @@ def start_background_services(app: Flask) -> Stopper:
     from app.services.recent import start_slow_figures
 
     if str(app.config.get("HES_GC_FREEZE", "on")).lower() != "off":
-        from app.comms.looplag import freeze_startup_heap
+        from app.comms.looplag import freeze_heap
 
-        log.info("start-up heap frozen for the garbage collector: %d objects", freeze_startup_heap())
+        frozen = freeze_heap(float(app.config.get("HES_GC_THAW_HOURS", 6)))
+        log.info("garbage collector: %d start-up objects frozen, survivors of each full collection too", frozen)
 
     for starter in (start_comms_node, start_task_consumers, recover_commands, recover_imports, start_demo_fleet,
                     start_process_status, start_slow_figures):

@@ -131,14 +131,29 @@ def test_gc_pauses_are_measured_per_collection():
     assert 0 < snap["gc_max_ms"] <= snap["gc_max_since_start_ms"]
 
 
-def test_freezing_the_startup_heap_hides_it_from_full_collections():
+def test_full_collections_walk_only_what_was_made_since_the_last_one():
     import gc
 
-    from app.comms.looplag import freeze_startup_heap
+    from app.comms.looplag import GcFreezer
 
+    freezer = GcFreezer(thaw_hours=6).install()
     try:
-        frozen = freeze_startup_heap()
-        assert frozen > 10_000  # the interpreter, pytest and the app's modules
-        assert gc.get_count()[2] == 0 and len(gc.get_objects(2)) < frozen / 10
+        assert gc.get_freeze_count() > 10_000  # the start-up heap: interpreter, pytest, the app's modules
+        live = [[i] for i in range(100_000)]  # a fleet's worth of long-lived objects
+        gc.collect()
+        frozen = gc.get_freeze_count()
+        assert frozen > 100_000  # the survivors of that full collection were frozen
+        assert len(gc.get_objects(2)) < 1_000  # the next full collection has almost nothing to walk
+        freezer.last_thaw -= 7 * 3600  # six hours on: a thaw is due
+        dead_cycle: list = []
+        dead_cycle.append(dead_cycle)
+        gc.collect()  # this full collection thaws ...
+        assert gc.get_freeze_count() == 0
+        survivors = gc.get_objects(2)
+        assert len(survivors) > 100_000  # ... so the one after walks everything again and reclaims what died
+        del survivors
+        gc.collect()
+        assert gc.get_freeze_count() > 100_000 and len(live) == 100_000
     finally:
+        gc.callbacks.remove(freezer)
         gc.unfreeze()
