@@ -19,7 +19,7 @@ CHANNELS = ("1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.32.27.0.255", "1.0.31.27.0.25
 START = dt.datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def batches(meter_ids: list[int], days: int):
+def batches(meter_ids: list[int], days: int, start: dt.datetime = START):
     """One profile read per meter per day: 96 intervals x 4 channels, as the collector stores them."""
     from app.services.ingest import Value
 
@@ -27,20 +27,20 @@ def batches(meter_ids: list[int], days: int):
         for meter_id in meter_ids:
             values = []
             for slot in range(96):
-                ts = START + dt.timedelta(days=day, minutes=15 * slot)
+                ts = start + dt.timedelta(days=day, minutes=15 * slot)
                 base = (day * 96 + slot) * 250.0
                 values += [Value(meter_id, CHANNELS[0], ts, 1e6 + base), Value(meter_id, CHANNELS[1], ts, 0.0),
                            Value(meter_id, CHANNELS[2], ts, 230.1), Value(meter_id, CHANNELS[3], ts, 4.2)]
             yield values
 
 
-def make_meters(prefix: str, count: int) -> list[int]:
+def make_meters(prefix: str, count: int, start: dt.datetime = START) -> list[int]:
     from app.extensions import db
     from app.models import Meter, MeterBrand
 
     brand = db.session.execute(db.select(MeterBrand.id).where(MeterBrand.name == "hes_sim")).scalar_one()
     # Installed a month before the first day, as a fleet's meters are (the service screens stamps against it).
-    installed = START - dt.timedelta(days=30)
+    installed = start - dt.timedelta(days=30)
     db.session.execute(db.insert(Meter), [{"number": f"{prefix}{i:07d}", "brand_id": brand, "installed_at": installed}
                                           for i in range(count)])
     db.session.commit()
@@ -48,7 +48,7 @@ def make_meters(prefix: str, count: int) -> list[int]:
                                    .order_by(Meter.id)).scalars())
 
 
-def run(app, meters: int, days: int) -> tuple[float, float]:
+def run(app, meters: int, days: int, start: dt.datetime = START) -> tuple[float, float]:
     """(service values/s, raw rows/s) on the app's database.
 
     The two are interleaved batch by batch (service, raw, raw, service, ...), so both see the same table
@@ -57,15 +57,15 @@ def run(app, meters: int, days: int) -> tuple[float, float]:
     from app.services.ingest import channel_id, sqlite_ts, store_readings
 
     with app.app_context():
-        service_ids, raw_ids = make_meters("SVC", meters), make_meters("RAW", meters)
-        prepared = list(batches(service_ids, days))  # decoded before the clock starts
+        service_ids, raw_ids = make_meters("SVC", meters, start), make_meters("RAW", meters, start)
+        prepared = list(batches(service_ids, days, start))  # decoded before the clock starts
         channels = [channel_id(c) for c in CHANNELS]
         db.session.commit()
         sqlite = db.engine.dialect.name == "sqlite"
         now = dt.datetime.now(UTC)
         raw_batches = [[(v.meter_id, channels[CHANNELS.index(v.obis)], sqlite_ts(v.ts) if sqlite else v.ts,
                          v.value, 0, 0, sqlite_ts(now) if sqlite else now) for v in values]
-                       for values in batches(raw_ids, days)]
+                       for values in batches(raw_ids, days, start)]
 
         def service(values) -> int:
             return store_readings(values).inserted
@@ -111,8 +111,14 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=200)
     parser.add_argument("--days", type=int, default=4)
     parser.add_argument("--postgresql", default=os.environ.get("HES_TEST_DATABASE_URL", ""))
+    parser.add_argument("--recent", action="store_true",
+                        help="the last days before today (the areas' quarter-hours are written; by default the days "
+                             "are in January 2026, older than the kept window, as a backfill's)")
     args = parser.parse_args()
-    service, raw = run(bench_app(), args.meters, args.days)
+    start = START
+    if args.recent:
+        start = dt.datetime.combine(dt.datetime.now(UTC).date() - dt.timedelta(days=args.days), dt.time(0), tzinfo=UTC)
+    service, raw = run(bench_app(), args.meters, args.days, start)
     rows = [("SQLite: storage service values/s", f"{service:,.0f}", ""),
             ("SQLite: raw executemany rows/s (same table)", f"{raw:,.0f}", "baseline"),
             ("SQLite: service / raw", f"{service / raw:.2f}", goal(service / raw, "sqlite"))]
@@ -126,7 +132,7 @@ def main() -> None:
         try:
             sep = "&" if "?" in args.postgresql else "?"
             service, raw = run(bench_app(f"{args.postgresql}{sep}options=-csearch_path%3D{schema}"),
-                               args.meters, args.days)
+                               args.meters, args.days, start)
             rows += [("PostgreSQL: storage service values/s", f"{service:,.0f}", ""),
                      ("PostgreSQL: raw binary COPY rows/s (same table)", f"{raw:,.0f}", "baseline"),
                      ("PostgreSQL: service / raw", f"{service / raw:.2f}", goal(service / raw, "postgresql"))]
@@ -134,8 +140,8 @@ def main() -> None:
             with engine.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             engine.dispose()
-    print_table(f"Ingest: {args.meters} meters x {args.days} days x 96 intervals x 4 channels, one batch per "
-                "meter-day, rollups maintained", rows)
+    print_table(f"Ingest: {args.meters} meters x {args.days} days x 96 intervals x 4 channels from {start:%Y-%m-%d}, "
+                "one batch per meter-day, rollups maintained", rows)
 
 
 if __name__ == "__main__":
