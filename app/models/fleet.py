@@ -223,7 +223,24 @@ class MeterBrand(Model):
         return self.title
 
 
-class ObisPoint(Model):
+class PointAccess:
+    """What a point's access letters allow (r, w, rw, x): shared by the ORM point and its plain view."""
+
+    __slots__ = ()
+    access: str
+
+    @property
+    def readable(self) -> bool:
+        """True when the point can be read."""
+        return "r" in self.access
+
+    @property
+    def writable(self) -> bool:
+        """True when the point can be written or executed."""
+        return "w" in self.access or "x" in self.access
+
+
+class ObisPoint(PointAccess, Model):
     """One readable/writable COSEM attribute (or method) of a brand."""
 
     __tablename__ = "obis_point"
@@ -245,16 +262,6 @@ class ObisPoint(Model):
     datatype: Mapped[str | None] = mapped_column(String(24))
 
     brand: Mapped[MeterBrand] = relationship(back_populates="points")
-
-    @property
-    def readable(self) -> bool:
-        """True when the point can be read."""
-        return "r" in self.access
-
-    @property
-    def writable(self) -> bool:
-        """True when the point can be written or executed."""
-        return "w" in self.access or "x" in self.access
 
     def __repr__(self) -> str:
         return f"{self.name} ({self.obis})"

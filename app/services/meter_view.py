@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.comms.session import GMAC_AUTH, SessionParams
 from app.extensions import db
 from app.models import CommMode, Meter, MeterBrand, MeterSecret, ObisPoint, Sim
+from app.models.fleet import PointAccess
 from app.models.types import utcnow
 from app.services import NotFound, ServiceError
 
@@ -32,7 +33,7 @@ CACHE_LIMIT = 200_000
 
 
 @dataclass(frozen=True, slots=True)
-class PointView:
+class PointView(PointAccess):
     """A brand point as plain data (the attributes of ``ObisPoint`` the read path uses)."""
 
     key: str
@@ -46,16 +47,6 @@ class PointView:
     group: str
     access: str
     datatype: str | None
-
-    @property
-    def readable(self) -> bool:
-        """True when the point can be read."""
-        return "r" in self.access
-
-    @property
-    def writable(self) -> bool:
-        """True when the point can be written or executed."""
-        return "w" in self.access or "x" in self.access
 
 
 @dataclass(frozen=True, slots=True)
