@@ -188,8 +188,8 @@ class ConsumptionApi(ReportApi):
 
     def json_body(self, scope, start, end, granularity, tz) -> dict:
         page = int(request.args.get("page", "0")) if request.args.get("page", "0").isdecimal() else 0
-        meters, with_data = consumption_service.meter_page(scope, start, end, tz, limit=100, offset=100 * page)
-        per_day = consumption_service.daily_rows(scope, start, end, tz)
+        meters, with_data, per_day = consumption_service.page_and_days(scope, start, end, tz, limit=100,
+                                                                       offset=100 * page)
         return {"granularity": granularity, "timezone": tz.key,
                 "summary": consumption_service.consumption_summary(scope, start, end, tz, meters=with_data,
                                                                    per_day=per_day),

@@ -15,8 +15,10 @@ from app.services.reports.common import kwh
 from app.services.reports.consumption import (
     consumption_series,
     consumption_summary,
+    daily_rows,
     meter_page,
     meter_totals,
+    page_and_days,
 )
 from app.services.reports.periods import utc_range
 from app.services.scope import Scope
@@ -117,3 +119,28 @@ def test_aggregates_follow_rollup_changes_area_moves_and_deleted_meters(app, fle
         db.session.commit()
         _assert_same_as_straightforward(scopes, start, end)
         _assert_same_as_straightforward(scopes, first, first + dt.timedelta(days=15))
+
+
+def test_page_and_days_in_one_pass_equal_the_page_and_the_days_apart(app, fleet):
+    """``page_and_days`` (one GROUPING SETS pass on PostgreSQL) gives what ``meter_page`` and ``daily_rows`` give
+    apart: the same page in the same order (meters tied on import ordered by number), the same count of meters
+    with data, the same per-day rows — for every scope, an empty page past the end and a range without data."""
+    first = dt.date(2026, 7, 1)
+    start, end = first + dt.timedelta(days=2), first + dt.timedelta(days=11)
+    scopes = (Scope(), Scope(area_id=fleet.region), Scope(area_id=fleet.ward_a), Scope(meter_id=fleet.meters["A2"]))
+    with app.app_context():
+        for n, meter in enumerate(fleet.meters.values()):
+            # Every other meter has the same energy each day: ties on the total that only the number breaks.
+            fill_days(meter, first, [None if (n + d) % 7 == 0 else (5.0 if n % 2 else float(n + d))
+                                     for d in range(14)], export_kwh=0.5 * (n % 2))
+        for scope in scopes:
+            for lo, hi, limit, offset in ((start, end, 100, 0), (start, end, 2, 1), (start, end, None, 0),
+                                          (start, end, 3, 50), (first + dt.timedelta(days=40),
+                                                                first + dt.timedelta(days=45), 100, 0)):
+                meters, with_data = meter_page(scope, lo, hi, UTC, limit=limit, offset=offset)
+                per_day = daily_rows(scope, lo, hi, UTC)
+                assert page_and_days(scope, lo, hi, UTC, limit=limit, offset=offset) == (meters, with_data, per_day), \
+                    (scope, lo, limit, offset)
+        whole = meter_page(Scope(), start, end, UTC, limit=None)[0]
+        tied = [m for m in whole if m["import_kwh"] == whole[-1]["import_kwh"]]
+        assert len(tied) > 1 and [m["meter"] for m in tied] == sorted(m["meter"] for m in tied)
