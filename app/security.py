@@ -138,6 +138,9 @@ class HesSecurityManager(SecurityManager):
         from app.services import sessions
 
         manager = super().create_jwt_manager(app)
+        # A verified token's claims are kept per process (keyed by the token's text, expiry checked every time).
+        self.verified_tokens = sessions.VerifiedTokens()
+        manager._decode_jwt_from_config = self.verified_tokens.wrap(manager._decode_jwt_from_config)
         manager.additional_claims_loader(sessions.token_claims)
         manager.token_in_blocklist_loader(sessions.token_is_revoked)
         real_app = getattr(app, "_get_current_object", lambda: app)()  # FAB passes the current_app proxy
@@ -189,33 +192,88 @@ class HesSecurityManager(SecurityManager):
         """The user with their roles and groups' roles in one statement (the permission check reads them on
         every request; lazily that was two statements more), once per request (the token check and the
         JWT's user look-up both ask)."""
+        return self.get_user_and_epoch(pk)[0]
+
+    def get_user_and_epoch(self, pk) -> tuple:
+        """The user (as ``get_user_by_id``) and their session epoch (``app.services.sessions``), read together
+        in one statement once per request; an API call with a known token had them read with the grants' stamp
+        at its first permission check (``_grants_stamp``)."""
         from flask import g, has_app_context
-        from sqlalchemy.orm import joinedload
 
         users = g.setdefault("hes_users", {}) if has_app_context() else {}
-        user = users.get(pk)
-        if user is None or user not in self.session:  # not yet, or its session ended (removed, closed)
+        entry = users.get(pk)
+        if entry is None or (entry[0] is not None and entry[0] not in self.session):  # not yet, or session ended
+            row = self.session.execute(self._statements()["user"], {"user_id": pk}).unique().one_or_none()
+            entry = users[pk] = (row[0], row[1] or 0) if row is not None else (None, 0)
+        return entry
+
+    def _statements(self) -> dict:
+        """The security checks' statements, built once (building and caching a statement's key each request
+        cost more than running it)."""
+        statements = getattr(self, "_hes_statements", None)
+        if statements is None:
+            from flask_appbuilder.security.sqla.models import assoc_permissionview_role as grants
+            from sqlalchemy import bindparam, func, select
+            from sqlalchemy.orm import joinedload
+
+            from app.models.audit import UserPreference
+
+            stamp = (func.count(), func.max(grants.c.id), func.sum(grants.c.role_id),
+                     func.sum(grants.c.permission_view_id), func.sum(grants.c.role_id * grants.c.permission_view_id))
             user_model = self.user_model
-            user = users[pk] = self.session.get(user_model, pk, options=[joinedload(user_model.roles),
-                                                                          joinedload(user_model.groups)])
-        return user
+            user = (select(user_model, UserPreference.session_epoch)
+                    .outerjoin(UserPreference, UserPreference.user_id == user_model.id)
+                    .where(user_model.id == bindparam("user_id"))
+                    .options(joinedload(user_model.roles), joinedload(user_model.groups)))
+            statements = self._hes_statements = {
+                "stamp": select(*stamp), "user": user,
+                "user_and_stamp": user.add_columns(*(select(c).scalar_subquery() for c in stamp)),
+            }
+        return statements
 
     def _grants_stamp(self) -> tuple:
         """What changes whenever a role gains or loses a permission, read once per request: FAB adds and deletes
         rows of the role/permission table (never updates one), and the row count, the newest id and three sums
         over (role, permission) move with any such change (SQLite may give a deleted row's id to the next one;
-        the sums still differ unless a change set swaps pairs in a way that keeps all three)."""
+        the sums still differ unless a change set swaps pairs in a way that keeps all three).
+
+        An API call whose bearer token this process verified before (and that has not expired) names its user:
+        the same statement then reads that user with their roles, groups and session epoch, which the token's
+        revocation check and FAB's user look-up ask for next (``get_user_and_epoch``) — one statement, not
+        three. Only a read ahead: the token is still checked in full (signature, expiry, stamp, active)."""
         from flask import g
-        from flask_appbuilder.security.sqla.models import assoc_permissionview_role as grants
-        from sqlalchemy import func, select
 
         stamp = g.get("hes_grants_stamp")
-        if stamp is None:
-            stamp = g.hes_grants_stamp = tuple(self.session.execute(
-                select(func.count(), func.max(grants.c.id), func.sum(grants.c.role_id),
-                       func.sum(grants.c.permission_view_id),
-                       func.sum(grants.c.role_id * grants.c.permission_view_id))).one())
+        if stamp is not None:
+            return stamp
+        user_id = self._known_token_user()
+        if user_id is not None and user_id not in g.get("hes_users", {}):
+            row = self.session.execute(self._statements()["user_and_stamp"], {"user_id": user_id}).unique() \
+                .one_or_none()
+            if row is not None:
+                g.setdefault("hes_users", {})[user_id] = (row[0], row[1] or 0)
+                stamp = g.hes_grants_stamp = tuple(row[2:])
+                return stamp
+        stamp = g.hes_grants_stamp = tuple(self.session.execute(self._statements()["stamp"]).one())
         return stamp
+
+    def _known_token_user(self) -> int | None:
+        """The user id of this request's bearer token when this process verified that token before."""
+        from flask import has_request_context, request
+
+        tokens = getattr(self, "verified_tokens", None)
+        if tokens is None or not has_request_context():
+            return None
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        claims = tokens.peek(header[7:].strip())
+        if claims is None or claims.get("type") != "access":
+            return None
+        try:
+            return int(claims["sub"])
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def _pairs(self, role_ids: tuple[int, ...]) -> frozenset[tuple[str, str]]:
         stamp = self._grants_stamp()

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_comms import _service_reader, import_meters  # noqa: E402
+from bench.bench_comms import _rate, _service_reader, cpu_seconds, import_meters  # noqa: E402
 from bench.bench_protocol_bare import BareClient  # noqa: E402
 from tests.support.live import LiveHes  # noqa: E402
 from tests.support.simulator import PASSWORD, start_simulator  # noqa: E402
@@ -42,6 +42,64 @@ def _top(profile: cProfile.Profile, sessions: int, limit: int) -> str:
     return f"(totals over {sessions} sessions)\n" + out.getvalue()
 
 
+SECTIONS = [  # (module, attribute path) of what an API read passes through, timed inclusive
+    ("flask.app", "Flask.wsgi_app"), ("flask.app", "Flask.preprocess_request"), ("flask.app", "Flask.process_response"),
+    ("flask.ctx", "RequestContext.push"), ("flask.ctx", "RequestContext.pop"),
+    ("flask_appbuilder.security.decorators", "verify_jwt_in_request"),
+    ("flask_jwt_extended.view_decorators", "decode_token"),
+    ("flask_jwt_extended.view_decorators", "verify_token_not_blocklisted"),
+    ("app.security", "HesSecurityManager.get_user_by_id"), ("app.security", "HesSecurityManager.get_user_and_epoch"),
+    ("app.services.sessions", "_epoch"),
+    ("app.security", "HesSecurityManager.is_item_public"), ("app.security", "HesSecurityManager._grants_stamp"),
+    ("flask_appbuilder.security.manager", "BaseSecurityManager.has_access"),
+    ("app.views.meter_ops_api", "MeterOperationsMixin._meter_visible"), ("app.views.meter_ops_api", "load_meter_view"),
+    ("app.services.reads", "read_now"), ("app.services.reads", "load_meter_view"),
+    ("app.services.meter_access", "execute_local"),
+    ("app.services.reads", "audit.record"), ("app.services.reads", "audit.append"),
+    ("sqlalchemy.orm.session", "Session.commit"),
+    ("flask_appbuilder.api", "BaseApi.response"),
+]
+
+
+def _sections(request, n: int, title: str) -> str:
+    """CPU ms per request (this thread's: the load of other processes bends it less than wall time) spent in
+    each of SECTIONS (inclusive), by wrapping them with timers."""
+    import functools
+    import importlib
+
+    spent: dict[str, float] = {}
+    undo = []
+    for module_name, path in SECTIONS:
+        owner = importlib.import_module(module_name)
+        *parents, attr = path.split(".")
+        for part in parents:
+            owner = getattr(owner, part)
+        original = owner.__dict__.get(attr) if isinstance(owner, type) else getattr(owner, attr, None)
+        if original is None or isinstance(original, (staticmethod, classmethod)):
+            continue
+
+        def timed(*args, __f=original, __k=f"{module_name}.{path}", **kwargs):
+            t0 = time.thread_time()
+            try:
+                return __f(*args, **kwargs)
+            finally:
+                spent[__k] = spent.get(__k, 0.0) + time.thread_time() - t0
+
+        setattr(owner, attr, functools.wraps(original)(timed))
+        undo.append((owner, attr, original))
+    try:
+        cpu = time.thread_time()
+        total = _timed(lambda i: request(), n)
+        cpu = (time.thread_time() - cpu) * 1000 / n
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+    lines = [f"## sections of an in-process {title} (CPU ms per request, inclusive; total {cpu:.2f} CPU, "
+             f"{total:.2f} wall)"]
+    lines += [f"{spent[k] * 1000 / n:8.3f}  {k}" for k in (f"{m}.{p}" for m, p in SECTIONS) if k in spent]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     """Set up the simulator and a live HES, then time (and optionally profile) each kind of session."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -53,6 +111,10 @@ def main() -> None:
     parser.add_argument("--dump", help="directory to write each profile's pstats file to (service.prof, ...)")
     parser.add_argument("--kinds", default="service,rest-app", help="which kinds to profile")
     parser.add_argument("--port-base", type=int)
+    parser.add_argument("--threads", type=int, default=1, help="also REST reads this many at a time (CPU figure)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long the concurrent REST reads run")
+    parser.add_argument("--sections", action="store_true",
+                        help="time the parts of an in-process REST read with timers (no profiler), per request")
     args = parser.parse_args()
     ports: list[str] = []
     if args.port_base:
@@ -104,14 +166,33 @@ def main() -> None:
             if resp.status_code != 200 or len(resp.json["results"][3]["rows"]) != 96:
                 raise RuntimeError(resp.text[:200])
 
-        kinds = {"bare": bare, "service": service, "rest-app": rest_inprocess, "rest": rest}
+        def rest_404(i: int) -> None:  # the REST layer alone: a read of a meter that does not exist
+            resp = client.post("/api/v1/meter/99999999/read", json=body, headers={"Authorization": f"Bearer {token}"})
+            if resp.status_code != 404:
+                raise RuntimeError(resp.text[:200])
+
+        kinds = {"bare": bare, "service": service, "rest-app": rest_inprocess, "rest": rest, "rest-404": rest_404}
         for session in kinds.values():  # warm-up: caches of scalers and capture objects, connections
             _timed(session, len(meter_ids))
         n = args.sessions
+        hes_cpu = cpu_seconds(hes.proc.pid)
         figures = {name: _timed(session, n) for name, session in kinds.items()}
         figures["bare"] = (figures["bare"] + _timed(bare, n)) / 2
         for name, ms in figures.items():
             print(f"{name:8s} {ms:7.1f} ms/session  ({(ms / figures['bare'] - 1) * 100:+.0f} % vs bare)")
+        # The live HES's CPU per REST read, sequential (only "rest" reaches it; its idle work is counted too).
+        started, hes_cpu = time.perf_counter(), cpu_seconds(hes.proc.pid)
+        _timed(rest, n)
+        print(f"live HES CPU per REST read: {(cpu_seconds(hes.proc.pid) - hes_cpu) * 1000 / n:.1f} ms "
+              f"(wall {(time.perf_counter() - started) * 1000 / n:.1f} ms)")
+        if args.threads > 1:  # as bench_comms runs them: the HES's CPU per read when reads overlap
+            started, hes_cpu = time.monotonic(), cpu_seconds(hes.proc.pid)
+            rate = _rate(rest, args.seconds, args.threads)
+            count = rate * (time.monotonic() - started)
+            print(f"live HES CPU per REST read, {args.threads} concurrent: "
+                  f"{(cpu_seconds(hes.proc.pid) - hes_cpu) * 1000 / count:.1f} ms ({rate:.1f} reads/s)")
+        if args.sections:
+            print(_sections(lambda: rest_inprocess(0), n, "read") + _sections(lambda: rest_404(0), n, "404 read"))
         if args.profile:
             for name in args.kinds.split(","):
                 profile = cProfile.Profile()

@@ -37,6 +37,24 @@ def record(action: str, object_type: str, object_id=None, summary: str | None = 
     return row
 
 
+def append(action: str, object_type: str, object_id=None, summary: str | None = None,
+           details: dict | None = None, user=None) -> None:
+    """``record`` as one INSERT sent now, in the current transaction (committed with the request's work),
+    without the ORM's unit of work (an object, a flush and its hooks): for the hot paths that only add
+    their audit row (on-demand reads)."""
+    from app.models.types import utcnow
+
+    user = user or acting_user()
+    db.session.execute(_INSERT, {
+        "at": utcnow(), "user_id": getattr(user, "id", None), "username": getattr(user, "username", None) or "system",
+        "action": action, "object_type": object_type, "object_id": None if object_id is None else str(object_id),
+        "summary": (summary or "")[:255] or None, "details": details,
+        "remote_addr": request.remote_addr if has_request_context() else None})
+
+
+_INSERT = AuditLog.__table__.insert()
+
+
 AUDITED_TABLES = {"area", "meter", "sim", "customer", "meter_brand", "obis_point", "hes_setting", "ab_user",
                   "ab_role", "meter_secret", "subscription", "schedule"}
 # Secrets: a change is recorded as "changed", never with the value (not even encrypted).

@@ -158,9 +158,11 @@ def _brand(brand_id: int, name: str, stamp: dt.datetime | None) -> BrandView:
     return brand
 
 
-def load_meter_view(meter_id: int) -> MeterView:
-    """The meter as of now (one statement; a second only when its brand changed since the last time)."""
-    row = db.session.execute(_ROW, {"meter_id": meter_id}).one_or_none()
+def load_meter_view(meter_id: int, scope=None) -> MeterView:
+    """The meter as of now (one statement; a second only when its brand changed since the last time).
+    ``scope``: a function narrowing a SELECT on ``Meter`` to what the user may see (an API's base filters),
+    applied to the same statement: a meter outside it is not found."""
+    row = db.session.execute(_ROW if scope is None else scope(_ROW), {"meter_id": meter_id}).one_or_none()
     if row is None:
         raise NotFound(f"Meter {meter_id} not found.")
     effective = {

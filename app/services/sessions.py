@@ -7,8 +7,10 @@ every cookie and token issued before stops working at its next request; deactiva
 from __future__ import annotations
 
 import hashlib
+import time
+from collections import OrderedDict
 
-from flask import session
+from flask import g, has_app_context, session
 from sqlalchemy import select
 
 from app.extensions import db
@@ -24,7 +26,12 @@ def _epoch(user_id: int) -> int:
 
 def stamp(user) -> str:
     """The current stamp of ``user``; a cookie or token with another one is revoked."""
-    material = f"{user.id}|{user.password or ''}|{_epoch(user.id)}"
+    return stamp_of(user, _epoch(user.id))
+
+
+def stamp_of(user, epoch: int) -> str:
+    """The stamp of ``user`` at session epoch ``epoch``."""
+    material = f"{user.id}|{user.password or ''}|{epoch}"
     return hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
@@ -37,6 +44,8 @@ def revoke_all(user, *, by=None) -> None:
         pref = UserPreference(user_id=user.id, session_epoch=0)
         db.session.add(pref)
     pref.session_epoch = (pref.session_epoch or 0) + 1
+    if has_app_context():  # this request read the old epoch with the user: read both again if asked
+        g.get("hes_users", {}).pop(user.id, None)
     audit.record("sessions", "user", user.id, f"all sessions of {user.username} ended", user=by)
     db.session.commit()
 
@@ -53,8 +62,10 @@ def end_on_logout(_sender, user, **_kwargs) -> None:
 
 
 def session_is_current(user) -> bool:
-    """The request's session cookie was issued to ``user`` as they are now."""
-    return session.get(STAMP_KEY) == stamp(user)
+    """The request's session cookie was issued to ``user`` as they are now (the epoch read with the user)."""
+    from flask import current_app
+
+    return session.get(STAMP_KEY) == stamp_of(user, current_app.appbuilder.sm.get_user_and_epoch(user.id)[1])
 
 
 def token_claims(identity) -> dict:
@@ -70,7 +81,54 @@ def token_is_revoked(_header, claims: dict) -> bool:
     from flask import current_app
 
     try:
-        user = current_app.appbuilder.sm.get_user_by_id(int(claims["sub"]))
+        user, epoch = current_app.appbuilder.sm.get_user_and_epoch(int(claims["sub"]))
     except (KeyError, TypeError, ValueError):
         return True
-    return user is None or not user.is_active or claims.get("stamp") != stamp(user)
+    return user is None or not user.is_active or claims.get("stamp") != stamp_of(user, epoch)
+
+
+class VerifiedTokens:
+    """Claims of JWTs this process verified (signature, type of claims, not before), kept per process by the
+    token's text: a token seen again is not decoded and verified again. Its expiry is checked on every use (an
+    expired token goes back through the full decode, which refuses it); revocation is not cached — it is the
+    stamp check of every request (``token_is_revoked``). Kept per JWT manager, so per application and key."""
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._claims: OrderedDict[str, dict] = OrderedDict()
+
+    def peek(self, token: str) -> dict | None:
+        """The claims of ``token`` when it was verified here and has not expired, else None."""
+        from flask_jwt_extended.config import config
+
+        claims = self._claims.get(token)
+        if claims is None:
+            return None
+        exp = claims.get("exp")
+        if exp is not None and exp <= time.time() - config.leeway:  # PyJWT's own test
+            self._claims.pop(token, None)
+            return None
+        return claims
+
+    def wrap(self, decode):
+        """``JWTManager._decode_jwt_from_config`` answered from here when it can (no CSRF value to compare,
+        expired tokens not allowed), else decoded in full and remembered."""
+
+        def decode_cached(encoded_token: str, csrf_value=None, allow_expired: bool = False) -> dict:
+            if csrf_value is not None or allow_expired or not isinstance(encoded_token, str):
+                return decode(encoded_token, csrf_value, allow_expired)
+            claims = self.peek(encoded_token)
+            if claims is None:
+                claims = decode(encoded_token, csrf_value, allow_expired)  # raises for a bad or expired token
+                self._claims[encoded_token] = claims
+                if len(self._claims) > self.LIMIT:
+                    self._claims.popitem(last=False)
+            else:
+                self._claims.move_to_end(encoded_token)
+            return dict(claims)
+
+        return decode_cached
+
+    def __len__(self) -> int:
+        return len(self._claims)
