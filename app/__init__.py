@@ -44,7 +44,22 @@ def create_app(config: Config | dict | None = None) -> Flask:
     install_brand_stamps()
     _subscribe_status_listeners()
     _security_headers(app)
+    _cookie_sessions(app)
     return app
+
+
+def _cookie_sessions(app: Flask) -> None:
+    """Flask's cookie sessions, except that a request without a session cookie (an API call with a bearer token)
+    gets its empty session without the signing serializer being built for it (every request built one)."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    class SessionInterface(SecureCookieSessionInterface):
+        def open_session(self, app, request):
+            if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+                return self.session_class()
+            return super().open_session(app, request)
+
+    app.session_interface = SessionInterface()
 
 
 def _bounded_int_routes(app: Flask) -> None:

@@ -1,5 +1,5 @@
 """The embedded web server (``run.py``): gevent's WSGI server with WebSocket support, as Flask-SocketIO's ``run``
-starts it, except that every accepted connection sets TCP_NODELAY.
+starts it, except that every accepted connection sets TCP_NODELAY and an answer's headers leave with its body.
 
 gevent's pywsgi writes a response's headers and its body in two ``send`` calls. With Nagle's algorithm on, the
 body waits until the client acknowledges the headers, and a client on a keep-alive connection delays that ACK
@@ -30,6 +30,18 @@ def serve(app: Flask, host: str, port: int) -> None:
             except OSError:  # not TCP (a UNIX socket): nothing to turn off
                 pass
             super().__init__(sock, address, server, rfile)
+
+        def _write_with_headers(self, data):
+            """The status line, headers and first body chunk in one ``sendall`` (pywsgi sends the headers, then
+            the body: two system calls, and over loopback two wake-ups of the client, for every answer)."""
+            pending: list = []
+            self._sendall = pending.append  # the instance attribute shadows the method while headers are built
+            try:
+                super()._write_with_headers(data)
+            finally:
+                del self._sendall
+            if pending:
+                self._sendall(pending[0] if len(pending) == 1 else b"".join(pending))
 
     server = pywsgi.WSGIServer((host, port), app, handler_class=NoDelayHandler, log=None)
     socketio.wsgi_server = server  # what socketio.stop() stops

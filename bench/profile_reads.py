@@ -2,7 +2,7 @@
 
 Sequential sessions (no concurrency) against one simulator, each kind timed in the same run; with ``--profile``
 the comms path runs again under cProfile and the top functions are printed (``--rest-profile`` does the same for
-the live HES process serving the REST reads: it runs under cProfile and dumps its stats when stopped).
+the live HES process while it serves the timed REST reads: ``bench.profiled_run`` switches its profiler on and off).
 Run: .venv/bin/python -m bench.profile_reads --sessions 40 --profile [--port-base 21000]
 """
 
@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
+import signal
 import sys
 import tempfile
 import time
@@ -122,8 +124,8 @@ def main() -> None:
                  "--listen", f"127.0.0.1:{args.port_base + 10}-{args.port_base + 10 + args.meters - 1}"]
     sim = start_simulator(meters=args.meters, first_serial=1, history_days=2, extra=["--prefix", "RDB", *ports])
     command = None
-    if args.rest_profile:
-        command = [sys.executable, "-m", "cProfile", "-o", args.rest_profile, "run.py"]
+    if args.rest_profile:  # profiled only while the REST reads are timed (SIGUSR1 .. SIGUSR2)
+        command = [sys.executable, "-m", "bench.profiled_run", str(Path(args.rest_profile).resolve())]
     hes = LiveHes(Path(tempfile.mkdtemp(prefix="hes-profile-read-")),
                   env={"HES_SCHEDULER": "off", "HES_RESPONSE_TIMEOUT": "20"}, command=command,
                   web_port=args.port_base or None, meter_port=args.port_base + 1 if args.port_base else None).start()
@@ -176,7 +178,14 @@ def main() -> None:
             _timed(session, len(meter_ids))
         n = args.sessions
         hes_cpu = cpu_seconds(hes.proc.pid)
-        figures = {name: _timed(session, n) for name, session in kinds.items()}
+        figures = {}
+        for name, session in kinds.items():
+            if name == "rest" and args.rest_profile:
+                os.kill(hes.proc.pid, signal.SIGUSR1)
+            figures[name] = _timed(session, n)
+            if name == "rest" and args.rest_profile:
+                os.kill(hes.proc.pid, signal.SIGUSR2)
+                print(f"live HES profile of {n} REST reads: {args.rest_profile}")
         figures["bare"] = (figures["bare"] + _timed(bare, n)) / 2
         for name, ms in figures.items():
             print(f"{name:8s} {ms:7.1f} ms/session  ({(ms / figures['bare'] - 1) * 100:+.0f} % vs bare)")
@@ -185,6 +194,16 @@ def main() -> None:
         _timed(rest, n)
         print(f"live HES CPU per REST read: {(cpu_seconds(hes.proc.pid) - hes_cpu) * 1000 / n:.1f} ms "
               f"(wall {(time.perf_counter() - started) * 1000 / n:.1f} ms)")
+        def rest_404_live(i: int) -> None:
+            if hes.http.post(f"{hes.url}/api/v1/meter/99999999/read", timeout=60, json=body).status_code != 404:
+                raise RuntimeError("expected 404")
+
+        _timed(rest_404_live, 10)
+        started, hes_cpu = time.perf_counter(), cpu_seconds(hes.proc.pid)
+        _timed(rest_404_live, n * 4)
+        print(f"live HES CPU per REST 404 read (HTTP, security checks, no meter): "
+              f"{(cpu_seconds(hes.proc.pid) - hes_cpu) * 1000 / (n * 4):.2f} ms "
+              f"(wall {(time.perf_counter() - started) * 1000 / (n * 4):.1f} ms)")
         if args.threads > 1:  # as bench_comms runs them: the HES's CPU per read when reads overlap
             started, hes_cpu = time.monotonic(), cpu_seconds(hes.proc.pid)
             rate = _rate(rest, args.seconds, args.threads)

@@ -793,9 +793,22 @@ def _plain_cell(value: Any) -> Any:
     return to_python(value)
 
 
+# Profile timestamps decoded, per process: a fleet's meters stamp the same quarter-hours, and a window is read again
+# and again; datetimes are immutable, so one decoded value serves every row that carries the same 12 octets.
+_STAMPS: dict[bytes, dt.datetime | None] = {}
+STAMP_CACHE_LIMIT = 50_000
+
+
 def _clock_cell(value: Any) -> Any:
     if isinstance(value, bytes | bytearray) and len(value) == 12:
-        return decode_datetime(value)
+        key = bytes(value)
+        try:
+            return _STAMPS[key]
+        except KeyError:
+            if len(_STAMPS) >= STAMP_CACHE_LIMIT:
+                _STAMPS.clear()
+            decoded = _STAMPS[key] = decode_datetime(key)
+            return decoded
     return to_python(value)
 
 

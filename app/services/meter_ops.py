@@ -125,12 +125,22 @@ def profile_table(session: DlmsSession, brand: MeterBrand | None, columns: list[
 _PLAIN_JSON = (int, float, str, bool, type(None))
 
 
+# A profile timestamp's ISO text, per process (the same quarter-hours come back in every meter's rows).
+_ISO: dict[dt.datetime, str] = {}
+ISO_CACHE_LIMIT = 50_000
+
+
 def _json_cell(value: Any) -> Any:
     """One profile cell as JSON: plain values as they are, datetimes ISO 8601, bytes hex (see to_jsonable)."""
     if type(value) in _PLAIN_JSON:
         return value
     if isinstance(value, dt.datetime):
-        return value.astimezone(UTC).isoformat()
+        text = _ISO.get(value)
+        if text is None:
+            if len(_ISO) >= ISO_CACHE_LIMIT:
+                _ISO.clear()
+            text = _ISO[value] = value.astimezone(UTC).isoformat()
+        return text
     return to_jsonable(value)
 
 

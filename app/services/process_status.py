@@ -44,6 +44,8 @@ def resources() -> dict[str, float]:
 TRACKED = (("channel ids", "app.services.ingest", "_channel_ids", len),
            ("meter object caches", "app.services.meter_access", "_object_caches", len),
            ("push specs", "app.services.push_ingest", "_specs", len),
+           ("profile stamps", "app.comms.session", "_STAMPS", len),
+           ("profile stamp texts", "app.services.meter_ops", "_ISO", len),
            ("partition months", "app.services.partitions", "_known", lambda known: sum(map(len, known.values()))))
 
 
