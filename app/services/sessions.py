@@ -122,10 +122,16 @@ class VerifiedTokens:
             if claims is None:
                 claims = decode(encoded_token, csrf_value, allow_expired)  # raises for a bad or expired token
                 self._claims[encoded_token] = claims
-                if len(self._claims) > self.LIMIT:
-                    self._claims.popitem(last=False)
+                while len(self._claims) > self.LIMIT:
+                    try:
+                        self._claims.popitem(last=False)
+                    except KeyError:  # emptied by another thread meanwhile
+                        break
             else:
-                self._claims.move_to_end(encoded_token)
+                try:
+                    self._claims.move_to_end(encoded_token)
+                except KeyError:  # dropped by another thread meanwhile (threaded servers, tests)
+                    pass
             return dict(claims)
 
         return decode_cached
