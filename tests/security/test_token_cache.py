@@ -61,3 +61,33 @@ def test_a_tampered_copy_of_a_known_token_is_refused(app, client, make_user, api
     resp = client.get("/api/v1/security/users/", headers=_headers(f"{head}.{forged}.{signature}"))
     assert resp.status_code in (401, 422), resp.status_code
     assert client.get("/api/v1/security/users/", headers=headers).status_code == 403  # still only an Operator
+
+
+def test_the_kept_tokens_are_bounded_and_expiry_goes_back_to_the_full_check(app):
+    from app.services.sessions import VerifiedTokens
+
+    calls = []
+
+    def decode(token, csrf_value=None, allow_expired=False):
+        calls.append(token)
+        if token == "expired":
+            raise ValueError("expired")
+        return {"sub": token, "type": "access", "exp": time.time() + (0.5 if token == "short" else 3600)}
+
+    tokens = VerifiedTokens()
+    cached = tokens.wrap(decode)
+    with app.app_context():
+        for i in range(VerifiedTokens.LIMIT + 10):
+            cached(f"t{i}")
+        assert len(tokens) == VerifiedTokens.LIMIT and tokens.peek("t0") is None  # the oldest went first
+        cached("t20")
+        assert calls.count("t20") == 1  # kept: not decoded again
+        assert cached("t20", csrf_value="x") and calls.count("t20") == 2  # a CSRF check always decodes
+        cached("short")
+        time.sleep(0.6)
+        assert tokens.peek("short") is None
+        cached("short")
+        assert calls.count("short") == 2  # expired: decoded (and refused or renewed) in full again
+        claims = cached("t20")
+        claims["sub"] = "someone else"  # a caller changing its copy does not change the kept claims
+        assert cached("t20")["sub"] == "t20"
