@@ -59,7 +59,14 @@ SECTIONS = [  # (module, attribute path) of what an API read passes through, tim
     ("app.services.meter_access", "execute_local"), ("app.comms.session", "DlmsSession._rows"),
     ("app.services.meter_ops", "profile_table"), ("app.comms.session", "DlmsSession._make_client"),
     ("app.comms.session", "DlmsSession._recv"), ("app.comms.session", "DlmsSession._send"),
-    ("gurux_dlms.GXDLMSClient", "GXDLMSClient.getData"),
+    ("gurux_dlms.GXDLMSClient", "GXDLMSClient.getData"), ("app.services.meter_access", "load_meter_view"),
+    ("app.services.meter_access", "dial"),
+    ("app.comms.session", "DlmsSession.associate"), ("app.comms.session", "DlmsSession.release"),
+    ("app.comms.session", "DlmsSession.__init__"), ("app.services.meter_view", "MeterView.session_params"),
+    ("app.services.operations", "Operation.load"), ("app.services.meter_ops", "read_points"),
+    ("app.services.meter_ops", "_prefetch"), ("app.comms.session", "DlmsSession.read_profile"),
+    ("app.comms.session", "DlmsSession._profile_object"), ("gurux_dlms.GXDLMSClient", "GXDLMSClient.readRowsByRange"),
+    ("app.services.health", "session_succeeded"), ("app.services.identity", "learn_system_title"),
     ("app.services.reads", "audit.record"), ("app.services.reads", "audit.append"),
     ("sqlalchemy.orm.session", "Session.commit"),
     ("flask_appbuilder.api", "BaseApi.response"),
@@ -192,6 +199,14 @@ def main() -> None:
         figures["bare"] = (figures["bare"] + _timed(bare, n)) / 2
         for name, ms in figures.items():
             print(f"{name:8s} {ms:7.1f} ms/session  ({(ms / figures['bare'] - 1) * 100:+.0f} % vs bare)")
+        # This process's CPU per session of the kinds it runs itself (bare loop, comms path), as bench_comms counts.
+        cpu = {}
+        for name in ("bare", "service"):
+            started = time.thread_time()
+            _timed(kinds[name], n)
+            cpu[name] = (time.thread_time() - started) * 1000 / n
+        print(f"CPU per session in this process: bare loop {cpu['bare']:.2f} ms, comms path {cpu['service']:.2f} ms "
+              f"({(cpu['service'] / cpu['bare'] - 1) * 100:+.0f} %)")
         # The live HES's CPU per REST read, sequential (only "rest" reaches it; its idle work is counted too).
         started, hes_cpu = time.perf_counter(), cpu_seconds(hes.proc.pid)
         _timed(rest, n)
@@ -214,7 +229,8 @@ def main() -> None:
             print(f"live HES CPU per REST read, {args.threads} concurrent: "
                   f"{(cpu_seconds(hes.proc.pid) - hes_cpu) * 1000 / count:.1f} ms ({rate:.1f} reads/s)")
         if args.sections:
-            print(_sections(lambda: rest_inprocess(0), n, "read") + _sections(lambda: rest_404(0), n, "404 read"))
+            print(_sections(lambda: rest_inprocess(0), n, "read") + _sections(lambda: rest_404(0), n, "404 read")
+                  + _sections(lambda: service(0), n, "comms path session"))
         if args.profile:
             for name in args.kinds.split(","):
                 profile = cProfile.Profile()
