@@ -118,7 +118,8 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=20)
     parser.add_argument("--sessions", type=int, default=40)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--rest-profile", help="file the live HES writes its cProfile stats to")
+    parser.add_argument("--rest-profile", help="file the live HES writes its cProfile stats to (of the sequential "
+                                               "REST reads, or with --threads of the concurrent ones)")
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--dump", help="directory to write each profile's pstats file to (service.prof, ...)")
     parser.add_argument("--kinds", default="service,rest-app", help="which kinds to profile")
@@ -190,10 +191,11 @@ def main() -> None:
         hes_cpu = cpu_seconds(hes.proc.pid)
         figures = {}
         for name, session in kinds.items():
-            if name == "rest" and args.rest_profile:
+            profiled = name == "rest" and args.rest_profile and args.threads == 1
+            if profiled:
                 os.kill(hes.proc.pid, signal.SIGUSR1)
             figures[name] = _timed(session, n)
-            if name == "rest" and args.rest_profile:
+            if profiled:
                 os.kill(hes.proc.pid, signal.SIGUSR2)
                 print(f"live HES profile of {n} REST reads: {args.rest_profile}")
         figures["bare"] = (figures["bare"] + _timed(bare, n)) / 2
@@ -223,8 +225,13 @@ def main() -> None:
               f"{(cpu_seconds(hes.proc.pid) - hes_cpu) * 1000 / (n * 4):.2f} ms "
               f"(wall {(time.perf_counter() - started) * 1000 / (n * 4):.1f} ms)")
         if args.threads > 1:  # as bench_comms runs them: the HES's CPU per read when reads overlap
+            if args.rest_profile:  # with --threads, the live HES is profiled while the reads overlap
+                os.kill(hes.proc.pid, signal.SIGUSR1)
             started, hes_cpu = time.monotonic(), cpu_seconds(hes.proc.pid)
             rate = _rate(rest, args.seconds, args.threads)
+            if args.rest_profile:
+                os.kill(hes.proc.pid, signal.SIGUSR2)
+                print(f"live HES profile of the concurrent REST reads: {args.rest_profile}")
             count = rate * (time.monotonic() - started)
             print(f"live HES CPU per REST read, {args.threads} concurrent: "
                   f"{(cpu_seconds(hes.proc.pid) - hes_cpu) * 1000 / count:.1f} ms ({rate:.1f} reads/s)")
