@@ -72,7 +72,8 @@ class ConsumptionAreaDaily(Model):
 
 class ConsumptionDailyRunning(Model):
     """A meter's totals from its first daily row up to and including ``bucket`` (one row per daily row, kept by
-    database triggers): its energy over any range of days is the difference of two rows."""
+    database triggers): its energy over any range of days is the difference of two rows. SQLite only: PostgreSQL's
+    reports sum ``consumption_daily`` and do not keep it (migration 0160_ing_pg_running_off)."""
 
     __tablename__ = "consumption_daily_running"
 
