@@ -52,7 +52,7 @@ def next_local_day(day_start: dt.datetime, tz: ZoneInfo) -> dt.datetime:
 
 
 def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datetime | None = None,
-                    context: dict | None = None, merged: bool = False) -> None:
+                    context: dict | None = None, merged: bool = False, touched: dict | None = None) -> None:
     """Bring the rollups up to date for these (meter, channel, ts) -> (value, ...) keys.
 
     Appending new intervals after a meter's last reading (the normal collection round) adds their
@@ -60,12 +60,14 @@ def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datet
     the local days it touched from the stored readings. Set-wise: one query reads what every meter of
     the batch needs (area, next and previous readings; ``context`` when the caller already has it),
     one statement per rollup table adds the sums. ``merged``: the appended meters' sums were added already
-    (PostgreSQL's merge statement), only the others are left.
+    (PostgreSQL's merge statement), only the others are left. ``touched``: the batch's energy series as
+    ``_touched`` gives them, when the caller has them already.
     """
     from app.services.ingest import channel_id
 
     import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
-    touched = _touched(keyed, import_id, export_id)
+    if touched is None:
+        touched = _touched(keyed, import_id, export_id)
     if not touched:
         return
     tz = utility_zone()
@@ -394,6 +396,9 @@ def _recompute(meter_id: int, import_id: int, export_id: int, start: dt.datetime
                 daily[day][2] += 1
                 if r1 is not None and r1 - t1 <= on_time:
                     daily[day][3] += 1
+    sqlite = db.engine.dialect.name == "sqlite"
+    if sqlite:
+        before = _hold_running(meter_id, start, end)
     for model, buckets, fields in ((ConsumptionHourly, hourly, ("import_wh", "export_wh", "intervals")),
                                    (ConsumptionDaily, daily, ("import_wh", "export_wh", "intervals", "on_time"))):
         db.session.execute(delete(model).where(and_(model.meter_id == meter_id, model.bucket >= start,
@@ -402,3 +407,52 @@ def _recompute(meter_id: int, import_id: int, export_id: int, start: dt.datetime
                 for bucket, values in buckets.items() if start <= bucket < end]
         if rows:
             db.session.execute(insert(model), rows)
+    if sqlite:
+        _release_running(meter_id, start, end, before)
+
+
+RUNNING_COLUMNS = ("import_wh", "export_wh", "intervals")
+
+
+def _hold_running(meter_id: int, start: dt.datetime, end: dt.datetime) -> tuple:
+    """SQLite: before a range of a meter's days is rewritten, hold the meter (its running totals' triggers stand
+    aside, migration 0162) and return the range's totals as stored (energy, intervals, days)."""
+    from app.services.ingest import sqlite_ts
+
+    conn = db.session.connection()
+    conn.exec_driver_sql("INSERT OR IGNORE INTO consumption_running_hold (meter_id) VALUES (?)", (meter_id,))
+    return tuple(conn.exec_driver_sql(
+        "SELECT coalesce(sum(import_wh), 0), coalesce(sum(export_wh), 0), coalesce(sum(intervals), 0), count(*) "
+        "FROM consumption_daily WHERE meter_id = ? AND bucket >= ? AND bucket < ?",
+        (meter_id, sqlite_ts(start), sqlite_ts(end))).one())
+
+
+def _release_running(meter_id: int, start: dt.datetime, end: dt.datetime, before: tuple) -> None:
+    """SQLite: after the range was rewritten, its running totals written again from the day before it, the later
+    days shifted once by the range's net change, and the meter released: a backfill costs its own days plus one
+    pass over the later ones (the triggers made that pass once for every day deleted or inserted)."""
+    from app.services.ingest import sqlite_ts
+
+    conn = db.session.connection()
+    span = (meter_id, sqlite_ts(start), sqlite_ts(end))
+    conn.exec_driver_sql("DELETE FROM consumption_daily_running WHERE meter_id = ? AND bucket >= ? AND bucket < ?",
+                         span)
+    conn.exec_driver_sql(
+        "INSERT INTO consumption_daily_running (meter_id, bucket, import_wh, export_wh, intervals, days) "
+        "SELECT d.meter_id, d.bucket, b.i + sum(d.import_wh) OVER w, b.e + sum(d.export_wh) OVER w, "
+        "b.n + sum(d.intervals) OVER w, b.days + count(*) OVER w "
+        "FROM consumption_daily d, (SELECT coalesce(p.import_wh, 0) AS i, coalesce(p.export_wh, 0) AS e, "
+        "coalesce(p.intervals, 0) AS n, coalesce(p.days, 0) AS days FROM (SELECT 1) AS one LEFT JOIN "
+        "(SELECT * FROM consumption_daily_running WHERE meter_id = ? AND bucket < ? ORDER BY bucket DESC LIMIT 1) "
+        "AS p ON 1) AS b WHERE d.meter_id = ? AND d.bucket >= ? AND d.bucket < ? "
+        "WINDOW w AS (ORDER BY d.bucket ROWS UNBOUNDED PRECEDING)", (meter_id, span[1], *span))
+    after = conn.exec_driver_sql(
+        "SELECT coalesce(sum(import_wh), 0), coalesce(sum(export_wh), 0), coalesce(sum(intervals), 0), count(*) "
+        "FROM consumption_daily WHERE meter_id = ? AND bucket >= ? AND bucket < ?", span).one()
+    change = [a - b for a, b in zip(after, before, strict=True)]
+    if any(change):
+        conn.exec_driver_sql(
+            "UPDATE consumption_daily_running SET import_wh = import_wh + ?, export_wh = export_wh + ?, "
+            "intervals = intervals + ?, days = days + ? WHERE meter_id = ? AND bucket >= ?",
+            (*change, meter_id, span[2]))
+    conn.exec_driver_sql("DELETE FROM consumption_running_hold WHERE meter_id = ?", (meter_id,))

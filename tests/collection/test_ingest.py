@@ -284,3 +284,95 @@ def test_rows_older_than_the_installation_are_held_and_the_rest_of_the_batch_lan
         assert (again.inserted, again.unchanged, again.quarantined) == (0, 9, 4)
         assert count_rows(QuarantinedRow) == 4 and count_rows(Reading) == 9
         assert db.session.execute(select(func.sum(ConsumptionDaily.import_wh))).scalar() == 800.0
+
+def recomputed_daily(meter_id: int) -> dict[dt.datetime, tuple[float, float, int]]:
+    """The meter's daily rollup (UTC days) recomputed from its stored readings: each energy channel's consecutive
+    readings' delta (a reset counts 0) in the day the later one ends in; intervals on the quarter-hour grid."""
+    from app.services.ingest import channel_id
+
+    days: dict[dt.datetime, list] = {}
+    for column, obis in ((0, IMPORT), (1, EXPORT)):
+        series = db.session.execute(select(Reading.ts, Reading.value).where(
+            Reading.meter_id == meter_id, Reading.channel_id == channel_id(obis)).order_by(Reading.ts)).all()
+        for (_t0, v0), (t1, v1) in zip(series, series[1:], strict=False):
+            t1 = t1.astimezone(UTC)
+            day = dt.datetime.combine((t1 - dt.timedelta(microseconds=1)).date(), dt.time(0), tzinfo=UTC)
+            acc = days.setdefault(day, [0.0, 0.0, 0])
+            acc[column] += max(v1 - v0, 0.0)
+            if column == 0 and int(t1.timestamp()) % 900 == 0:
+                acc[2] += 1
+    return {day: tuple(acc) for day, acc in days.items()}
+
+
+def stored_daily(meter_id: int) -> dict[dt.datetime, tuple[float, float, int]]:
+    return {bucket.astimezone(UTC): (i, e, n) for bucket, i, e, n in db.session.execute(select(
+        ConsumptionDaily.bucket, ConsumptionDaily.import_wh, ConsumptionDaily.export_wh, ConsumptionDaily.intervals
+    ).where(ConsumptionDaily.meter_id == meter_id)).all() if (i, e, n) != (0.0, 0.0, 0)}
+
+
+def both_channels(meter_id: int, start: dt.datetime, count: int, base: float = 10_000.0) -> list[Value]:
+    """Import and export profiles of ``count`` intervals from ``start`` (import 250 Wh, export 10 Wh each)."""
+    stamps = [start + dt.timedelta(minutes=15 * i) for i in range(count)]
+    offset = (start - dt.datetime(2026, 1, 1, tzinfo=UTC)) // dt.timedelta(minutes=15)
+    return [v for n, ts in enumerate(stamps) for v in (
+        Value(meter_id, IMPORT, ts, base + 250.0 * (offset + n)), Value(meter_id, EXPORT, ts, 10.0 * (offset + n)))]
+
+
+def test_sqlite_out_of_order_backfill_costs_its_own_days_and_keeps_running_totals(app, meter_id):
+    """SQLite keeps per-meter running totals (the consumption reports read two rows a meter): a day backfilled
+    before the meter's later days rewrites its own range and shifts the later days once — the same backfill before
+    30 more later days costs 30 more row writes (the triggers shifted all of them again for every daily row
+    rewritten: 5 x 30 here, O(days²) over a history filled from newest to oldest) — and every running total still
+    equals the sum of the meter's days up to it."""
+    from sqlalchemy import text
+
+    from app.models import ConsumptionDailyRunning, Meter
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite only: PostgreSQL keeps no running totals (migration 0160_ing_pg_running_off)")
+    start = dt.datetime(2026, 3, 1, tzinfo=UTC)
+    day = dt.timedelta(days=1)
+
+    def running_equal_to_the_days(meter):
+        days = db.session.execute(select(ConsumptionDaily.bucket, ConsumptionDaily.import_wh,
+                                         ConsumptionDaily.export_wh, ConsumptionDaily.intervals)
+                                  .where(ConsumptionDaily.meter_id == meter).order_by(ConsumptionDaily.bucket)).all()
+        totals, expected = [0.0, 0.0, 0, 0], []
+        for bucket, i, e, n in days:
+            totals = [totals[0] + i, totals[1] + e, totals[2] + n, totals[3] + 1]
+            expected.append((bucket, pytest.approx(totals[0]), pytest.approx(totals[1]), totals[2], totals[3]))
+        stored = db.session.execute(select(ConsumptionDailyRunning.bucket, ConsumptionDailyRunning.import_wh,
+                                           ConsumptionDailyRunning.export_wh, ConsumptionDailyRunning.intervals,
+                                           ConsumptionDailyRunning.days)
+                                    .where(ConsumptionDailyRunning.meter_id == meter)
+                                    .order_by(ConsumptionDailyRunning.bucket)).all()
+        assert len(stored) == len(expected) > 0
+        assert [tuple(r) for r in stored] == expected
+
+    def changes_to_store(values):
+        before = db.session.connection().exec_driver_sql("SELECT total_changes()").scalar()
+        store_readings(values, commit=False)
+        changed = db.session.connection().exec_driver_sql("SELECT total_changes()").scalar() - before
+        db.session.commit()
+        return changed
+
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        template = db.session.get(Meter, meter_id)
+        other = Meter(number="ING00000099", brand_id=template.brand_id, area_id=template.area_id)
+        db.session.add(other)
+        db.session.commit()
+        changed = {}
+        for meter, count in ((meter_id, 10), (other.id, 40)):
+            days = [both_channels(meter, start + n * day, 97) for n in range(count)]
+            for n, values in enumerate(days):
+                if n not in (2, 3):
+                    store_readings(values)  # days 3 and 4 missed (an outage)
+            running_equal_to_the_days(meter)
+            changed[meter] = changes_to_store(days[2])  # day 3 backfilled before the later days
+            days[3][10] = Value(meter, IMPORT, days[3][10].ts, days[3][10].value + 5.0)  # day 4, a value revised
+            changes_to_store(days[3])
+            running_equal_to_the_days(meter)
+            assert stored_daily(meter) == recomputed_daily(meter)
+        assert changed[other.id] - changed[meter_id] <= 30 + 5, changed
+        assert db.session.execute(text("SELECT count(*) FROM consumption_running_hold")).scalar() == 0
