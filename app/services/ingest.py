@@ -179,32 +179,107 @@ def _screen(rows: list[Value], raised: list | None, firsts: dict[int, dt.datetim
     return accepted, len(rows) - len(accepted)
 
 
-def _firsts_and_context(rows: list[Value]) -> tuple[dict[int, dt.datetime], dict[int, tuple]]:
+class _SqliteBatch:
+    """SQLite: a batch taken apart in one pass over its values — the keys to insert (the last value of a key
+    given twice wins) and their parameters, each meter's energy series for the rollups and its bounds for the
+    context — then, in one statement before anything is written, the meters' installation dates and rollup
+    context (``_firsts_and_context``). When every stamp passes the screen, ``store`` writes the batch with no
+    further pass over it; otherwise the caller takes the general way with ``firsts`` and ``context``."""
+
+    __slots__ = ("context", "firsts", "keyed", "latest", "lows", "now", "oldest", "params", "rows", "touched")
+
+    def __init__(self, rows: list[Value]) -> None:
+        from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS
+
+        self.rows = rows
+        self.now = now = dt.datetime.now(UTC)
+        received = utc_text(now)
+        import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+        keyed: dict[tuple[int, int, dt.datetime], tuple] = {}
+        params: list[tuple] = []
+        touched: dict[int, dict[int, list]] = {}
+        bounds: dict[int, list] = {}  # meter -> [last energy stamp, first import stamp, first export stamp]
+        lows: dict[int, dt.datetime] = {}  # meter -> its oldest stamp
+        channels: dict[str, tuple[int, int | None]] = {}  # obis -> (channel, 1 import / 2 export / None)
+        oldest = latest = None
+        for v in rows:
+            ts = v.ts if v.ts.tzinfo is UTC else v.ts.astimezone(UTC)
+            found = channels.get(v.obis)
+            if found is None:
+                cid = channel_id(v.obis)
+                found = channels[v.obis] = (cid, 1 if cid == import_id else 2 if cid == export_id else None)
+            cid, column = found
+            meter_id = v.meter_id
+            value = float(v.value)
+            keyed[(meter_id, cid, ts)] = (value, int(v.quality), int(v.source))
+            params.append((meter_id, cid, utc_text(ts), value, int(v.quality), int(v.source), received))
+            if oldest is None or ts < oldest:
+                oldest = ts
+            if latest is None or ts > latest:
+                latest = ts
+            low = lows.get(meter_id)
+            if low is None or ts < low:
+                lows[meter_id] = ts
+            b = bounds.get(meter_id)
+            if b is None:
+                b = bounds[meter_id] = [None, None, None]
+                touched[meter_id] = {}
+            if column is None:
+                continue
+            series = touched[meter_id].get(cid)
+            if series is None:
+                series = touched[meter_id][cid] = []
+            series.append((ts, value))
+            if b[0] is None or ts > b[0]:
+                b[0] = ts
+            if b[column] is None or ts < b[column]:
+                b[column] = ts
+        if len(keyed) != len(rows):  # a key given twice: its last value is the one stored
+            params = [(m, c, utc_text(ts), val, q, s, received) for (m, c, ts), (val, q, s) in keyed.items()]
+            touched = {m: {} for m in touched}
+            for (m, c, ts), (val, _q, _s) in keyed.items():
+                if c == import_id or c == export_id:
+                    touched[m].setdefault(c, []).append((ts, val))
+        self.keyed, self.params, self.touched, self.lows = keyed, params, {m: t for m, t in touched.items() if t}, lows
+        self.oldest, self.latest = oldest, latest
+        self.firsts, self.context = _firsts_and_context(bounds)
+
+    def passes(self) -> bool:
+        """Every stamp inside the accepted window and none older than its meter's installation (``_screen``)."""
+        window = timestamp_window(self.now)
+        if self.oldest < window[0] or self.latest > window[1]:
+            return False
+        firsts = self.firsts
+        return all(low >= firsts[m] for m, low in self.lows.items() if m in firsts)
+
+    def store(self, commit: bool, alerts: list, raised: list | None) -> StoreResult:
+        from app.services.rollups import refresh_rollups
+
+        result, changed = _store_sqlite(self.keyed, self.now, self.params)
+        keyed = self.keyed
+        if result.inserted == len(keyed):
+            refresh_rollups(keyed, all_new=True, received_at=self.now, context=self.context, touched=self.touched)
+        elif result.inserted:
+            refresh_rollups(keyed, received_at=self.now)
+        elif changed:
+            refresh_rollups(changed, received_at=self.now)
+        result.latest = self.latest
+        if commit:
+            db.session.commit()
+            _emit(alerts, raised)
+        return result
+
+
+def _firsts_and_context(bounds: dict[int, list]) -> tuple[dict[int, dt.datetime], dict[int, tuple]]:
     """SQLite: in one statement, before the batch is written, each meter's oldest possible stamp (as
     ``first_reading``) and what its rollups need (``rollups.context_select``: area, the reading after the
     batch, the values before it). Read before the insert, the context is the same as after it (it looks only
-    outside the batch's span) and one statement fewer."""
+    outside the batch's span) and one statement fewer. ``bounds``: meter -> [its last energy stamp in the
+    batch, its first import stamp, its first export stamp] (``_SqliteBatch``)."""
     from flask import current_app
 
     from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, _as_utc, context_select, read_context
 
-    energy: dict[str, int | None] = {}
-    bounds: dict[int, list] = {}  # meter -> [last energy stamp, first import stamp, first export stamp]
-    for v in rows:
-        column = energy.get(v.obis, -1)
-        if column == -1:
-            normal = normalise_obis(v.obis)
-            column = energy[v.obis] = 1 if normal == IMPORT_OBIS else 2 if normal == EXPORT_OBIS else None
-        b = bounds.get(v.meter_id)
-        if b is None:
-            b = bounds[v.meter_id] = [None, None, None]
-        if column is None:
-            continue
-        ts = v.ts if v.ts.tzinfo is UTC else v.ts.astimezone(UTC)
-        if b[0] is None or ts > b[0]:
-            b[0] = ts
-        if b[column] is None or ts < b[column]:
-            b[column] = ts
     import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
     grace = dt.timedelta(hours=float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)))
     db.session.flush()  # a meter added in this session counts
@@ -308,7 +383,10 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
     if postgresql:  # installation dates are screened in the merge statement itself (``_store_postgresql``)
         firsts, context = {}, None
     else:
-        firsts, context = _firsts_and_context(rows)
+        batch = _SqliteBatch(rows)
+        if batch.passes():  # the usual batch: every stamp passes the screen
+            return batch.store(commit, own_alerts, raised)
+        firsts, context = batch.firsts, batch.context
     rows, quarantined = _screen(rows, own_alerts, firsts)
     if quarantined:
         context = None  # read for the rows before the screen
@@ -360,16 +438,11 @@ def _emit(alerts: list, raised: list | None) -> None:
         emit_raised(alerts)
 
 
-def _store_sqlite(keyed: dict, now: dt.datetime) -> StoreResult:
+def _store_sqlite(keyed: dict, now: dt.datetime, params: list | None = None) -> StoreResult:
     conn = db.session.connection()
     received = sqlite_ts(now)
-    texts: dict[dt.datetime, str] = {}  # the channels of one profile row share its timestamp
-    params = []
-    for (m, c, ts), (val, q, s) in keyed.items():
-        text_ts = texts.get(ts)
-        if text_ts is None:
-            text_ts = texts[ts] = utc_text(ts)
-        params.append((m, c, text_ts, val, q, s, received))
+    if params is None:
+        params = [(m, c, utc_text(ts), val, q, s, received) for (m, c, ts), (val, q, s) in keyed.items()]
     cursor = conn.exec_driver_sql(
         "INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, channel_id, ts) DO NOTHING", params)
