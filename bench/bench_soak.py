@@ -62,35 +62,66 @@ def wait_online(hes: LiveHes, meters: int, timeout: float = 1800) -> None:
     print(f"{time.monotonic() - began:5.0f} s: all {meters} online", file=sys.stderr, flush=True)
 
 
+def restart_postgresql() -> None:
+    """Restart the machine's PostgreSQL cluster (every connection is dropped; the HES must reconnect)."""
+    import subprocess
+
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True,
+                   capture_output=True, timeout=120)
+    print(f"{time.strftime('%H:%M:%S')}: PostgreSQL restarted", file=sys.stderr, flush=True)
+
+
 def open_fds(pid: int) -> int:
     """Open file descriptors of a process."""
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 class Errors:
-    """API calls that failed (exception or non-2xx), by what was asked."""
+    """API calls that failed (exception or non-2xx), by what was asked and why, with the first and last time.
 
-    def __init__(self) -> None:
+    A 401 is first answered as an integrator does: log in again (the access token lives HES_JWT_SECONDS, an hour
+    by default, so a run longer than that outlives its token) and retry once; only a second refusal counts."""
+
+    def __init__(self, hes: LiveHes) -> None:
+        self.hes = hes
         self.counts: dict[str, int] = {}
         self.calls: dict[str, int] = {}
+        self.reasons: dict[tuple[str, str], list] = {}
+        self.relogins = 0
         self.lock = threading.Lock()
+
+    def _attempt(self, request) -> tuple[object | None, str | None]:
+        try:
+            resp = request()
+        except Exception as exc:  # a failing or hanging API during the soak is exactly what is counted
+            return None, type(exc).__name__
+        return resp, None if 200 <= resp.status_code < 300 else f"HTTP {resp.status_code}"
 
     def call(self, what: str, request) -> object | None:
         """Make one API call; count it, and count it as an error unless it answered 2xx."""
         with self.lock:
             self.calls[what] = self.calls.get(what, 0) + 1
-        try:
-            resp = request()
-            ok = 200 <= resp.status_code < 300
-        except Exception:  # a failing or hanging API during the soak is exactly what is counted
-            resp, ok = None, False
-        if not ok:
+        resp, failed = self._attempt(request)
+        if failed == "HTTP 401" and self.hes.login():
+            with self.lock:
+                self.relogins += 1
+            resp, failed = self._attempt(request)
+        if failed:
+            now = time.strftime("%H:%M:%S")
             with self.lock:
                 self.counts[what] = self.counts.get(what, 0) + 1
-        return resp if ok else None
+                seen = self.reasons.setdefault((what, failed), [0, now, now])
+                seen[0], seen[2] = seen[0] + 1, now
+        return None if failed else resp
 
     def summary(self) -> str:
         return ", ".join(f"{what} {self.counts.get(what, 0)}/{n}" for what, n in sorted(self.calls.items()))
+
+    def why(self) -> str:
+        """Each kind of failure: how many, first and last time (UTC)."""
+        return "; ".join(f"{what}: {reason} ×{n} ({first}–{last})"
+                         for (what, reason), (n, first, last) in sorted(self.reasons.items())) or "none"
 
 
 def process(hes: LiveHes, errors: Errors) -> dict:
@@ -114,6 +145,12 @@ def main() -> None:
     parser.add_argument("--postgresql", default="", help="run the HES on this PostgreSQL URL (a throwaway schema)")
     parser.add_argument("--redis", default="", help="run the HES's task queue on this Redis URL (a database it "
                         "may empty), the at-scale configuration; default SQLite")
+    parser.add_argument("--token-seconds", type=int, default=None,
+                        help="the HES's access-token lifetime (HES_JWT_SECONDS; default an hour): a short one proves "
+                        "the client's login-again path inside a short run")
+    parser.add_argument("--restart-postgresql-after-minutes", type=float, default=None,
+                        help="restart the machine's PostgreSQL cluster this long into the measured time (with "
+                        "--postgresql): the HES must ride it out with no API error")
     args = parser.parse_args()
     with database(args.postgresql) as url:
         soak(args, url)
@@ -128,7 +165,7 @@ def database(base_url: str):
     from sqlalchemy import create_engine, text
 
     schema = f"hes_soak_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(base_url)
+    engine = create_engine(base_url, pool_pre_ping=True)  # outlives a restart of the cluster
     with engine.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
@@ -151,10 +188,12 @@ def soak(args, database_url: str | None) -> None:
                   env={"HES_HEARTBEAT_SECONDS": "60", "HES_BACKFILL_DAYS": "1", "HES_IDENTIFY_TIMEOUT": "60",
                        "HES_JOBS_PER_MINUTE": "1000", "HES_PROCESS_HEARTBEAT_SECONDS": "10",
                        **({"DATABASE_URL": database_url} if database_url else {}),
-                       **({"HES_REDIS_URL": args.redis} if args.redis else {})}).start(timeout=180)
+                       **({"HES_REDIS_URL": args.redis} if args.redis else {}),
+                       **({"HES_JWT_SECONDS": str(args.token_seconds)} if args.token_seconds else {})}
+                  ).start(timeout=180)
     sim = None
     stop = threading.Event()
-    errors = Errors()
+    errors = Errors(hes)
     lag = {"p99": 0.0, "max": 0.0, "reports": 0}
     minutes_p99: list[float] = []
     try:
@@ -218,7 +257,12 @@ def soak(args, database_url: str | None) -> None:
         time.sleep(warmup * 60)
         measuring.set()
         start = (rss_kb(hes.proc.pid), open_fds(hes.proc.pid), process(hes, errors).get("caches") or {})
-        time.sleep(args.minutes * 60)
+        if args.restart_postgresql_after_minutes is not None and database_url:
+            time.sleep(args.restart_postgresql_after_minutes * 60)
+            restart_postgresql()
+            time.sleep(max(0.0, args.minutes - args.restart_postgresql_after_minutes) * 60)
+        else:
+            time.sleep(args.minutes * 60)
         end = (rss_kb(hes.proc.pid), open_fds(hes.proc.pid), process(hes, errors).get("caches") or {})
         online = online_count(hes)
         stop.set()
@@ -245,6 +289,8 @@ def soak(args, database_url: str | None) -> None:
              f"({growth(start[0], end[0])})", "flat within 5 %"),
             ("open fds after warm-up → end", f"{start[1]} → {end[1]} ({growth(start[1], end[1])})", "flat within 5 %"),
             ("API errors (failed / calls)", f"{total_errors} ({errors.summary()})", "0"),
+            ("API errors: why and when (UTC)", errors.why(), "none"),
+            ("logins again after the access token expired", f"{errors.relogins}", "(for information)"),
             ("loop lag p99, worst minute while measured", f"{lag['p99']:.1f} ms ({lag['reports']} reports)",
              "< 100 ms"),
             ("loop lag max, worst minute while measured", f"{lag['max']:.1f} ms", "< 1000 ms"),
