@@ -32,14 +32,29 @@ def enqueue_all(meter_ids, enqueue) -> None:
         run()
 
 
+def _retry_collect(meter_id: int, kind: str, attempt: int) -> bool:
+    """Schedule the next attempt of a collection with jittered exponential backoff, unless this was the last one
+    (``HES_COLLECT_RETRIES``). Returns whether a retry follows."""
+    from flask import current_app
+
+    if attempt >= int(current_app.config.get("HES_COLLECT_RETRIES", 3)):
+        return False
+    delay = RETRY_BASE_SECONDS * 2 ** attempt * random.uniform(0.8, 1.2)
+    collect.schedule(args=(meter_id, kind, attempt + 1), delay=delay)
+    return True
+
+
 @huey.task(priority=PRIORITY_SCHEDULE)
 def collect(meter_id: int, kind: str, attempt: int = 0) -> dict | None:
-    """Run one collection operation on one meter; unreachable meters, and profile reads that came back empty
-    from a meter holding entries, are retried with backoff."""
+    """Run one collection operation on one meter; unreachable meters, profile reads that came back empty from a
+    meter holding entries, and a database that went away mid-collection are retried with backoff."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from app.extensions import db
     from app.services.meter_access import MeterUnreachable, run_on_meter
     from app.services.operations import SCHEDULE_OPERATIONS
 
-    with task_context() as app:
+    with task_context():
         try:
             result = run_on_meter(meter_id, SCHEDULE_OPERATIONS[kind])
             if attempt:  # a retry read it: a "profile read failed" alert resolves by itself
@@ -48,11 +63,22 @@ def collect(meter_id: int, kind: str, attempt: int = 0) -> dict | None:
                 profile_read_recovered(meter_id, kind)
             return result
         except MeterUnreachable as exc:
-            retries = int(app.config.get("HES_COLLECT_RETRIES", 3))
-            if attempt < retries:
-                delay = RETRY_BASE_SECONDS * 2 ** attempt * random.uniform(0.8, 1.2)
-                collect.schedule(args=(meter_id, kind, attempt + 1), delay=delay)
+            _retry_collect(meter_id, kind, attempt)
             log.info("collect %s from meter %s: %s (attempt %d)", kind, meter_id, exc, attempt + 1)
+            return None
+        except DBAPIError as exc:
+            if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+                raise
+            # The database restarted, failed over or stayed locked: the meter still holds its data and the
+            # collection cursor makes a retry exactly-once, so the round is not lost until the next schedule.
+            try:
+                db.session.rollback()
+            except DBAPIError:
+                pass  # the connection is gone; the pool replaces it (pre-ping)
+            retrying = _retry_collect(meter_id, kind, attempt)
+            log.warning("collect %s from meter %s: database unavailable (%s); %s (attempt %d)", kind, meter_id,
+                        str(exc.orig or exc).splitlines()[0], "retrying" if retrying else "no retries left",
+                        attempt + 1)
             return None
         except Exception as exc:
             from app.services.read_failures import profile_read_error, profile_read_failed
@@ -61,11 +87,8 @@ def collect(meter_id: int, kind: str, attempt: int = 0) -> dict | None:
             if failure is None:
                 raise
             # The meter holds entries but answered none: a failure, retried and shown as an alert.
-            retrying = attempt < int(app.config.get("HES_COLLECT_RETRIES", 3))
+            retrying = _retry_collect(meter_id, kind, attempt)
             profile_read_failed(meter_id, kind, failure, attempt, retrying)
-            if retrying:
-                delay = RETRY_BASE_SECONDS * 2 ** attempt * random.uniform(0.8, 1.2)
-                collect.schedule(args=(meter_id, kind, attempt + 1), delay=delay)
             log.warning("collect %s from meter %s failed: %s (attempt %d)", kind, meter_id, failure, attempt + 1)
             return None
 

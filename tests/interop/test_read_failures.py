@@ -61,3 +61,33 @@ def test_empty_profile_read_is_retried_and_alerted_until_a_retry_reads_it(app, s
             app.config.pop("HES_COLLECT_RETRIES", None)
         newest = max(alerts(), key=lambda a: a.id)
         assert newest.state == AlertState.active and "gave up after 2 attempts" in newest.title
+
+
+def test_collection_is_retried_when_the_database_goes_away(app, huey_immediate, monkeypatch, caplog):
+    """A database restart mid-collection (seen in the 5,000-meter soak: psycopg's AdminShutdown) fails the task's
+    statements, not the meter: the collection is rescheduled with backoff, and the last attempt gives up quietly."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    import app.services.meter_access as meter_access
+    from app.tasks.jobs import collect
+
+    def database_went_away(meter_id, operation, **_kwargs):
+        raise OperationalError("INSERT INTO reading ...", {}, Exception(
+            "terminating connection due to administrator command"))
+
+    monkeypatch.setattr(meter_access, "run_on_meter", database_went_away)
+    with app.app_context():
+        app.config["HES_COLLECT_RETRIES"] = 2
+        assert collect.call_local(41, "load_profile") is None
+        assert [task.args for task in huey_immediate.scheduled()] == [(41, "load_profile", 1)]
+        assert "database unavailable (terminating connection" in caplog.text and "retrying" in caplog.text
+        assert collect.call_local(41, "load_profile", 2) is None  # the last attempt: no further retry
+        assert [task.args for task in huey_immediate.scheduled()] == [(41, "load_profile", 1)]
+        assert "no retries left" in caplog.text
+
+        def bad_sql(meter_id, operation, **_kwargs):
+            raise ProgrammingError("SELECT nonsense", {}, Exception("syntax error"))
+
+        monkeypatch.setattr(meter_access, "run_on_meter", bad_sql)
+        with pytest.raises(ProgrammingError):  # a defect is not retried as if the database were away
+            collect.call_local(41, "load_profile")
