@@ -273,8 +273,8 @@ class _SqliteBatch:
 def _firsts_and_context(bounds: dict[int, list]) -> tuple[dict[int, dt.datetime], dict[int, tuple]]:
     """SQLite: in one statement, before the batch is written, each meter's oldest possible stamp (as
     ``first_reading``) and what its rollups need (``rollups.context_select``: area, the reading after the
-    batch, the values before it). Read before the insert, the context is the same as after it (it looks only
-    outside the batch's span) and one statement fewer. ``bounds``: meter -> [its last energy stamp in the
+    batch, the values before it). Read as the writer but before the insert, the context is the same as after it
+    (it looks only outside the batch's span) and one statement fewer. ``bounds``: meter -> [its last energy stamp in the
     batch, its first import stamp, its first export stamp] (``_SqliteBatch``)."""
     from flask import current_app
 
@@ -284,6 +284,9 @@ def _firsts_and_context(bounds: dict[int, list]) -> tuple[dict[int, dt.datetime]
     grace = dt.timedelta(hours=float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)))
     db.session.flush()  # a meter added in this session counts
     conn = db.session.connection()
+    # Become the writer first (a write that matches nothing opens the write transaction): read while another
+    # writer's batch of the same meter is uncommitted, the context would miss it and count its energy again.
+    conn.exec_driver_sql("DELETE FROM consumption_running_hold WHERE 0")
     firsts, context = {}, {}
     meters = list(bounds.items())
     for at in range(0, len(meters), 1000):
@@ -496,6 +499,7 @@ def _store_postgresql(keyed: dict, now: dt.datetime, raised: list) -> tuple[Stor
     params = {"now": now, "total": len(keyed), "grace": grace, "meters": list({m for m, _c, _ts in keyed}),
               **(rollups[1] if rollups else {})}
     with conn.connection.driver_connection.cursor() as cur:
+        cur.execute(hold_meters(params["meters"]))
         if info.get(STAGE) != "ready":  # first use on this connection, or rows of an earlier call in this transaction
             cur.execute(INCOMING_DDL + "; DELETE FROM incoming_reading")
         info[STAGE] = "used"
@@ -530,6 +534,21 @@ def _store_postgresql(keyed: dict, now: dt.datetime, raised: list) -> tuple[Stor
     revised, kept, changed = _revise(conn, "incoming_reading", now)
     return StoreResult(inserted=inserted, revised=revised, kept=kept, quarantined=quarantined,
                        unchanged=len(keyed) - inserted - revised - kept), changed, None, False
+
+
+INGEST_LOCK = 4801  # the class of the advisory locks that take a batch's meters in turn (``hold_meters``)
+
+
+def hold_meters(meters: Iterable[int]) -> str:
+    """PostgreSQL: the statements that start an ingest transaction — JIT off (compiling the merge cost up to 600 ms
+    once its tables grew, more than it ever saved) and each meter of the batch held until commit, in id order.
+
+    Two batches of one meter at once (a push beside a collection round) would each read the readings around
+    them without the other's: the later one's first interval would count the earlier one's energy again. Held,
+    the second waits for the first to commit, and its merge statement, which starts after the wait, sees it."""
+    ids = ",".join(str(int(m)) for m in sorted(set(meters)))
+    return (f"SET LOCAL jit = off; SELECT pg_advisory_xact_lock({INGEST_LOCK}, m) "
+            f"FROM unnest('{{{ids}}}'::int4[]) AS m ORDER BY m")
 
 
 INSTALLED = "installed"  # the merge's CTE: the oldest stamp each meter of the batch can have (``first_reading``)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -212,6 +214,54 @@ def test_batches_in_one_transaction_and_after_a_rollback(app, meter_id):
         assert count_rows(Reading) == 97
         daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
         assert (daily.import_wh, daily.intervals) == (96 * 250.0, 96)
+
+
+def test_two_batches_of_one_meter_at_once_count_each_interval_once(app, meter_id):
+    """A push beside a collection round: while one batch of a meter is stored but not committed, a second batch
+    of the same meter (the next intervals) waits for it, then counts its first interval from the first batch's
+    last reading — not from the reading before both, which would count the first batch's energy twice."""
+    start = dt.datetime(2026, 3, 4, tzinfo=UTC)
+    values = profile(meter_id, start, 13)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        store_readings(values[:1])  # the reading before both batches
+    first_stored, second_started, failures = threading.Event(), threading.Event(), []
+
+    def first() -> None:
+        with app.app_context():
+            try:
+                store_readings(values[1:7], commit=False)
+            finally:
+                first_stored.set()
+            second_started.wait(10)
+            time.sleep(0.5)  # the second batch would be stored and committed by now if it did not wait
+            db.session.commit()
+
+    def second() -> None:
+        first_stored.wait(10)
+        with app.app_context():
+            second_started.set()
+            store_readings(values[7:])
+
+    def keep_failure(target):
+        def run() -> None:
+            try:
+                target()
+            except Exception as exc:  # noqa: BLE001 - reported by the test below
+                failures.append(exc)
+        return run
+
+    threads = [threading.Thread(target=keep_failure(t)) for t in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    with app.app_context():
+        daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
+        assert (daily.import_wh, daily.intervals) == (12 * 250.0, 12)
+        hourly = db.session.execute(select(func.sum(ConsumptionHourly.import_wh))).scalar()
+        assert hourly == 12 * 250.0
 
 
 def test_many_meters_in_one_batch_each_get_their_own_rollups(app, meter_id):
