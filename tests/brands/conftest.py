@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.live import start_with_simulator_password
+from tests.support.live import add_dial_out_meter, start_with_simulator_password
 
 
 @pytest.fixture(scope="module")
@@ -17,9 +17,4 @@ def hes(tmp_path_factory):
 
 def dial_out_meter(hes, sim, prefix: str, index: int = 0, **fields) -> int:
     """Register a listening simulator meter (dial-out) with a SIM pointing at its port."""
-    from tests.support.live import add_meter
-
-    resp = hes.api("POST", "/sim/", json={"number": f"{prefix}-SIM{index}", "ip_address": "127.0.0.1",
-                                          "port": sim.port(index)})
-    assert resp.status_code == 201, resp.text
-    return add_meter(hes, sim.serial(index), comm_mode="dial_out", sim=resp.json()["id"], **fields)
+    return add_dial_out_meter(hes, sim, index, f"{prefix}-SIM{index}", **fields)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from tests.support.live import add_meter, meter
+from tests.support.live import add_dial_out_meter, add_meter, meter
 from tests.support.simulator import AUTH_KEY, BLOCK_KEY, CLIENT_TITLE
 
 UTC = dt.UTC
@@ -13,15 +13,7 @@ UTC = dt.UTC
 
 def add_dialout_meter(hes, sim, index: int, number_prefix: str, **fields) -> int:
     """Register a simulator meter that listens (dial-out) with a SIM pointing at its port."""
-    sim_number = f"{number_prefix}-SIM{index}"
-    # A stopped simulator's ephemeral port can be handed out again: free it from an older SIM first.
-    stale = hes.api("GET", f"/sim/?q=(filters:!((col:ip_address,opr:eq,value:'127.0.0.1'),"
-                           f"(col:port,opr:eq,value:{sim.port(index)})))").json()["ids"]
-    for sim_id in stale:
-        hes.api("DELETE", f"/sim/{sim_id}")
-    resp = hes.api("POST", "/sim/", json={"number": sim_number, "ip_address": "127.0.0.1", "port": sim.port(index)})
-    assert resp.status_code == 201, resp.text
-    return add_meter(hes, sim.serial(index), comm_mode="dial_out", sim=resp.json()["id"], **fields)
+    return add_dial_out_meter(hes, sim, index, f"{number_prefix}-SIM{index}", **fields)
 
 
 def test_dial_out_read_returns_the_simulators_values(hes, simulators):

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from tests.support.live import add_meter
+from tests.support.live import add_dial_out_meter
 
 UTC = dt.UTC
 LOAD_PROFILE = "1.0.99.1.0.255"
@@ -17,10 +17,7 @@ IMPORT = "1.0.1.8.0.255"
 
 def dial_out_meter(hes, sim, prefix: str, index: int = 0, **fields) -> int:
     """Register a listening simulator meter (dial-out) with a SIM pointing at its port."""
-    resp = hes.api("POST", "/sim/", json={"number": f"{prefix}-SIM{index}", "ip_address": "127.0.0.1",
-                                          "port": sim.port(index)})
-    assert resp.status_code == 201, resp.text
-    return add_meter(hes, sim.serial(index), comm_mode="dial_out", sim=resp.json()["id"], **fields)
+    return add_dial_out_meter(hes, sim, index, f"{prefix}-SIM{index}", **fields)
 
 
 def read_profile(hes, meter_id: int, hours: float) -> dict:

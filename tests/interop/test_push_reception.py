@@ -16,7 +16,7 @@ from app.comms.framing import wrapper_frame
 from simulator import axdr
 from simulator.dlms_server import data_notification
 from tests.interop.conftest import node_counters, node_page_counters, push_address, stored_readings
-from tests.support.live import add_meter, brand_id
+from tests.support.live import add_meter, add_sim, brand_id
 from tests.support.simulator import AUTH_KEY, BLOCK_KEY
 
 IMPORT = "1.0.1.8.0.255"
@@ -171,9 +171,8 @@ def test_ciphered_push_from_unknown_system_title_is_listed_then_registered_by_ti
 def test_push_identified_by_the_static_source_address_of_its_sim(hes, simulators):
     sim = simulators(meters=1, push_to=push_address(hes), first_serial=7,
                      extra=["--prefix", "PSRC", "--push-from", "127.0.0.2", "--behaviour", "push_anonymous"])
-    resp = hes.api("POST", "/sim/", json={"number": "PSRC-SIM", "ip_address": "127.0.0.2", "port": sim.port(0)})
-    assert resp.status_code == 201, resp.text
-    meter_id = add_meter(hes, sim.serial(0), comm_mode="dial_out", sim=resp.json()["id"])
+    sim_id = add_sim(hes, "PSRC-SIM", sim.port(0), ip_address="127.0.0.2")
+    meter_id = add_meter(hes, sim.serial(0), comm_mode="dial_out", sim=sim_id)
     assert_push_stored(hes, sim, meter_id)
     # A push from the same address that names a meter nobody has is not this meter's: it is listed unknown.
     host, port = push_address(hes).split(":")

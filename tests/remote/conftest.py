@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.live import LiveHes, add_meter, meter, start_with_simulator_password  # noqa: F401
+from tests.support.live import LiveHes, add_dial_out_meter, add_meter, meter, start_with_simulator_password  # noqa: F401
 
 FAST = {"HES_HEARTBEAT_SECONDS": "1", "HES_MISSED_HEARTBEATS": "3", "HES_IDENTIFY_TIMEOUT": "3",
         "HES_RESPONSE_TIMEOUT": "5", "HES_COMMAND_RETRY_SECONDS": "1", "HES_DIAL_ATTEMPTS": "1"}
@@ -20,10 +20,7 @@ def hes(tmp_path_factory):
 
 def add_dialout_meter(hes: LiveHes, sim, index: int, **fields) -> int:
     """Register a listening simulator meter with a SIM pointing at its port."""
-    resp = hes.api("POST", "/sim/", json={"number": f"SIM-{sim.serial(index)}", "ip_address": "127.0.0.1",
-                                          "port": sim.port(index)})
-    assert resp.status_code == 201, resp.text
-    return add_meter(hes, sim.serial(index), comm_mode="dial_out", sim=resp.json()["id"], **fields)
+    return add_dial_out_meter(hes, sim, index, f"SIM-{sim.serial(index)}", **fields)
 
 
 def command(hes: LiveHes, command_id: int) -> dict:

@@ -151,6 +151,24 @@ def add_meter(hes: LiveHes, number: str, **fields) -> int:
     return resp.json()["id"]
 
 
+def add_sim(hes: LiveHes, number: str, port: int, ip_address: str = "127.0.0.1") -> int:
+    """Register a SIM at ip:port. A stopped simulator's ephemeral port can be handed out again within one
+    module's HES, so an older test's SIM still holding that address is removed first (its meter keeps no SIM)."""
+    stale = hes.api("GET", f"/sim/?q=(filters:!((col:ip_address,opr:eq,value:'{ip_address}'),"
+                           f"(col:port,opr:eq,value:{port})))").json()["ids"]
+    for sim_id in stale:
+        assert hes.api("DELETE", f"/sim/{sim_id}").status_code == 200
+    resp = hes.api("POST", "/sim/", json={"number": number, "ip_address": ip_address, "port": port})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"]
+
+
+def add_dial_out_meter(hes: LiveHes, sim, index: int, sim_number: str, **fields) -> int:
+    """Register a simulator meter that listens (dial-out) with a SIM pointing at its port."""
+    sim_id = add_sim(hes, sim_number, sim.port(index))
+    return add_meter(hes, sim.serial(index), comm_mode="dial_out", sim=sim_id, **fields)
+
+
 def meter(hes: LiveHes, meter_id: int) -> dict:
     """The meter as the API shows it."""
     return hes.api("GET", f"/meter/{meter_id}").json()["result"]
