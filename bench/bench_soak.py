@@ -81,7 +81,8 @@ class Errors:
     """API calls that failed (exception or non-2xx), by what was asked and why, with the first and last time.
 
     A 401 is first answered as an integrator does: log in again (the access token lives HES_JWT_SECONDS, an hour
-    by default, so a run longer than that outlives its token) and retry once; only a second refusal counts."""
+    by default, so a run longer than that outlives its token) and retry once; only a second refusal counts. A 503
+    with Retry-After (the database restarting: nothing was saved) is retried once after the time it names."""
 
     def __init__(self, hes: LiveHes) -> None:
         self.hes = hes
@@ -89,6 +90,7 @@ class Errors:
         self.calls: dict[str, int] = {}
         self.reasons: dict[tuple[str, str], list] = {}
         self.relogins = 0
+        self.retried_503 = 0
         self.lock = threading.Lock()
 
     def _attempt(self, request) -> tuple[object | None, str | None]:
@@ -106,6 +108,11 @@ class Errors:
         if failed == "HTTP 401" and self.hes.login():
             with self.lock:
                 self.relogins += 1
+            resp, failed = self._attempt(request)
+        if failed == "HTTP 503" and resp.headers.get("Retry-After", "").isdecimal():
+            with self.lock:
+                self.retried_503 += 1
+            time.sleep(min(int(resp.headers["Retry-After"]), 30))
             resp, failed = self._attempt(request)
         if failed:
             now = time.strftime("%H:%M:%S")
@@ -291,6 +298,8 @@ def soak(args, database_url: str | None) -> None:
             ("API errors (failed / calls)", f"{total_errors} ({errors.summary()})", "0"),
             ("API errors: why and when (UTC)", errors.why(), "none"),
             ("logins again after the access token expired", f"{errors.relogins}", "(for information)"),
+            ("calls sent again after a 503 with Retry-After (database unavailable)", f"{errors.retried_503}",
+             "(for information)"),
             ("loop lag p99, worst minute while measured", f"{lag['p99']:.1f} ms ({lag['reports']} reports)",
              "< 100 ms"),
             ("loop lag max, worst minute while measured", f"{lag['max']:.1f} ms", "< 1000 ms"),

@@ -491,7 +491,12 @@ class CommsNode:
         if not self._seen:
             return
         seen, self._seen = self._seen, {}
-        for meter_id in self.handlers.seen(seen) or ():
+        try:
+            back_online = self.handlers.seen(seen) or ()
+        except Exception:
+            self._seen = {**seen, **self._seen}  # kept for the next flush (the database restarting); newer times win
+            raise
+        for meter_id in back_online:
             # Supervision took it offline while this node holds its live connection (a late node heartbeat, a
             # lost update): its heartbeat proves it is here, so it is online again, with the usual event.
             conn = self.connections.get(meter_id)

@@ -8,7 +8,14 @@ from app.extensions import socketio
 
 
 def init_realtime(app: Flask) -> None:
-    """Attach Socket.IO; with Redis configured, processes meet through its message queue."""
+    """Attach Socket.IO; with Redis configured, processes meet through its message queue.
+
+    The handlers are registered before the first ``init_app``: Flask-SocketIO keeps a decorator's handler for later
+    servers only if no server exists yet when it runs (after, it goes to that server alone), and each ``init_app``
+    builds a new server — a second app in the process (the tests' second database, a task consumer's own app)
+    would otherwise get a server without the connect handler, which accepts every socket unauthenticated."""
+    from app.realtime import namespaces  # noqa: F401  (registers the handlers)
+
     socketio.init_app(
         app,
         async_mode=app.config.get("HES_ASYNC_MODE", "gevent"),
@@ -16,7 +23,6 @@ def init_realtime(app: Flask) -> None:
         # None = same origin only (scheme://Host of the request); [] would switch the Origin check off.
         cors_allowed_origins=_origins(app.config.get("HES_SOCKET_ORIGINS")),
     )
-    from app.realtime import namespaces  # noqa: F401  (registers the handlers)
 
 
 def _origins(value: str | None) -> list[str] | None:

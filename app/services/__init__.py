@@ -38,3 +38,25 @@ class TooManyRequests(ServiceError):
     def __init__(self, message: str, *, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database went away for a moment (a restart, a failover, a lost connection, SQLite busy): nothing was
+    saved half-way and the same request can be sent again after ``retry_after`` seconds."""
+
+    status = 503
+    retry_after = 5
+
+    def __init__(self):
+        super().__init__("The database is unavailable for a moment (restarting, failing over or busy); nothing was "
+                         f"saved half-way. Try again in {self.retry_after} seconds.")
+
+
+def database_unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """``exc`` as a ``DatabaseUnavailable`` when it says the database went away (an ``OperationalError`` or an
+    invalidated connection), else None."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, DBAPIError) and (isinstance(exc, OperationalError) or exc.connection_invalidated):
+        return DatabaseUnavailable()
+    return None

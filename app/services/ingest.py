@@ -577,15 +577,16 @@ def _quarantine_early(cur, keyed: dict, raised: list, early: list[tuple]) -> int
 @event.listens_for(Engine, "commit")
 def _stage_committed(conn) -> None:
     """At commit the staging table is emptied (ON COMMIT DELETE ROWS) and, if created, kept."""
-    info = conn.connection.info
-    if STAGE in info:
-        info[STAGE] = "ready"
+    if not conn.invalidated and STAGE in conn.connection.info:
+        conn.connection.info[STAGE] = "ready"
 
 
 @event.listens_for(Engine, "rollback")
 def _stage_rolled_back(conn) -> None:
-    """After a rollback the staging table may not exist any more (created in that transaction)."""
-    conn.connection.info.pop(STAGE, None)
+    """After a rollback the staging table may not exist any more (created in that transaction). A connection the
+    database dropped is left alone: touching it would raise, and its replacement starts with empty info."""
+    if not conn.invalidated:
+        conn.connection.info.pop(STAGE, None)
 
 
 def _revise(conn, incoming: str, received) -> tuple[int, int, dict]:

@@ -11,10 +11,10 @@ from flask import Response, current_app, flash, jsonify, redirect, render_templa
 from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
 
 from app.extensions import db
-from app.services import ServiceError
+from app.services import ServiceError, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ def error_json(exc: ServiceError) -> tuple[Response, int]:
 
 def domain_errors(method):
     """For the methods FAB calls from inside its own ``@safe`` (ModelRestApi's ``post_headless``, ``put_headless``):
-    a ``ServiceError`` is rolled back and answered with its status, a unique conflict with 422."""
+    a ``ServiceError`` is rolled back and answered with its status, a unique conflict with 422, a database that
+    went away with 503 and Retry-After."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -42,13 +43,38 @@ def domain_errors(method):
             db.session.rollback()
             return error_json(ServiceError("This conflicts with an existing record (a value must be unique).",
                                            status=422))
+        except Exception as exc:  # FAB's own ``@safe`` would answer a database that went away with a 500
+            unavailable = _unavailable(exc)
+            if unavailable is None:
+                raise
+            return error_json(unavailable)
 
     return wrapper
 
 
+def rollback_quietly() -> None:
+    """Roll the session back; on a connection that is gone the rollback fails too, and the pool replaces it."""
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 — the answer is already an error; a failed rollback must not hide it
+        log.warning("rollback failed (connection lost)", exc_info=True)
+
+
+def _unavailable(exc: Exception):
+    """A database that went away, as the ``DatabaseUnavailable`` to answer (logged in one line, rolled back),
+    else None."""
+    unavailable = database_unavailable(exc)
+    if unavailable is not None:
+        log.warning("database unavailable on %s: %s", request.path,
+                    str(getattr(exc, "orig", None) or exc).splitlines()[0])
+        rollback_quietly()
+    return unavailable
+
+
 def safe(view):
     """FAB's ``@safe`` for HES APIs: a ``ServiceError`` is rolled back and answered with its own status and message;
-    a malformed request is a 400; anything else is logged, rolled back and answered 500."""
+    a malformed request is a 400; a database that went away a 503 to retry; anything else is logged, rolled back
+    and answered 500."""
 
     @functools.wraps(view)
     def wrapper(self, *args, **kwargs):
@@ -60,9 +86,12 @@ def safe(view):
         except BadRequest as exc:
             db.session.rollback()
             return self.response_400(message=str(exc.description or exc))
-        except Exception:
+        except Exception as exc:
+            unavailable = _unavailable(exc)
+            if unavailable is not None:
+                return error_json(unavailable)
             log.exception("unhandled error in %s", request.path)
-            db.session.rollback()
+            rollback_quietly()
             return self.response_500(message="Internal error")
 
     return wrapper
@@ -93,6 +122,9 @@ def _error_text(status: int) -> tuple[str, str]:
         429: (gettext("Too many attempts"),
               gettext("Too many requests or failed sign-ins came from here in a short time. Wait a few minutes, "
                       "then try again.")),
+        503: (gettext("The database is unavailable for a moment"),
+              gettext("It is restarting or failing over. Nothing you entered was saved half-way; try again in a few "
+                      "seconds.")),
         500: (gettext("Something went wrong on our side"),
               gettext("The error was logged for the administrators. Nothing you entered was saved half-way; try "
                       "again, and tell an administrator if it keeps happening.")),
@@ -115,12 +147,23 @@ def _actions(status: int) -> list[tuple[str, str, bool]]:
 
 
 def handle_http_error(exc: HTTPException):
-    """403, 404, 429 and 500 as a branded page that says what happened and where to go (JSON for APIs)."""
+    """403, 404, 429, 500 and 503 as a branded page that says what happened and where to go (JSON for APIs)."""
     status = exc.code or 500
     if status >= 500:
-        db.session.rollback()
+        rollback_quietly()
+    retry_after = exc.get_response().headers.get("Retry-After") if status in (429, 503) else None
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
-        return jsonify(message=exc.description if status < 500 else "Internal error"), status
+        response = jsonify(message=exc.description if status < 500 or status == 503 else "Internal error")
+        response.status_code = status
+    else:
+        response = _error_page(status)
+    if retry_after:
+        response.headers["Retry-After"] = retry_after
+    return response
+
+
+def _error_page(status: int) -> Response:
+    """The branded error page (a plain one when the layout itself cannot be rendered)."""
     heading, explanation = _error_text(status)
     try:
         body = render_template("hes/error.html", appbuilder=current_app.appbuilder, status=status, heading=heading,
@@ -129,16 +172,16 @@ def handle_http_error(exc: HTTPException):
     except Exception:  # the layout itself failed (e.g. the database is down): a plain page still answers
         log.exception("error page could not be rendered")
         body = f"<!doctype html><title>{status}</title><h1>{status} {heading}</h1><p>{explanation}</p>"
-    response = current_app.make_response((body, status))
-    if status == 429 and exc.get_response().headers.get("Retry-After"):
-        response.headers["Retry-After"] = exc.get_response().headers["Retry-After"]
-    return response
+    return current_app.make_response((body, status))
 
 
 def handle_unexpected_error(exc: Exception):
     """Anything unhandled: logged, rolled back, and the branded 500 page."""
     if isinstance(exc, HTTPException):
         return handle_http_error(exc)
+    unavailable = _unavailable(exc)
+    if unavailable is not None:
+        return handle_http_error(ServiceUnavailable(unavailable.message, retry_after=unavailable.retry_after))
     log.exception("unhandled error on %s", request.path)
     return handle_http_error(InternalServerError())
 

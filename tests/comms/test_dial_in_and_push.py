@@ -131,3 +131,25 @@ def test_wrong_password_fault_and_garbage(sim_factory):
     with pytest.raises((FrameError, DlmsError, ResponseTimeout)):
         with sim.session(1, response_timeout=1.0):
             pass
+
+
+def test_a_failed_last_seen_flush_keeps_its_batch_for_the_next(app):
+    """A flush that fails (the database restarting) loses no meter's last-seen time; a newer time wins."""
+    from app.comms.node import CommsNode, NodeHandlers
+
+    written, failing = [], [True]
+
+    def seen(batch: dict) -> list:
+        if failing[0]:
+            raise ConnectionError("database restarting")
+        written.append(dict(batch))
+        return []
+
+    node = CommsNode(app, handlers=NodeHandlers(seen=seen))
+    node._seen = {1: 100.0, 2: 100.0}
+    with pytest.raises(ConnectionError):
+        node._flush_seen()
+    node._seen[2] = 160.0  # meter 2's next heartbeat came in before the next flush
+    failing[0] = False
+    node._flush_seen()
+    assert written == [{1: 100.0, 2: 160.0}] and node._seen == {}
