@@ -53,10 +53,16 @@ class DatabaseUnavailable(ServiceError):
 
 
 def database_unavailable(exc: BaseException) -> DatabaseUnavailable | None:
-    """``exc`` as a ``DatabaseUnavailable`` when it says the database went away (an ``OperationalError`` or an
-    invalidated connection), else None."""
+    """``exc`` as a ``DatabaseUnavailable`` when it says the database went away for a moment, else None: an
+    invalidated connection, a server's ``OperationalError`` (shutting down, refused, dropped), SQLite locked or
+    busy. SQLite raises ``OperationalError`` for a missing table or column too: those are faults, not a moment."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    if isinstance(exc, DBAPIError) and (isinstance(exc, OperationalError) or exc.connection_invalidated):
+    if not isinstance(exc, DBAPIError):
+        return None
+    if exc.connection_invalidated:
         return DatabaseUnavailable()
+    if isinstance(exc, OperationalError):
+        if type(exc.orig).__module__ != "sqlite3" or any(word in str(exc.orig) for word in ("locked", "busy")):
+            return DatabaseUnavailable()
     return None

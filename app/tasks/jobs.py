@@ -48,9 +48,10 @@ def _retry_collect(meter_id: int, kind: str, attempt: int) -> bool:
 def collect(meter_id: int, kind: str, attempt: int = 0) -> dict | None:
     """Run one collection operation on one meter; unreachable meters, profile reads that came back empty from a
     meter holding entries, and a database that went away mid-collection are retried with backoff."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import DBAPIError
 
     from app.extensions import db
+    from app.services import database_unavailable
     from app.services.meter_access import MeterUnreachable, run_on_meter
     from app.services.operations import SCHEDULE_OPERATIONS
 
@@ -67,7 +68,7 @@ def collect(meter_id: int, kind: str, attempt: int = 0) -> dict | None:
             log.info("collect %s from meter %s: %s (attempt %d)", kind, meter_id, exc, attempt + 1)
             return None
         except DBAPIError as exc:
-            if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            if database_unavailable(exc) is None:
                 raise
             # The database restarted, failed over or stayed locked: the meter still holds its data and the
             # collection cursor makes a retry exactly-once, so the round is not lost until the next schedule.

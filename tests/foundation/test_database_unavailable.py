@@ -107,3 +107,20 @@ def test_a_rollback_on_a_dropped_connection_does_not_raise(postgresql_app):
         locker.close()
         db.session.rollback()  # raised PendingRollbackError before
         assert db.session.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_only_a_passing_outage_is_answered_as_one(app):
+    """SQLite raises OperationalError for a missing table as for a locked file: only the latter is 'try again'."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from app.services import database_unavailable
+
+    with app.app_context():
+        with pytest.raises(DBAPIError) as missing:
+            db.session.execute(text("SELECT * FROM no_such_table"))
+        db.session.rollback()
+    assert database_unavailable(missing.value) is None  # a fault (SQLite: OperationalError; PostgreSQL: Programming…)
+    import sqlite3
+
+    locked = OperationalError("INSERT …", {}, sqlite3.OperationalError("database is locked"))
+    assert database_unavailable(locked).status == 503

@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.models.commands import FINAL_STATES
 from tests.remote.conftest import FAST, add_dialout_meter
 from tests.support.live import start_with_simulator_password
 from tests.support.redis_server import RedisServer
@@ -44,7 +45,7 @@ def test_commands_and_jobs_written_while_redis_is_down_run_seconds_after_it_retu
         assert recovery < 60, recovery
         # The relay opens at the meter before the HES has read it back and recorded the outcome: wait for that.
         state = hes.wait_for(lambda: (st := hes.api("GET", f"/command/{single.json()['id']}").json()["result"]["state"])
-                             in ("succeeded", "failed", "expired", "cancelled") and st, what="command finished")
+                             in FINAL_STATES and st, what="command finished")
         assert state == "succeeded", state
         job_state = hes.wait_for(lambda: (j := hes.api("GET", f"/job/{job.json()['id']}").json())["finished"] and j,
                                  what="job finished")
