@@ -19,14 +19,16 @@ CHANNELS = ("1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.32.27.0.255", "1.0.31.27.0.25
 START = dt.datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def batches(meter_ids: list[int], days: int, start: dt.datetime = START):
-    """One profile read per meter per day: 96 intervals x 4 channels, as the collector stores them."""
+def batches(meter_ids: list[int], days: int, start: dt.datetime = START, overlap: bool = False):
+    """One profile read per meter per day: 96 intervals x 4 channels. ``overlap``: after the first day each read
+    brings the day before's last interval again, as the collector's do (a profile is read from its cursor's time
+    on, the last stored interval included)."""
     from app.services.ingest import Value
 
     for day in range(days):
         for meter_id in meter_ids:
             values = []
-            for slot in range(96):
+            for slot in range(-1 if overlap and day else 0, 96):
                 ts = start + dt.timedelta(days=day, minutes=15 * slot)
                 base = (day * 96 + slot) * 250.0
                 values += [Value(meter_id, CHANNELS[0], ts, 1e6 + base), Value(meter_id, CHANNELS[1], ts, 0.0),
@@ -48,8 +50,9 @@ def make_meters(prefix: str, count: int, start: dt.datetime = START) -> list[int
                                    .order_by(Meter.id)).scalars())
 
 
-def run(app, meters: int, days: int, start: dt.datetime = START) -> tuple[float, float]:
-    """(service values/s, raw rows/s) on the app's database.
+def run(app, meters: int, days: int, start: dt.datetime = START, overlap: bool = False) -> tuple[float, float]:
+    """(service values/s, raw rows/s) on the app's database; both count the rows stored (``overlap``: the interval
+    read again is handed to the service, not to the raw COPY, and counted by neither).
 
     The two are interleaved batch by batch (service, raw, raw, service, ...), so both see the same table
     sizes and the same load from whatever else runs on the machine; each batch is its own transaction."""
@@ -58,7 +61,7 @@ def run(app, meters: int, days: int, start: dt.datetime = START) -> tuple[float,
 
     with app.app_context():
         service_ids, raw_ids = make_meters("SVC", meters, start), make_meters("RAW", meters, start)
-        prepared = list(batches(service_ids, days, start))  # decoded before the clock starts
+        prepared = list(batches(service_ids, days, start, overlap))  # decoded before the clock starts
         channels = [channel_id(c) for c in CHANNELS]
         db.session.commit()
         sqlite = db.engine.dialect.name == "sqlite"
@@ -114,11 +117,14 @@ def main() -> None:
     parser.add_argument("--recent", action="store_true",
                         help="the last days before today (the areas' quarter-hours are written; by default the days "
                              "are in January 2026, older than the kept window, as a backfill's)")
+    parser.add_argument("--overlap", action="store_true",
+                        help="each read after the first brings the last stored interval again, as a collection "
+                             "round does (by default the days follow one another without overlap)")
     args = parser.parse_args()
     start = START
     if args.recent:
         start = dt.datetime.combine(dt.datetime.now(UTC).date() - dt.timedelta(days=args.days), dt.time(0), tzinfo=UTC)
-    service, raw = run(bench_app(), args.meters, args.days, start)
+    service, raw = run(bench_app(), args.meters, args.days, start, args.overlap)
     rows = [("SQLite: storage service values/s", f"{service:,.0f}", ""),
             ("SQLite: raw executemany rows/s (same table)", f"{raw:,.0f}", "baseline"),
             ("SQLite: service / raw", f"{service / raw:.2f}", goal(service / raw, "sqlite"))]
@@ -132,7 +138,7 @@ def main() -> None:
         try:
             sep = "&" if "?" in args.postgresql else "?"
             service, raw = run(bench_app(f"{args.postgresql}{sep}options=-csearch_path%3D{schema}"),
-                               args.meters, args.days, start)
+                               args.meters, args.days, start, args.overlap)
             rows += [("PostgreSQL: storage service values/s", f"{service:,.0f}", ""),
                      ("PostgreSQL: raw binary COPY rows/s (same table)", f"{raw:,.0f}", "baseline"),
                      ("PostgreSQL: service / raw", f"{service / raw:.2f}", goal(service / raw, "postgresql"))]
@@ -141,7 +147,8 @@ def main() -> None:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             engine.dispose()
     print_table(f"Ingest: {args.meters} meters x {args.days} days x 96 intervals x 4 channels from {start:%Y-%m-%d}, "
-                "one batch per meter-day, rollups maintained", rows)
+                f"one batch per meter-day{' (and the interval before it again)' if args.overlap else ''}, "
+                "rollups maintained", rows)
 
 
 if __name__ == "__main__":

@@ -427,7 +427,8 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
     elif changed:
         refresh_rollups(changed, received_at=now)
     result.quarantined = quarantined
-    result.latest = max((ts for _m, _c, ts in keyed), default=None)
+    if result.latest is None:  # the append took its unchanged keys out of ``keyed``: it gives the newest itself
+        result.latest = max((ts for _m, _c, ts in keyed), default=None)
     if commit:
         db.session.commit()
         _emit(own_alerts, raised)
@@ -478,9 +479,131 @@ STAGE = "hes_incoming_reading"  # connection info: "ready" (table exists, empty)
 
 
 def _store_postgresql(keyed: dict, now: dt.datetime, raised: list) -> tuple[StoreResult, dict, dict | None, bool]:
-    """Stage the batch with a binary COPY into a temporary table, then merge it with one statement:
+    """Hold the batch's meters (``HOLD_METERS``), then store it the cheap way when it only appends
+    (``_append_postgresql``: a COPY straight into the table), else merge it (``_merge_postgresql``).
+
+    Returns (result, changed keys, rollup context or None, whether the rollups of the meters with no later
+    reading were added already)."""
+    from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS
+
+    import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+    conn = db.session.connection()
+    latest = max(ts for _m, _c, ts in keyed)
+    with conn.connection.driver_connection.cursor() as cur:
+        appended = _append_postgresql(cur, keyed, now, import_id, export_id)
+        if appended is not None:
+            unchanged, context = appended
+            return StoreResult(inserted=len(keyed), unchanged=unchanged, latest=latest), {}, context, False
+        return _merge_postgresql(conn, cur, keyed, now, raised, import_id, export_id)
+
+
+def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, export_id: int
+                       ) -> tuple[int, dict] | None:
+    """The usual batch — each meter's intervals since its last stored one (that one again, as a profile is read
+    from its cursor's time on, unchanged) and none older than its installation — goes straight into ``reading``
+    with one binary COPY, as fast as the table takes rows. Returns how many keys were unchanged (taken out of
+    ``keyed``) and the rollup context of the new rows (meter -> area, None, previous values); or None when the
+    batch is not such an append and nothing was written (``keyed`` untouched).
+
+    In one round trip (a pipeline) the meters are held (``HOLD_METERS``), then one statement, which so sees every
+    earlier batch of them, reads per meter (``APPEND_CHECK``): its area, whether a stamp is older than its
+    installation (less HES_INSTALL_GRACE_HOURS), whether a reading of the batch's channels (or the energy ones)
+    lies after the batch, the readings of those channels inside the batch's span, and the import and export values
+    before it. The batch appends when nothing lies after it and every key up to the newest stored one is stored
+    with the same value; the keys after it are then new, and no other key can exist. Should one still arise at the
+    COPY (a reading written outside the service), the COPY is undone to the savepoint set after the hold and the
+    batch goes the merge's way. The caller adds the rollups from the context (``rollups.refresh_rollups``)."""
+    from flask import current_app
+    from psycopg.errors import UniqueViolation
+
+    from app.services.rollups import read_context
+
+    bounds: dict[int, list] = {}  # meter -> [first stamp, last stamp]
+    channels = {import_id, export_id}
+    for m, c, ts in keyed:
+        b = bounds.get(m)
+        if b is None:
+            bounds[m] = [ts, ts]
+        elif ts < b[0]:
+            b[0] = ts
+        elif ts > b[1]:
+            b[1] = ts
+        channels.add(c)
+    meters = sorted(bounds)
+    params = {"m": meters, "lo": [bounds[m][0] for m in meters], "hi": [bounds[m][1] for m in meters],
+              "ch": sorted(channels), "i": import_id, "e": export_id,
+              "grace": float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)) * 3600}
+    with cur.connection.pipeline():
+        for statement in HOLD_METERS:
+            cur.execute(statement, {"m": meters} if "%(m)b" in statement else None)
+        cur.execute(APPEND_CHECK, params)
+    found = cur.fetchall()
+    unchanged: list[tuple] = []  # keys stored already with the same value
+    newest: dict[int, dt.datetime] = {}  # meter -> its newest stored stamp inside the batch's span
+    rows = []
+    for m, area, early, later, stored_channels, stored_stamps, stored_values, prev_import, prev_export in found:
+        if early or later:
+            return None
+        if stored_stamps:
+            last: dict[int, tuple] = {}  # energy channel -> its newest stored (stamp, value): the value before the new
+            for c, ts, value in zip(stored_channels, stored_stamps, stored_values, strict=True):
+                arrived = keyed.get((m, c, ts))
+                if arrived is not None:
+                    if arrived[0] != value:
+                        return None  # a revision
+                    unchanged.append((m, c, ts))
+                if (c == import_id or c == export_id) and (c not in last or ts > last[c][0]):
+                    last[c] = (ts, value)
+            newest[m] = max(stored_stamps)
+            prev_import = last[import_id][1] if import_id in last else prev_import
+            prev_export = last[export_id][1] if export_id in last else prev_export
+        rows.append((m, area, None, prev_import, prev_export))
+    if newest:
+        if sum(1 for m, _c, ts in keyed if m in newest and ts <= newest[m]) != len(unchanged):
+            return None  # a key up to the newest stored one is not stored: a backfill between readings
+    held = {key: keyed.pop(key) for key in unchanged}
+    if keyed:
+        try:
+            with cur.copy(APPEND_COPY) as copy:
+                copy.set_types(APPEND_TYPES)
+                write = copy.write_row
+                for (m, c, ts), (val, q, s) in keyed.items():
+                    write((m, c, ts, val, q, s, now))
+        except UniqueViolation:
+            log.warning("a reading of an appended batch existed already: merged instead")
+            cur.execute(f"ROLLBACK TO SAVEPOINT {APPEND_SAVEPOINT}")
+            keyed.update(held)
+            return None
+    return len(unchanged), read_context(rows, import_id, export_id)
+
+
+APPEND_SAVEPOINT = "hes_ingest_append"
+APPEND_COPY = ("COPY reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+               "FROM STDIN (FORMAT BINARY)")
+APPEND_TYPES = ("int4", "int4", "timestamptz", "float8", "int2", "int2", "timestamptz")
+# Per meter of the batch (m; lo, hi = its first and last stamp), for ``_append_postgresql``: its area, whether a
+# stamp is older than its installation, whether a reading of the channels lies after the batch, the readings of the
+# channels inside the batch's span (channels, stamps, values) and its import and export values before the batch.
+APPEND_CHECK = """SELECT b.m, meter.area_id,
+    coalesce(b.lo < meter.installed_at - %(grace)s * interval '1 second', false),
+    EXISTS (SELECT 1 FROM reading WHERE meter_id = b.m AND channel_id = ANY(%(ch)b::int4[]) AND ts > b.hi),
+    span.c, span.ts, span.v,
+    (SELECT value FROM reading WHERE meter_id = b.m AND channel_id = %(i)b::int4 AND ts < b.lo
+        ORDER BY ts DESC LIMIT 1),
+    (SELECT value FROM reading WHERE meter_id = b.m AND channel_id = %(e)b::int4 AND ts < b.lo
+        ORDER BY ts DESC LIMIT 1)
+FROM unnest(%(m)b::int4[], %(lo)b::timestamptz[], %(hi)b::timestamptz[]) AS b(m, lo, hi)
+LEFT JOIN meter ON meter.id = b.m
+LEFT JOIN LATERAL (SELECT array_agg(channel_id) AS c, array_agg(ts) AS ts, array_agg(value) AS v FROM reading
+    WHERE meter_id = b.m AND channel_id = ANY(%(ch)b::int4[]) AND ts BETWEEN b.lo AND b.hi) AS span ON true"""
+
+
+def _merge_postgresql(conn, cur, keyed: dict, now: dt.datetime, raised: list, import_id: int, export_id: int
+                      ) -> tuple[StoreResult, dict, dict | None, bool]:
+    """A batch that does not only append (a backfill, a value read again, a row older than its meter's
+    installation): staged with a binary COPY into a temporary table, then merged with one statement —
     ``INSERT … ON CONFLICT DO NOTHING`` of the rows not older than their meter's installation date, and the
-    rollups of an appended batch (``rollups.merge_rollups``); keys that existed already are compared
+    rollups when every value turned out new (``rollups.merge_rollups``); keys that existed already are compared
     set-wise (``_revise``).
 
     The statement also returns what the rollups need of each meter (``rollups.context_select``, read in the
@@ -489,45 +612,41 @@ def _store_postgresql(keyed: dict, now: dt.datetime, raised: list) -> tuple[Stor
     installation are taken out of ``keyed`` and quarantined."""
     from flask import current_app
 
-    from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, context_select, merge_rollups, read_context
+    from app.services.rollups import context_select, merge_rollups, read_context
 
-    conn = db.session.connection()
     info = conn.connection.info
-    import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
     rollups = merge_rollups(keyed, import_id, export_id, now)
     grace = float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)) * 3600
     params = {"now": now, "total": len(keyed), "grace": grace, "meters": list({m for m, _c, _ts in keyed}),
               **(rollups[1] if rollups else {})}
-    with conn.connection.driver_connection.cursor() as cur:
-        cur.execute(hold_meters(params["meters"]))
-        if info.get(STAGE) != "ready":  # first use on this connection, or rows of an earlier call in this transaction
-            cur.execute(INCOMING_DDL + "; DELETE FROM incoming_reading")
-        info[STAGE] = "used"
-        with cur.copy("COPY incoming_reading FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(INCOMING_TYPES)
-            write = copy.write_row
-            for (m, c, ts), (val, q, s) in keyed.items():
-                write((m, c, ts, val, q, s))
-        rows = cur.execute(
-            f"WITH {INSTALLED} AS (SELECT id, installed_at - %(grace)s * interval '1 second' AS first FROM meter "
-            "WHERE id = ANY(%(meters)b::int4[]) AND installed_at IS NOT NULL), "
-            "ins AS (INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
-            "SELECT i.meter_id, i.channel_id, i.ts, i.value, i.quality, i.source, %(now)s FROM incoming_reading i "
-            f"LEFT JOIN {INSTALLED} f ON f.id = i.meter_id WHERE f.first IS NULL OR i.ts >= f.first "
-            "ON CONFLICT (meter_id, channel_id, ts) DO NOTHING RETURNING 1), "
-            "n AS (SELECT count(*) AS c FROM ins), "
-            "early AS (SELECT count(*) AS c, array_agg(i.meter_id) AS m, array_agg(i.channel_id) AS ch, "
-            f"array_agg(i.ts) AS ts, array_agg(f.first) AS first FROM incoming_reading i JOIN {INSTALLED} f "
-            "ON f.id = i.meter_id AND i.ts < f.first), "
-            f"b AS (SELECT meter_id AS m, max(ts) AS hi, min(ts) FILTER (WHERE channel_id = {import_id}) AS fi, "
-            f"min(ts) FILTER (WHERE channel_id = {export_id}) AS fe FROM incoming_reading "
-            f"WHERE channel_id IN ({import_id}, {export_id}) GROUP BY meter_id), "
-            f"ctx (m, area, nxt, pi, pe) AS ({context_select(import_id, export_id)} FROM b)"
-            f"{', ' + rollups[0] if rollups else ''} "
-            "SELECT n.c, early.c, early.m, early.ch, early.ts, early.first, ctx.* FROM n CROSS JOIN early "
-            "LEFT JOIN ctx ON true", params).fetchall()
-        inserted, early = rows[0][0], rows[0][1]
-        quarantined = _quarantine_early(cur, keyed, raised, list(zip(*rows[0][2:6], strict=True))) if early else 0
+    if info.get(STAGE) != "ready":  # first use on this connection, or rows of an earlier call in this transaction
+        cur.execute(INCOMING_DDL + "; DELETE FROM incoming_reading")
+    info[STAGE] = "used"
+    with cur.copy("COPY incoming_reading FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(INCOMING_TYPES)
+        write = copy.write_row
+        for (m, c, ts), (val, q, s) in keyed.items():
+            write((m, c, ts, val, q, s))
+    rows = cur.execute(
+        f"WITH {INSTALLED} AS (SELECT id, installed_at - %(grace)s * interval '1 second' AS first FROM meter "
+        "WHERE id = ANY(%(meters)b::int4[]) AND installed_at IS NOT NULL), "
+        "ins AS (INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+        "SELECT i.meter_id, i.channel_id, i.ts, i.value, i.quality, i.source, %(now)s FROM incoming_reading i "
+        f"LEFT JOIN {INSTALLED} f ON f.id = i.meter_id WHERE f.first IS NULL OR i.ts >= f.first "
+        "ON CONFLICT (meter_id, channel_id, ts) DO NOTHING RETURNING 1), "
+        "n AS (SELECT count(*) AS c FROM ins), "
+        "early AS (SELECT count(*) AS c, array_agg(i.meter_id) AS m, array_agg(i.channel_id) AS ch, "
+        f"array_agg(i.ts) AS ts, array_agg(f.first) AS first FROM incoming_reading i JOIN {INSTALLED} f "
+        "ON f.id = i.meter_id AND i.ts < f.first), "
+        f"b AS (SELECT meter_id AS m, max(ts) AS hi, min(ts) FILTER (WHERE channel_id = {import_id}) AS fi, "
+        f"min(ts) FILTER (WHERE channel_id = {export_id}) AS fe FROM incoming_reading "
+        f"WHERE channel_id IN ({import_id}, {export_id}) GROUP BY meter_id), "
+        f"ctx (m, area, nxt, pi, pe) AS ({context_select(import_id, export_id)} FROM b)"
+        f"{', ' + MERGED + rollups[0] if rollups else ''} "
+        "SELECT n.c, early.c, early.m, early.ch, early.ts, early.first, ctx.* FROM n CROSS JOIN early "
+        "LEFT JOIN ctx ON true", params).fetchall()
+    inserted, early = rows[0][0], rows[0][1]
+    quarantined = _quarantine_early(cur, keyed, raised, list(zip(*rows[0][2:6], strict=True))) if early else 0
     if inserted == len(keyed) and not early:
         context = read_context((r[6:] for r in rows), import_id, export_id)
         return StoreResult(inserted=inserted), {}, context, rollups is not None
@@ -539,18 +658,21 @@ def _store_postgresql(keyed: dict, now: dt.datetime, raised: list) -> tuple[Stor
 INGEST_LOCK = 4801  # the class of the advisory locks that take a batch's meters in turn (``hold_meters``)
 
 
-def hold_meters(meters: Iterable[int]) -> str:
-    """PostgreSQL: the statements that start an ingest transaction — JIT off (compiling the merge cost up to 600 ms
-    once its tables grew, more than it ever saved) and each meter of the batch held until commit, in id order.
+# PostgreSQL: the statements that start an ingest transaction (``_append_postgresql`` sends them in one round trip
+# with its check) — JIT off (compiling the merge cost up to 600 ms once its tables grew, more than it ever saved),
+# generic plans (re-planning the check's and the merge's look-ups over every month's partition cost more than
+# running them), each meter of the batch (%(m)b) held until commit in id order, and the append's savepoint.
+#
+# Two batches of one meter at once (a push beside a collection round) would each read the readings around them
+# without the other's: the later one's first interval would count the earlier one's energy again. Held, the second
+# waits for the first to commit, and its next statement, which starts after the wait, sees it.
+HOLD_METERS = (
+    "SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)",
+    f"SELECT pg_advisory_xact_lock({INGEST_LOCK}, m) FROM unnest(%(m)b::int4[]) AS m ORDER BY m",
+    f"SAVEPOINT {APPEND_SAVEPOINT}")
 
-    Two batches of one meter at once (a push beside a collection round) would each read the readings around
-    them without the other's: the later one's first interval would count the earlier one's energy again. Held,
-    the second waits for the first to commit, and its merge statement, which starts after the wait, sees it."""
-    ids = ",".join(str(int(m)) for m in sorted(set(meters)))
-    return (f"SET LOCAL jit = off; SELECT pg_advisory_xact_lock({INGEST_LOCK}, m) "
-            f"FROM unnest('{{{ids}}}'::int4[]) AS m ORDER BY m")
 
-
+MERGED = "go AS (SELECT n.c = %(total)s AND early.c = 0 AS ok FROM n, early),"  # every value new, none early
 INSTALLED = "installed"  # the merge's CTE: the oldest stamp each meter of the batch can have (``first_reading``)
 
 

@@ -91,6 +91,19 @@ def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datet
     sums.add_to_tables()
 
 
+def recompute_days(meter_id: int, start: dt.datetime, end: dt.datetime) -> None:
+    """Rewrite one meter's hourly and daily rollups for the local days from ``start`` to ``end`` from its stored
+    readings (added to the session, not committed): after readings were removed or repaired outside the ingest
+    service, which otherwise keeps the rollups in step as values land."""
+    from app.services.ingest import channel_id
+
+    tz = utility_zone()
+    on_time = dt.timedelta(hours=float(current_app.config.get("HES_ON_TIME_HOURS", 4)))
+    first_day, last_day = local_day_start(start - EPSILON, tz), local_day_start(end - EPSILON, tz)
+    _recompute(meter_id, channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS), first_day, next_local_day(last_day, tz),
+               tz, on_time)
+
+
 def _context(touched: dict, import_id: int, export_id: int) -> dict[int, tuple]:
     """meter -> (area, first reading after the batch, {channel: value before the channel's first stamp}),
     for every meter of the batch in one query per thousand meters."""
@@ -258,10 +271,9 @@ def merge_rollups(keyed: dict, import_id: int, export_id: int, received_at: dt.d
     """PostgreSQL: the rollups of a batch as part of its merge statement, so appending costs no statement of its
     own. Returns (CTEs, parameters), or None when the batch holds no energy register.
 
-    The CTEs follow ``ins`` (the inserted readings), ``n`` (their count), ``early`` (rows older than their
-    meter's installation) and ``ctx`` (per meter: area, next reading, import and export values before the
-    batch). They add the batch's energy only when every value was inserted (``%(total)s``), none was early and
-    the meter has no later reading — what ``refresh_rollups`` appends; otherwise they add nothing and the caller
+    The CTEs follow ``ctx`` (per meter: area, next reading, import and export values before the batch) and ``go``
+    (one row, ``ok``: the caller's test that the batch only appends). They add the batch's energy of the meters
+    with no later reading when ``ok`` — what ``refresh_rollups`` appends; otherwise they add nothing and the caller
     goes the way of ``refresh_rollups``. Everything but each channel's first interval is summed here (``_append``);
     the first interval's energy is its value less the one before the batch, read in the statement."""
     touched = _touched(keyed, import_id, export_id)
@@ -284,7 +296,6 @@ def merge_rollups(keyed: dict, import_id: int, export_id: int, received_at: dt.d
 
 
 MERGE_ROLLUPS = """
-go AS (SELECT n.c = %(total)s AND early.c = 0 AS ok FROM n, early),
 firsts AS (SELECT f.m, f.col, f.hour, f.day, f.quarter, f.grid, f.ontime,
         greatest(f.v - CASE f.col WHEN 0 THEN ctx.pi ELSE ctx.pe END, 0) AS wh
     FROM unnest(%(f_m)b::int4[], %(f_c)b::int4[], %(f_v)b::float8[], %(f_h)b::timestamptz[],

@@ -426,3 +426,90 @@ def test_sqlite_out_of_order_backfill_costs_its_own_days_and_keeps_running_total
             assert stored_daily(meter) == recomputed_daily(meter)
         assert changed[other.id] - changed[meter_id] <= 30 + 5, changed
         assert db.session.execute(text("SELECT count(*) FROM consumption_running_hold")).scalar() == 0
+
+
+def test_a_round_that_reads_its_last_interval_again_appends(app, meter_id):
+    """A profile is read from its cursor's time on, so each round brings the last stored interval again: it is
+    counted unchanged, the rest lands, and the rollups add only the new energy. On PostgreSQL the round goes
+    straight into the table (no staging table on the connection: the merge's way was not taken)."""
+    from app.services.ingest import STAGE
+
+    start = dt.datetime(2026, 3, 5, tzinfo=UTC)
+    values = profile(meter_id, start, 97)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        first = store_readings(values[:49])
+        db.session.connection().connection.info.pop(STAGE, None)  # whatever an earlier test left
+        second = store_readings(values[48:])
+        assert (first.inserted, second.inserted, second.unchanged, second.revised) == (49, 48, 1, 0)
+        assert second.latest == values[-1].ts
+        if db.engine.dialect.name == "postgresql":
+            assert STAGE not in db.session.connection().connection.info
+        assert count_rows(Reading) == 97 and count_rows(ReadingRevision) == 0
+        daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
+        assert (daily.import_wh, daily.intervals) == (96 * 250.0, 96)
+        hourly = db.session.execute(select(func.sum(ConsumptionHourly.import_wh))).scalar()
+        assert hourly == 96 * 250.0
+
+
+def test_a_round_whose_last_interval_changed_is_merged_with_its_revision(app, meter_id):
+    """The interval read again carries another value (the meter corrected it): not an append — the value is kept as
+    a revision, the new intervals land, and the day's energy follows the corrected reading."""
+    start = dt.datetime(2026, 3, 6, tzinfo=UTC)
+    values = profile(meter_id, start, 97)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        store_readings(values[:49])
+        again = [Value(meter_id, IMPORT, values[48].ts, values[48].value + 100.0), *values[49:]]
+        result = store_readings(again)
+        assert (result.inserted, result.revised) == (48, 1)
+        daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
+        assert daily.import_wh == 96 * 250.0  # 48 intervals end 100 Wh later, the next starts 100 Wh later
+        assert count_rows(ReadingRevision) == 1
+
+
+def test_postgresql_a_reading_written_outside_the_service_meets_the_append_and_it_merges(app, meter_id):
+    """A key the append's check could not see (written by another connection, committed while the batch's COPY
+    waited on it) ends the COPY with a conflict: the COPY is undone and the batch merged — stored once, counted once,
+    and nothing else lost."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("PostgreSQL's way of appending")
+    from sqlalchemy import create_engine, text
+
+    start = dt.datetime(2026, 3, 7, tzinfo=UTC)
+    values = profile(meter_id, start, 9)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        store_readings(values[:1])
+        import_id = db.session.execute(text("SELECT id FROM channel WHERE obis = :o"), {"o": IMPORT}).scalar_one()
+        schema = db.session.execute(text("SELECT current_schema()")).scalar_one()
+        db.session.commit()
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    outside = other.connect()
+    outside.execute(text(f'SET search_path TO "{schema}"'))
+    outside.execute(text("INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
+                         "VALUES (:m, :c, :ts, :v, 0, 0, now())"),
+                    {"m": meter_id, "c": import_id, "ts": values[4].ts, "v": values[4].value})
+    results, failures = [], []
+
+    def store() -> None:
+        with app.app_context():
+            try:
+                results.append(store_readings(values[1:]))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+    thread = threading.Thread(target=store)
+    thread.start()
+    time.sleep(1.0)  # the batch's COPY now waits on the uncommitted key
+    assert thread.is_alive()
+    outside.commit()
+    outside.close()
+    other.dispose()
+    thread.join(30)
+    assert failures == []
+    assert (results[0].inserted, results[0].unchanged) == (7, 1)
+    with app.app_context():
+        assert count_rows(Reading) == 9
+        daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
+        assert daily.import_wh == 8 * 250.0
