@@ -259,6 +259,8 @@ class _SqliteBatch:
         keyed = self.keyed
         if result.inserted == len(keyed):
             refresh_rollups(keyed, all_new=True, received_at=self.now, context=self.context, touched=self.touched)
+        elif result.inserted and not (result.revised or result.kept) and (appended := self._appended()) is not None:
+            refresh_rollups(appended[0], all_new=True, received_at=self.now, context=appended[1])
         elif result.inserted:
             refresh_rollups(keyed, received_at=self.now)
         elif changed:
@@ -268,6 +270,57 @@ class _SqliteBatch:
             db.session.commit()
             _emit(alerts, raised)
         return result
+
+
+    def _appended(self) -> tuple[dict, dict] | None:
+        """After a store that met keys stored already, all with the same value (the staging table holds the batch):
+        whether the batch only appends — per meter, the stored keys before every new one, no other reading of the
+        batch's channels inside its span and none of the energy ones after it — as a collection round that brings
+        its last stored interval again does. Returns the new keys and their rollup context (the value before the
+        new intervals is the stored one read again), or None (the days are recomputed instead)."""
+        from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, _as_utc
+
+        if any(nxt is not None for _area, nxt, _previous in self.context.values()):
+            return None
+        conn = db.session.connection()
+        stored = {(m, c, _as_utc(ts)) for m, c, ts in conn.exec_driver_sql(
+            "SELECT i.meter_id, i.channel_id, i.ts FROM incoming_reading i JOIN reading r ON r.meter_id = i.meter_id "
+            "AND r.channel_id = i.channel_id AND r.ts = i.ts WHERE r.received_at <> ?", (utc_text(self.now),))}
+        new = {key: value for key, value in self.keyed.items() if key not in stored}
+        spans: dict[int, list] = {}  # meter -> [first, last stamp, keys, newest stored key's stamp, first new stamp]
+        for m, _c, ts in self.keyed:
+            span = spans.get(m)
+            if span is None:
+                span = spans[m] = [ts, ts, 0, None, None]
+            span[0], span[1], span[2] = min(span[0], ts), max(span[1], ts), span[2] + 1
+        for m, _c, ts in stored:
+            if spans[m][3] is None or ts > spans[m][3]:
+                spans[m][3] = ts
+        for m, _c, ts in new:
+            if spans[m][4] is None or ts < spans[m][4]:
+                spans[m][4] = ts
+        if any(newest is not None and first_new is not None and newest >= first_new
+               for _lo, _hi, _n, newest, first_new in spans.values()):
+            return None  # a new key before a stored one: a backfill between readings
+        channels = ", ".join(str(int(c)) for c in {c for _m, c, _ts in self.keyed})
+        meters = list(spans.items())
+        counts = conn.exec_driver_sql(
+            f"WITH b(m, lo, hi) AS (VALUES {', '.join(['(?, ?, ?)'] * len(meters))}) "
+            f"SELECT b.m, (SELECT count(*) FROM reading WHERE meter_id = b.m AND channel_id IN ({channels}) "
+            "AND ts BETWEEN b.lo AND b.hi) FROM b",
+            tuple(p for m, span in meters for p in (m, utc_text(span[0]), utc_text(span[1])))).all()
+        if any(count != spans[m][2] for m, count in counts):
+            return None  # a stored reading inside the span that the batch does not bring
+        import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+        context = {}
+        for m, (area, nxt, previous) in self.context.items():
+            previous = dict(previous)
+            for c in (import_id, export_id):
+                again = [ts for mm, cc, ts in stored if mm == m and cc == c]
+                if again:
+                    previous[c] = self.keyed[(m, c, max(again))][0]
+            context[m] = (area, nxt, previous)
+        return new, context
 
 
 def _firsts_and_context(bounds: dict[int, list]) -> tuple[dict[int, dt.datetime], dict[int, tuple]]:
