@@ -131,11 +131,18 @@ def context_select(import_id: int, export_id: int, before: str = "SELECT") -> st
     """For each row of ``b`` (m = meter, hi = its last stamp in the batch, fi / fe = its first import /
     export stamp): the meter, its area, the first reading after the batch, the values before it.
 
+    Read before the batch is stored, a reading *inside* its span counts as the reading after it when none lies
+    after it (a pushed register between the intervals of a profile read whose keys are all new: appending would
+    count its share twice; with a "next" reading the days are recomputed). Read after, that is one of the batch's
+    own and changes nothing: the days recomputed reach no further than the batch.
+
     ``before`` goes ahead of the columns (the PostgreSQL merge adds its inserted-row count there)."""
     i, e = int(import_id), int(export_id)
+    first = "CASE WHEN b.fe IS NULL OR b.fi < b.fe THEN b.fi ELSE b.fe END"  # least(fi, fe), NULLs aside
     return (f"{before} b.m, (SELECT area_id FROM meter WHERE id = b.m), "
-            f"(SELECT ts FROM reading WHERE meter_id = b.m AND channel_id IN ({i}, {e}) AND ts > b.hi "
-            "ORDER BY ts LIMIT 1), "
+            f"coalesce((SELECT ts FROM reading WHERE meter_id = b.m AND channel_id IN ({i}, {e}) AND ts > b.hi "
+            f"ORDER BY ts LIMIT 1), (SELECT ts FROM reading WHERE meter_id = b.m AND channel_id IN ({i}, {e}) "
+            f"AND ts > {first} AND ts <= b.hi ORDER BY ts LIMIT 1)), "
             f"(SELECT value FROM reading WHERE meter_id = b.m AND channel_id = {i} AND ts < b.fi "
             "ORDER BY ts DESC LIMIT 1), "
             f"(SELECT value FROM reading WHERE meter_id = b.m AND channel_id = {e} AND ts < b.fe "

@@ -519,3 +519,21 @@ def test_postgresql_a_reading_written_outside_the_service_meets_the_append_and_i
         assert count_rows(Reading) == 9
         daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
         assert daily.import_wh == 8 * 250.0
+
+
+def test_a_pushed_register_inside_a_new_profile_span_is_not_counted_twice(app, meter_id):
+    """A register value pushed at 10:07 lands between profile reads and its energy is counted then; the profile
+    read that follows brings 09:15..11:00, all new, without the interval before it: the day's energy is the
+    profile's (2,000 Wh), not that plus the push's share again."""
+    start = dt.datetime(2026, 3, 8, 9, 0, tzinfo=UTC)
+    values = profile(meter_id, start, 9)  # 09:00 .. 11:00, 250 Wh an interval
+    pushed_at = start + dt.timedelta(minutes=67)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        store_readings(values[:1])
+        store_readings([Value(meter_id, IMPORT, pushed_at, values[0].value + 250.0 * 67 / 15, source=Source.PUSH)])
+        result = store_readings(values[1:])
+        assert result.inserted == 8
+        daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
+        assert (daily.import_wh, daily.intervals) == (8 * 250.0, 8)
+        assert db.session.execute(select(func.sum(ConsumptionHourly.import_wh))).scalar() == 8 * 250.0
