@@ -586,11 +586,14 @@ def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, expor
     params = {"m": meters, "lo": [bounds[m][0] for m in meters], "hi": [bounds[m][1] for m in meters],
               "ch": sorted(channels), "i": import_id, "e": export_id,
               "grace": float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)) * 3600}
-    with cur.connection.pipeline():
-        for statement in HOLD_METERS:
-            cur.execute(statement, {"m": meters} if "%(m)b" in statement else None)
-        cur.execute(APPEND_CHECK, params)
-    found = cur.fetchall()
+    with cur.connection.cursor() as check:
+        with cur.connection.pipeline():
+            cur.execute(HOLD_SETTINGS)
+            cur.execute(HOLD_METERS, {"m": meters})
+            cur.execute(f"SAVEPOINT {APPEND_SAVEPOINT}")
+            check.execute(APPEND_CHECK, params)
+            cur.execute(PLANS_AS_USUAL)
+        found = check.fetchall()
     unchanged: list[tuple] = []  # keys stored already with the same value
     newest: dict[int, dt.datetime] = {}  # meter -> its newest stored stamp inside the batch's span
     rows = []
@@ -708,21 +711,21 @@ def _merge_postgresql(conn, cur, keyed: dict, now: dt.datetime, raised: list, im
                        unchanged=len(keyed) - inserted - revised - kept), changed, None, False
 
 
-INGEST_LOCK = 4801  # the class of the advisory locks that take a batch's meters in turn (``hold_meters``)
+INGEST_LOCK = 4801  # the class of the advisory locks that take a batch's meters in turn (``HOLD_METERS``)
 
 
 # PostgreSQL: the statements that start an ingest transaction (``_append_postgresql`` sends them in one round trip
-# with its check) — JIT off (compiling the merge cost up to 600 ms once its tables grew, more than it ever saved),
-# generic plans (re-planning the check's and the merge's look-ups over every month's partition cost more than
-# running them), each meter of the batch (%(m)b) held until commit in id order, and the append's savepoint.
+# with its check, then sets its savepoint): JIT off (compiling the merge cost up to 600 ms once its tables grew,
+# more than it ever saved) and generic plans for the check (re-planning its look-ups over every month's partition
+# cost more than running them; ``PLANS_AS_USUAL`` after it); then each meter of the batch (%(m)b) held until
+# commit, in id order.
 #
 # Two batches of one meter at once (a push beside a collection round) would each read the readings around them
 # without the other's: the later one's first interval would count the earlier one's energy again. Held, the second
 # waits for the first to commit, and its next statement, which starts after the wait, sees it.
-HOLD_METERS = (
-    "SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)",
-    f"SELECT pg_advisory_xact_lock({INGEST_LOCK}, m) FROM unnest(%(m)b::int4[]) AS m ORDER BY m",
-    f"SAVEPOINT {APPEND_SAVEPOINT}")
+HOLD_SETTINGS = "SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)"
+HOLD_METERS = f"SELECT pg_advisory_xact_lock({INGEST_LOCK}, m) FROM unnest(%(m)b::int4[]) AS m ORDER BY m"
+PLANS_AS_USUAL = "SELECT set_config('plan_cache_mode', 'auto', true)"  # after the check: the rest of the transaction
 
 
 MERGED = "go AS (SELECT n.c = %(total)s AND early.c = 0 AS ok FROM n, early),"  # every value new, none early
