@@ -698,7 +698,7 @@ def _merge_postgresql(conn, cur, keyed: dict, now: dt.datetime, raised: list, im
         f"min(ts) FILTER (WHERE channel_id = {export_id}) AS fe FROM incoming_reading "
         f"WHERE channel_id IN ({import_id}, {export_id}) GROUP BY meter_id), "
         f"ctx (m, area, nxt, pi, pe) AS ({context_select(import_id, export_id)} FROM b)"
-        f"{', ' + MERGED + rollups[0] if rollups else ''} "
+        f"{', ' + rollups[0] if rollups else ''} "
         "SELECT n.c, early.c, early.m, early.ch, early.ts, early.first, ctx.* FROM n CROSS JOIN early "
         "LEFT JOIN ctx ON true", params).fetchall()
     inserted, early = rows[0][0], rows[0][1]
@@ -728,7 +728,6 @@ HOLD_METERS = f"SELECT pg_advisory_xact_lock({INGEST_LOCK}, m) FROM unnest(%(m)b
 PLANS_AS_USUAL = "SELECT set_config('plan_cache_mode', 'auto', true)"  # after the check: the rest of the transaction
 
 
-MERGED = "go AS (SELECT n.c = %(total)s AND early.c = 0 AS ok FROM n, early),"  # every value new, none early
 INSTALLED = "installed"  # the merge's CTE: the oldest stamp each meter of the batch can have (``first_reading``)
 
 

@@ -278,9 +278,10 @@ def merge_rollups(keyed: dict, import_id: int, export_id: int, received_at: dt.d
     """PostgreSQL: the rollups of a batch as part of its merge statement, so appending costs no statement of its
     own. Returns (CTEs, parameters), or None when the batch holds no energy register.
 
-    The CTEs follow ``ctx`` (per meter: area, next reading, import and export values before the batch) and ``go``
-    (one row, ``ok``: the caller's test that the batch only appends). They add the batch's energy of the meters
-    with no later reading when ``ok`` — what ``refresh_rollups`` appends; otherwise they add nothing and the caller
+    The CTEs follow ``ins`` (the inserted readings), ``n`` (their count), ``early`` (rows older than their
+    meter's installation) and ``ctx`` (per meter: area, next reading, import and export values before the
+    batch). They add the batch's energy only when every value was inserted (``%(total)s``), none was early and
+    the meter has no later reading — what ``refresh_rollups`` appends; otherwise they add nothing and the caller
     goes the way of ``refresh_rollups``. Everything but each channel's first interval is summed here (``_append``);
     the first interval's energy is its value less the one before the batch, read in the statement."""
     touched = _touched(keyed, import_id, export_id)
@@ -303,6 +304,7 @@ def merge_rollups(keyed: dict, import_id: int, export_id: int, received_at: dt.d
 
 
 MERGE_ROLLUPS = """
+go AS (SELECT n.c = %(total)s AND early.c = 0 AS ok FROM n, early),
 firsts AS (SELECT f.m, f.col, f.hour, f.day, f.quarter, f.grid, f.ontime,
         greatest(f.v - CASE f.col WHEN 0 THEN ctx.pi ELSE ctx.pe END, 0) AS wh
     FROM unnest(%(f_m)b::int4[], %(f_c)b::int4[], %(f_v)b::float8[], %(f_h)b::timestamptz[],
