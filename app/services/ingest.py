@@ -304,21 +304,26 @@ class _SqliteBatch:
             return None  # a new key before a stored one: a backfill between readings
         channels = ", ".join(str(int(c)) for c in {c for _m, c, _ts in self.keyed})
         meters = list(spans.items())
-        counts = conn.exec_driver_sql(
-            f"WITH b(m, lo, hi) AS (VALUES {', '.join(['(?, ?, ?)'] * len(meters))}) "
-            f"SELECT b.m, (SELECT count(*) FROM reading WHERE meter_id = b.m AND channel_id IN ({channels}) "
-            "AND ts BETWEEN b.lo AND b.hi) FROM b",
-            tuple(p for m, span in meters for p in (m, utc_text(span[0]), utc_text(span[1])))).all()
-        if any(count != spans[m][2] for m, count in counts):
-            return None  # a stored reading inside the span that the batch does not bring
+        for at in range(0, len(meters), 1000):
+            chunk = meters[at:at + 1000]
+            counts = conn.exec_driver_sql(
+                f"WITH b(m, lo, hi) AS (VALUES {', '.join(['(?, ?, ?)'] * len(chunk))}) "
+                f"SELECT b.m, (SELECT count(*) FROM reading WHERE meter_id = b.m AND channel_id IN ({channels}) "
+                "AND ts BETWEEN b.lo AND b.hi) FROM b",
+                tuple(p for m, span in chunk for p in (m, utc_text(span[0]), utc_text(span[1])))).all()
+            if any(count != spans[m][2] for m, count in counts):
+                return None  # a stored reading inside the span that the batch does not bring
         import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+        again: dict[tuple[int, int], dt.datetime] = {}  # (meter, energy channel) -> its newest key read again
+        for m, c, ts in stored:
+            if (c == import_id or c == export_id) and ((m, c) not in again or ts > again[m, c]):
+                again[m, c] = ts
         context = {}
         for m, (area, nxt, previous) in self.context.items():
             previous = dict(previous)
             for c in (import_id, export_id):
-                again = [ts for mm, cc, ts in stored if mm == m and cc == c]
-                if again:
-                    previous[c] = self.keyed[(m, c, max(again))][0]
+                if (m, c) in again:
+                    previous[c] = self.keyed[(m, c, again[m, c])][0]
             context[m] = (area, nxt, previous)
         return new, context
 
