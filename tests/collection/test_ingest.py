@@ -505,8 +505,12 @@ def test_postgresql_a_reading_written_outside_the_service_meets_the_append_and_i
 
     thread = threading.Thread(target=store)
     thread.start()
-    time.sleep(1.0)  # the batch's COPY now waits on the uncommitted key
-    assert thread.is_alive()
+    # Commit only once the batch's COPY waits on the uncommitted key: its backend is blocked by this one.
+    blocked_by_us = text("SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")
+    deadline = time.monotonic() + 30
+    while not outside.execute(blocked_by_us).scalar_one():
+        assert thread.is_alive() and time.monotonic() < deadline, "the batch never waited on the outside key"
+        time.sleep(0.02)
     outside.commit()
     outside.close()
     other.dispose()
