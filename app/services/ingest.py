@@ -273,59 +273,83 @@ class _SqliteBatch:
 
 
     def _appended(self) -> tuple[dict, dict] | None:
-        """After a store that met keys stored already, all with the same value (the staging table holds the batch):
-        whether the batch only appends — per meter, the stored keys before every new one, no other reading of the
-        batch's channels inside its span and none of the energy ones after it — as a collection round that brings
-        its last stored interval again does. Returns the new keys and their rollup context (the value before the
-        new intervals is the stored one read again), or None (the days are recomputed instead)."""
+        """After a store that met keys stored already, all with the same value: whether the batch only appends
+        (``appends_only``, fed with the readings of the batch's channels that were stored before it inside each
+        meter's span, and whether one lies after it), as a collection round that brings its last stored interval
+        again does. Returns the new keys and their rollup context (the value before the new intervals is the
+        newest stored one), or None (the days are recomputed instead)."""
         from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, _as_utc
 
-        if any(nxt is not None for _area, nxt, _previous in self.context.values()):
-            return None
-        conn = db.session.connection()
-        stored = {(m, c, _as_utc(ts)) for m, c, ts in conn.exec_driver_sql(
-            "SELECT i.meter_id, i.channel_id, i.ts FROM incoming_reading i JOIN reading r ON r.meter_id = i.meter_id "
-            "AND r.channel_id = i.channel_id AND r.ts = i.ts WHERE r.received_at <> ?", (utc_text(self.now),))}
-        new = {key: value for key, value in self.keyed.items() if key not in stored}
-        spans: dict[int, list] = {}  # meter -> [first, last stamp, keys, newest stored key's stamp, first new stamp]
+        spans: dict[int, list] = {}  # meter -> [first, last stamp]
         for m, _c, ts in self.keyed:
             span = spans.get(m)
             if span is None:
-                span = spans[m] = [ts, ts, 0, None, None]
-            span[0], span[1], span[2] = min(span[0], ts), max(span[1], ts), span[2] + 1
-        for m, _c, ts in stored:
-            if spans[m][3] is None or ts > spans[m][3]:
-                spans[m][3] = ts
-        for m, _c, ts in new:
-            if spans[m][4] is None or ts < spans[m][4]:
-                spans[m][4] = ts
-        if any(newest is not None and first_new is not None and newest >= first_new
-               for _lo, _hi, _n, newest, first_new in spans.values()):
-            return None  # a new key before a stored one: a backfill between readings
-        channels = ", ".join(str(int(c)) for c in {c for _m, c, _ts in self.keyed})
+                spans[m] = [ts, ts]
+            elif ts < span[0]:
+                span[0] = ts
+            elif ts > span[1]:
+                span[1] = ts
+        import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+        channels = ", ".join(str(int(c)) for c in {import_id, export_id, *(c for _m, c, _ts in self.keyed)})
+        conn = db.session.connection()
+        stored: list[tuple] = []
         meters = list(spans.items())
         for at in range(0, len(meters), 1000):
             chunk = meters[at:at + 1000]
-            counts = conn.exec_driver_sql(
+            found = conn.exec_driver_sql(
                 f"WITH b(m, lo, hi) AS (VALUES {', '.join(['(?, ?, ?)'] * len(chunk))}) "
-                f"SELECT b.m, (SELECT count(*) FROM reading WHERE meter_id = b.m AND channel_id IN ({channels}) "
-                "AND ts BETWEEN b.lo AND b.hi) FROM b",
-                tuple(p for m, span in chunk for p in (m, utc_text(span[0]), utc_text(span[1])))).all()
-            if any(count != spans[m][2] for m, count in counts):
-                return None  # a stored reading inside the span that the batch does not bring
-        import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
-        again: dict[tuple[int, int], dt.datetime] = {}  # (meter, energy channel) -> its newest key read again
-        for m, c, ts in stored:
-            if (c == import_id or c == export_id) and ((m, c) not in again or ts > again[m, c]):
-                again[m, c] = ts
+                "SELECT r.meter_id, r.channel_id, r.ts, r.value FROM b JOIN reading r ON r.meter_id = b.m "
+                f"AND r.channel_id IN ({channels}) AND r.ts BETWEEN b.lo AND b.hi WHERE r.received_at <> ? "
+                "UNION ALL SELECT b.m, NULL, NULL, NULL FROM b WHERE EXISTS (SELECT 1 FROM reading "
+                f"WHERE meter_id = b.m AND channel_id IN ({channels}) AND ts > b.hi)",
+                (*(p for m, (lo, hi) in chunk for p in (m, utc_text(lo), utc_text(hi))), utc_text(self.now))).all()
+            for m, c, ts, value in found:
+                if c is None:
+                    return None  # a reading after the batch
+                stored.append((m, c, _as_utc(ts), value))
+        appends = appends_only(self.keyed, stored, import_id, export_id)
+        if appends is None:
+            return None
+        unchanged, last = appends
+        new = dict(self.keyed)
+        for key in unchanged:
+            del new[key]
         context = {}
-        for m, (area, nxt, previous) in self.context.items():
+        for m, (area, _nxt, previous) in self.context.items():
             previous = dict(previous)
             for c in (import_id, export_id):
-                if (m, c) in again:
-                    previous[c] = self.keyed[(m, c, again[m, c])][0]
-            context[m] = (area, nxt, previous)
+                if (m, c) in last:
+                    previous[c] = last[m, c]
+            context[m] = (area, None, previous)
         return new, context
+
+
+def appends_only(keyed: dict, stored: Iterable[tuple], import_id: int, export_id: int
+                 ) -> tuple[list[tuple], dict[tuple[int, int], float]] | None:
+    """The rule both backends follow to store a batch the cheap way: whether it only appends to its meters.
+
+    ``stored``: (meter, channel, stamp, value) of every reading of the batch's channels stored before it inside
+    each meter's span (its first to its last stamp); the caller has made sure nothing is stored after the span.
+    The batch only appends when each stored key it brings again has the same value and every key of it up to
+    its meter's newest stored stamp is such a key: the rest are then new and later than anything stored, so their
+    energy adds to the rollups from the newest stored values. Returns (the keys stored already, (meter, energy
+    channel) -> its newest stored value), or None (a revision or a backfill between readings)."""
+    unchanged: list[tuple] = []
+    newest: dict[int, dt.datetime] = {}  # meter -> its newest stored stamp inside the span
+    last: dict[tuple[int, int], tuple] = {}  # (meter, energy channel) -> its newest stored (stamp, value)
+    for m, c, ts, value in stored:
+        arrived = keyed.get((m, c, ts))
+        if arrived is not None:
+            if arrived[0] != value:
+                return None  # a revision
+            unchanged.append((m, c, ts))
+        if m not in newest or ts > newest[m]:
+            newest[m] = ts
+        if (c == import_id or c == export_id) and ((m, c) not in last or ts > last[m, c][0]):
+            last[m, c] = (ts, value)
+    if newest and sum(1 for m, _c, ts in keyed if m in newest and ts <= newest[m]) != len(unchanged):
+        return None  # a key up to the newest stored one is not stored: a backfill between readings
+    return unchanged, {key: value for key, (_ts, value) in last.items()}
 
 
 def _firsts_and_context(bounds: dict[int, list]) -> tuple[dict[int, dt.datetime], dict[int, tuple]]:
@@ -568,9 +592,10 @@ def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, expor
     installation (less HES_INSTALL_GRACE_HOURS), whether a reading of the batch's channels (or the energy ones)
     lies after the batch, the readings of those channels inside the batch's span, and the import and export values
     before it. The batch appends when nothing lies after it and every key up to the newest stored one is stored
-    with the same value; the keys after it are then new, and no other key can exist. Should one still arise at the
-    COPY (a reading written outside the service), the COPY is undone to the savepoint set after the hold and the
-    batch goes the merge's way. The caller adds the rollups from the context (``rollups.refresh_rollups``)."""
+    with the same value (``appends_only``); the keys after it are then new, and no other key can exist. Should one
+    still arise at the COPY (a reading written outside the service), the COPY is undone to the savepoint set after
+    the hold and the batch goes the merge's way. The caller adds the rollups from the context
+    (``rollups.refresh_rollups``)."""
     from flask import current_app
     from psycopg.errors import UniqueViolation
 
@@ -599,29 +624,22 @@ def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, expor
             check.execute(APPEND_CHECK, params)
             cur.execute(PLANS_AS_USUAL)
         found = check.fetchall()
-    unchanged: list[tuple] = []  # keys stored already with the same value
-    newest: dict[int, dt.datetime] = {}  # meter -> its newest stored stamp inside the batch's span
+    stored: list[tuple] = []  # (meter, channel, stamp, value) stored inside the batch's span
     rows = []
     for m, area, early, later, stored_channels, stored_stamps, stored_values, prev_import, prev_export in found:
         if early or later:
             return None
         if stored_stamps:
-            last: dict[int, tuple] = {}  # energy channel -> its newest stored (stamp, value): the value before the new
-            for c, ts, value in zip(stored_channels, stored_stamps, stored_values, strict=True):
-                arrived = keyed.get((m, c, ts))
-                if arrived is not None:
-                    if arrived[0] != value:
-                        return None  # a revision
-                    unchanged.append((m, c, ts))
-                if (c == import_id or c == export_id) and (c not in last or ts > last[c][0]):
-                    last[c] = (ts, value)
-            newest[m] = max(stored_stamps)
-            prev_import = last[import_id][1] if import_id in last else prev_import
-            prev_export = last[export_id][1] if export_id in last else prev_export
-        rows.append((m, area, None, prev_import, prev_export))
-    if newest:
-        if sum(1 for m, _c, ts in keyed if m in newest and ts <= newest[m]) != len(unchanged):
-            return None  # a key up to the newest stored one is not stored: a backfill between readings
+            stored += ((m, c, ts, value) for c, ts, value in zip(stored_channels, stored_stamps, stored_values,
+                                                                  strict=True))
+        rows.append([m, area, None, prev_import, prev_export])
+    appends = appends_only(keyed, stored, import_id, export_id)
+    if appends is None:
+        return None
+    unchanged, last = appends
+    for row in rows:
+        row[3] = last.get((row[0], import_id), row[3])
+        row[4] = last.get((row[0], export_id), row[4])
     held = {key: keyed.pop(key) for key in unchanged}
     if keyed:
         try:

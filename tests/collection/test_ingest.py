@@ -456,6 +456,31 @@ def test_a_round_that_reads_its_last_interval_again_appends(app, meter_id, monke
         assert hourly == 96 * 250.0
 
 
+def test_a_round_after_a_pushed_register_appends_from_the_push(app, meter_id, monkeypatch):
+    """Both backends follow one rule (``appends_only``): a register pushed at 10:07 lies inside the next round's span
+    (10:00 read again .. 11:00) but before its new intervals, so the round still appends — no day recomputed — and
+    its first new interval adds only the energy since the push, which was counted when it landed."""
+    from app.services import rollups
+
+    def recompute(*args) -> None:
+        raise AssertionError(f"a day was recomputed: {args}")
+
+    start = dt.datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+    values = profile(meter_id, start, 9)  # 09:00 .. 11:00, 250 Wh an interval
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        store_readings(values[:5])
+        pushed = values[4].value + 250.0 * 7 / 15
+        store_readings([Value(meter_id, IMPORT, values[4].ts + dt.timedelta(minutes=7), pushed, source=Source.PUSH)])
+        monkeypatch.setattr(rollups, "_recompute", recompute)
+        result = store_readings(values[4:])
+        assert (result.inserted, result.unchanged, result.revised) == (4, 1, 0)
+        daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
+        assert (daily.import_wh, daily.intervals) == (8 * 250.0, 8)
+        hours = db.session.execute(select(ConsumptionHourly.import_wh).order_by(ConsumptionHourly.bucket)).scalars()
+        assert list(hours) == [1000.0, 1000.0]
+
+
 def test_a_round_whose_last_interval_changed_is_merged_with_its_revision(app, meter_id):
     """The interval read again carries another value (the meter corrected it): not an append — the value is kept as
     a revision, the new intervals land, and the day's energy follows the corrected reading."""
