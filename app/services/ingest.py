@@ -489,12 +489,12 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
         if cid is None:
             cid = channels[v.obis] = channel_id(v.obis)
         keyed[(v.meter_id, cid, ts)] = (float(v.value), int(v.quality), int(v.source))
-    merged = False
+    merged, touched = False, None
     if postgresql:
         from app.services.partitions import ensure_months
 
         ensure_months({ts for _m, _c, ts in keyed})
-        result, changed, context, merged = _store_postgresql(keyed, now, own_alerts)
+        result, changed, context, merged, touched = _store_postgresql(keyed, now, own_alerts)
         quarantined += result.quarantined
     else:
         result, changed = _store_sqlite(keyed, now)
@@ -503,7 +503,7 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
     if not keyed:
         pass
     elif result.inserted == len(keyed):
-        refresh_rollups(keyed, all_new=True, received_at=now, context=context, merged=merged)
+        refresh_rollups(keyed, all_new=True, received_at=now, context=context, merged=merged, touched=touched)
     elif result.inserted:
         refresh_rollups(keyed, received_at=now)
     elif changed:
@@ -560,12 +560,13 @@ INCOMING_TYPES = ("int4", "int4", "timestamptz", "float8", "int2", "int2")
 STAGE = "hes_incoming_reading"  # connection info: "ready" (table exists, empty) or "used" (may hold rows)
 
 
-def _store_postgresql(keyed: dict, now: dt.datetime, raised: list) -> tuple[StoreResult, dict, dict | None, bool]:
+def _store_postgresql(keyed: dict, now: dt.datetime, raised: list
+                       ) -> tuple[StoreResult, dict, dict | None, bool, dict | None]:
     """Hold the batch's meters (``HOLD_METERS``), then store it the cheap way when it only appends
     (``_append_postgresql``: a COPY straight into the table), else merge it (``_merge_postgresql``).
 
     Returns (result, changed keys, rollup context or None, whether the rollups of the meters with no later
-    reading were added already)."""
+    reading were added already, the appended energy series as ``rollups._touched`` gives them or None)."""
     from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS
 
     import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
@@ -574,18 +575,19 @@ def _store_postgresql(keyed: dict, now: dt.datetime, raised: list) -> tuple[Stor
     with conn.connection.driver_connection.cursor() as cur:
         appended = _append_postgresql(cur, keyed, now, import_id, export_id)
         if appended is not None:
-            unchanged, context = appended
-            return StoreResult(inserted=len(keyed), unchanged=unchanged, latest=latest), {}, context, False
-        return _merge_postgresql(conn, cur, keyed, now, raised, import_id, export_id)
+            unchanged, context, touched = appended
+            return StoreResult(inserted=len(keyed), unchanged=unchanged, latest=latest), {}, context, False, touched
+        return (*_merge_postgresql(conn, cur, keyed, now, raised, import_id, export_id), None)
 
 
 def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, export_id: int
-                       ) -> tuple[int, dict] | None:
+                       ) -> tuple[int, dict, dict] | None:
     """The usual batch — each meter's intervals since its last stored one (that one again, as a profile is read
     from its cursor's time on, unchanged) and none older than its installation — goes straight into ``reading``
     with one binary COPY, as fast as the table takes rows. Returns how many keys were unchanged (taken out of
-    ``keyed``) and the rollup context of the new rows (meter -> area, None, previous values); or None when the
-    batch is not such an append and nothing was written (``keyed`` untouched).
+    ``keyed``), the rollup context of the new rows (meter -> area, None, previous values) and their energy series
+    (meter -> channel -> [(stamp, value)], gathered as they are copied); or None when the batch is not such an
+    append and nothing was written (``keyed`` untouched).
 
     In one round trip (a pipeline) the meters are held (``HOLD_METERS``), then one statement, which so sees every
     earlier batch of them, reads per meter (``APPEND_CHECK``): its area, whether a stamp is older than its
@@ -641,6 +643,7 @@ def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, expor
         row[3] = last.get((row[0], import_id), row[3])
         row[4] = last.get((row[0], export_id), row[4])
     held = {key: keyed.pop(key) for key in unchanged}
+    touched: dict[int, dict[int, list]] = {}
     if keyed:
         try:
             with cur.copy(APPEND_COPY) as copy:
@@ -648,12 +651,17 @@ def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, expor
                 write = copy.write_row
                 for (m, c, ts), (val, q, s) in keyed.items():
                     write((m, c, ts, val, q, s, now))
+                    if c == import_id or c == export_id:
+                        series = touched.setdefault(m, {}).get(c)
+                        if series is None:
+                            series = touched[m][c] = []
+                        series.append((ts, val))
         except UniqueViolation:
             log.warning("a reading of an appended batch existed already: merged instead")
             cur.execute(f"ROLLBACK TO SAVEPOINT {APPEND_SAVEPOINT}")
             keyed.update(held)
             return None
-    return len(unchanged), read_context(rows, import_id, export_id)
+    return len(unchanged), read_context(rows, import_id, export_id), touched
 
 
 APPEND_SAVEPOINT = "hes_ingest_append"
