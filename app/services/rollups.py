@@ -208,13 +208,14 @@ class Sums:
         statements, params = [], []
         for table, keys, added, buckets in parts:
             columns = keys + added
-            arrays = ", ".join(f"%s::{self.PG_TYPES[c]}[]" for c in columns)
+            arrays = ", ".join(f"%b::{self.PG_TYPES[c]}[]" for c in columns)  # binary: dumped in C, not as text
             statements.append(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
                               f"{self._on_conflict(table, keys, added)}")
             params += map(list, zip(*((k, b, *v) for (k, b), v in buckets.items()), strict=True))
         sql = statements[-1] if len(statements) == 1 else (
             "WITH " + ", ".join(f"s{n} AS ({stmt})" for n, stmt in enumerate(statements[:-1])) + " " + statements[-1])
-        conn.exec_driver_sql(sql, tuple(params))
+        with conn.connection.driver_connection.cursor() as cur:  # the session's connection, without its wrapping
+            cur.execute(sql, params)
 
     @staticmethod
     def _on_conflict(table: str, keys: tuple, added: tuple) -> str:
