@@ -1,4 +1,4 @@
-"""``flask hes ...`` commands: admin bootstrap, role sync, brand sync."""
+"""``flask hes ...`` commands: admin bootstrap, role sync, brand sync, rollup rebuild."""
 
 from __future__ import annotations
 
@@ -75,6 +75,36 @@ def sync_brands_command() -> None:
     from app.services.brands import sync_plugin_brands
 
     click.echo("brands: " + ", ".join(sync_plugin_brands()))
+
+
+@hes.command("rebuild-rollups")
+@click.argument("meters", nargs=-1)
+@click.option("--all", "every_meter", is_flag=True, help="Every meter of the fleet.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="First local day to rebuild (default: the meter's first day of readings or rollups).")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Last local day to rebuild, inclusive (default: its last).")
+def rebuild_rollups_command(meters: tuple[str, ...], every_meter: bool, since, until) -> None:
+    """Rebuild meters' hourly and daily consumption from their stored readings (by meter number), after readings
+    were deleted or corrected by hand; prints each meter's energy before and after."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Meter
+    from app.services.rollups import rebuild_meter
+
+    if every_meter == bool(meters):
+        raise click.UsageError("name meter numbers or give --all, not both")
+    query = select(Meter.id, Meter.number).order_by(Meter.number)
+    found = db.session.execute(query if every_meter else query.where(Meter.number.in_(meters))).all()
+    missing = sorted(set(meters) - {number for _id, number in found})
+    if missing:
+        raise click.ClickException(f"no such meter: {', '.join(missing)}")
+    for meter_id, number in found:
+        done = rebuild_meter(meter_id, since.date() if since else None, until.date() if until else None)
+        click.echo(f"{number}: {done.days} day{'' if done.days == 1 else 's'} rebuilt; "
+                   f"import {done.import_before / 1000:,.3f} -> {done.import_after / 1000:,.3f} kWh, "
+                   f"export {done.export_before / 1000:,.3f} -> {done.export_after / 1000:,.3f} kWh")
 
 
 def register(app: Flask) -> None:

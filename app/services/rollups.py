@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, func, insert, select, text
 
 from app.extensions import db
 from app.models import ConsumptionDaily, ConsumptionHourly, Reading
@@ -35,7 +36,7 @@ def utility_zone() -> ZoneInfo:
 
 def local_day_start(ts: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     """The UTC instant the utility's local day containing ``ts`` starts."""
-    return dt.datetime.combine(ts.astimezone(tz).date(), dt.time(0), tzinfo=tz).astimezone(UTC)
+    return _local_midnight(ts.astimezone(tz).date(), tz)
 
 
 def local_hour_start(ts: dt.datetime, tz: ZoneInfo) -> dt.datetime:
@@ -95,13 +96,72 @@ def recompute_days(meter_id: int, start: dt.datetime, end: dt.datetime) -> None:
     """Rewrite one meter's hourly and daily rollups for the local days from ``start`` to ``end`` from its stored
     readings (added to the session, not committed): after readings were removed or repaired outside the ingest
     service, which otherwise keeps the rollups in step as values land."""
+    tz = utility_zone()
+    first_day, last_day = local_day_start(start - EPSILON, tz), local_day_start(end - EPSILON, tz)
+    _recompute_local_days(meter_id, first_day, next_local_day(last_day, tz), tz)
+
+
+def _recompute_local_days(meter_id: int, first_day: dt.datetime, end_day: dt.datetime, tz: ZoneInfo) -> None:
     from app.services.ingest import channel_id
 
-    tz = utility_zone()
     on_time = dt.timedelta(hours=float(current_app.config.get("HES_ON_TIME_HOURS", 4)))
-    first_day, last_day = local_day_start(start - EPSILON, tz), local_day_start(end - EPSILON, tz)
-    _recompute(meter_id, channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS), first_day, next_local_day(last_day, tz),
-               tz, on_time)
+    _recompute(meter_id, channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS), first_day, end_day, tz, on_time)
+
+
+@dataclass
+class Rebuilt:
+    """What ``rebuild_meter`` changed: the local days rewritten and the energy they held before and after (Wh)."""
+
+    days: int = 0
+    import_before: float = 0.0
+    import_after: float = 0.0
+    export_before: float = 0.0
+    export_after: float = 0.0
+
+
+def rebuild_meter(meter_id: int, since: dt.date | None = None, until: dt.date | None = None) -> Rebuilt:
+    """Rebuild one meter's hourly and daily rollups from its stored readings, for the local days ``since`` ..
+    ``until`` (inclusive; by default every day it has readings or rollups of), and commit: the operator's repair
+    after readings were deleted or corrected by hand. The meter is held as the ingest holds it, so a batch
+    arriving meanwhile waits and is counted once, on top of the rebuilt days."""
+    from app.services.ingest import INGEST_LOCK, channel_id
+
+    tz = utility_zone()
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:lock, :m)"), {"lock": INGEST_LOCK, "m": meter_id})
+    else:  # become SQLite's writer before reading, as the ingest does
+        db.session.execute(text("DELETE FROM consumption_running_hold WHERE 0"))
+    energy = (channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS))
+    first_ts, last_ts = db.session.execute(select(func.min(Reading.ts), func.max(Reading.ts)).where(
+        Reading.meter_id == meter_id, Reading.channel_id.in_(energy))).one()
+    first_bucket, last_bucket = db.session.execute(select(
+        func.min(ConsumptionDaily.bucket), func.max(ConsumptionDaily.bucket)).where(
+        ConsumptionDaily.meter_id == meter_id)).one()
+    days = [local_day_start(ts - EPSILON, tz) for ts in (first_ts, last_ts) if ts is not None]
+    days += [_as_utc(b) for b in (first_bucket, last_bucket) if b is not None]
+    first_day = _local_midnight(since, tz) if since else min(days, default=None)
+    last_day = _local_midnight(until, tz) if until else max(days, default=None)
+    if first_day is None or last_day is None or last_day < first_day:
+        db.session.commit()
+        return Rebuilt()
+    end_day = next_local_day(last_day, tz)
+    totals = select(func.coalesce(func.sum(ConsumptionDaily.import_wh), 0.0),
+                    func.coalesce(func.sum(ConsumptionDaily.export_wh), 0.0)).where(
+        ConsumptionDaily.meter_id == meter_id, ConsumptionDaily.bucket >= first_day, ConsumptionDaily.bucket < end_day)
+    import_before, export_before = db.session.execute(totals).one()
+    _recompute_local_days(meter_id, first_day, end_day, tz)
+    db.session.flush()
+    import_after, export_after = db.session.execute(totals).one()
+    db.session.commit()
+    count, day = 0, first_day
+    while day < end_day:
+        count, day = count + 1, next_local_day(day, tz)
+    return Rebuilt(count, float(import_before), float(import_after), float(export_before), float(export_after))
+
+
+def _local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """The start of a local calendar day, in UTC."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(UTC)
 
 
 def _context(touched: dict, import_id: int, export_id: int) -> dict[int, tuple]:

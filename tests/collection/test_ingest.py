@@ -564,3 +564,40 @@ def test_a_pushed_register_inside_a_new_profile_span_is_not_counted_twice(app, m
         daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
         assert (daily.import_wh, daily.intervals) == (8 * 250.0, 8)
         assert db.session.execute(select(func.sum(ConsumptionHourly.import_wh))).scalar() == 8 * 250.0
+
+
+def test_rebuild_rollups_command_follows_readings_repaired_by_hand(app, meter_id):
+    """An operator corrects readings in the database (a register offset from 12:00 on, a bad partial day removed):
+    the ingest never saw it, so the rollups still hold the old energy. ``flask hes rebuild-rollups`` rewrites the
+    meter's days from its readings and prints the energy before and after."""
+    from sqlalchemy import delete, update
+
+    start = dt.datetime(2026, 3, 10, tzinfo=UTC)
+    with app.app_context():
+        app.config["HES_TIMEZONE"] = "UTC"
+        store_readings(profile(meter_id, start, 2 * 96 + 1 + 8))  # 03-10 00:00 .. 03-12 02:00, 250 Wh an interval
+        daily = dict(db.session.execute(select(ConsumptionDaily.bucket, ConsumptionDaily.import_wh)).all())
+        assert sorted(daily.values()) == [2000.0, 24000.0, 24000.0]
+        db.session.execute(update(Reading).where(Reading.meter_id == meter_id,
+                                                 Reading.ts >= start + dt.timedelta(days=1, hours=12))
+                           .values(value=Reading.value + 1000.0))
+        db.session.execute(delete(Reading).where(Reading.meter_id == meter_id,
+                                                 Reading.ts > start + dt.timedelta(days=2)))
+        db.session.commit()
+        number = db.session.execute(text("SELECT number FROM meter WHERE id = :m"), {"m": meter_id}).scalar_one()
+
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["hes", "rebuild-rollups", number])
+    assert result.exit_code == 0, result.output
+    assert f"{number}: 4 days rebuilt; import 50.000 -> 49.000 kWh" in result.output
+    with app.app_context():
+        rows = db.session.execute(select(ConsumptionDaily.bucket, ConsumptionDaily.import_wh,
+                                         ConsumptionDaily.intervals).order_by(ConsumptionDaily.bucket)).all()
+        assert [(b.astimezone(UTC).date().isoformat(), wh, n) for b, wh, n in rows] == [
+            ("2026-03-10", 24000.0, 96), ("2026-03-11", 25000.0, 96)]
+        assert db.session.execute(select(func.sum(ConsumptionHourly.import_wh))).scalar() == 49000.0
+
+    one_day = runner.invoke(args=["hes", "rebuild-rollups", number, "--since", "2026-03-11", "--until", "2026-03-11"])
+    assert f"{number}: 1 day rebuilt; import 25.000 -> 25.000 kWh" in one_day.output
+    unknown = runner.invoke(args=["hes", "rebuild-rollups", number, "NO-SUCH-METER"])
+    assert unknown.exit_code != 0 and "no such meter: NO-SUCH-METER" in unknown.output
