@@ -620,17 +620,16 @@ def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, expor
               "grace": float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)) * 3600}
     with cur.connection.cursor() as check:
         with cur.connection.pipeline():
-            cur.execute(HOLD_SETTINGS)
             cur.execute(HOLD_METERS, {"m": meters})
             cur.execute(f"SAVEPOINT {APPEND_SAVEPOINT}")
+            cur.execute(GENERIC_PLANS)
             if len(meters) == 1:
                 params.update(m1=meters[0], lo1=params["lo"][0], hi1=params["hi"][0])
             check.execute(APPEND_CHECK_ONE if len(meters) == 1 else APPEND_CHECK, params)
-            cur.execute(PLANS_AS_USUAL)
         found = check.fetchall()
     stored: list[tuple] = []  # (meter, channel, stamp, value) stored inside the batch's span
     rows = []
-    for m, area, early, later, stored_channels, stored_stamps, stored_values, prev_import, prev_export in found:
+    for m, area, early, later, stored_channels, stored_stamps, stored_values, prev_import, prev_export, _ in found:
         if early or later:
             return None
         if stored_stamps:
@@ -672,7 +671,8 @@ APPEND_COPY = ("COPY reading (meter_id, channel_id, ts, value, quality, source, 
 APPEND_TYPES = ("int4", "int4", "timestamptz", "float8", "int2", "int2", "timestamptz")
 # Per meter of the batch (m; lo, hi = its first and last stamp), for ``_append_postgresql``: its area, whether a
 # stamp is older than its installation, whether a reading of the channels lies after the batch, the readings of the
-# channels inside the batch's span (channels, stamps, values) and its import and export values before the batch.
+# channels inside the batch's span (channels, stamps, values) and its import and export values before the batch;
+# then, for the statements after it, plans as usual again (``GENERIC_PLANS``).
 _APPEND_CHECK = """SELECT {m}, meter.area_id,
     coalesce({lo} < meter.installed_at - %(grace)s * interval '1 second', false),
     EXISTS (SELECT 1 FROM reading WHERE meter_id = {m} AND channel_id = ANY(%(ch)b::int4[]) AND ts > {hi}),
@@ -680,7 +680,8 @@ _APPEND_CHECK = """SELECT {m}, meter.area_id,
     (SELECT value FROM reading WHERE meter_id = {m} AND channel_id = %(i)b::int4 AND ts < {lo}
         ORDER BY ts DESC LIMIT 1),
     (SELECT value FROM reading WHERE meter_id = {m} AND channel_id = %(e)b::int4 AND ts < {lo}
-        ORDER BY ts DESC LIMIT 1)
+        ORDER BY ts DESC LIMIT 1),
+    set_config('plan_cache_mode', 'auto', true)
 FROM {source}
 LEFT JOIN meter ON meter.id = {m}
 LEFT JOIN LATERAL (SELECT array_agg(channel_id) AS c, array_agg(ts) AS ts, array_agg(value) AS v FROM reading
@@ -755,18 +756,18 @@ def _merge_postgresql(conn, cur, keyed: dict, now: dt.datetime, raised: list, im
 INGEST_LOCK = 4801  # the class of the advisory locks that take a batch's meters in turn (``HOLD_METERS``)
 
 
-# PostgreSQL: the statements that start an ingest transaction (``_append_postgresql`` sends them in one round trip
-# with its check, then sets its savepoint): JIT off (compiling the merge cost up to 600 ms once its tables grew,
-# more than it ever saved) and generic plans for the check (re-planning its look-ups over every month's partition
-# cost more than running them; ``PLANS_AS_USUAL`` after it); then each meter of the batch (%(m)b) held until
-# commit, in id order.
+# PostgreSQL: the statement that starts an ingest transaction (``_append_postgresql`` sends it in one round trip
+# with its savepoint and check): JIT off (compiling the merge cost up to 600 ms once its tables grew, more than it
+# ever saved), then each meter of the batch (%(m)b) held until commit, in id order. After the savepoint (so that
+# undoing to it plans as usual again), ``GENERIC_PLANS`` for the check alone: re-planning its look-ups over every
+# month's partition cost more than running them; the check itself sets plans back to usual.
 #
 # Two batches of one meter at once (a push beside a collection round) would each read the readings around them
 # without the other's: the later one's first interval would count the earlier one's energy again. Held, the second
 # waits for the first to commit, and its next statement, which starts after the wait, sees it.
-HOLD_SETTINGS = "SELECT set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)"
-HOLD_METERS = f"SELECT pg_advisory_xact_lock({INGEST_LOCK}, m) FROM unnest(%(m)b::int4[]) AS m ORDER BY m"
-PLANS_AS_USUAL = "SELECT set_config('plan_cache_mode', 'auto', true)"  # after the check: the rest of the transaction
+HOLD_METERS = (f"SELECT set_config('jit', 'off', true), (SELECT count(pg_advisory_xact_lock({INGEST_LOCK}, m)) "
+               "FROM (SELECT m FROM unnest(%(m)b::int4[]) AS m ORDER BY m) AS held)")
+GENERIC_PLANS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 
 INSTALLED = "installed"  # the merge's CTE: the oldest stamp each meter of the batch can have (``first_reading``)

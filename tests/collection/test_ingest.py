@@ -524,7 +524,11 @@ def test_postgresql_a_reading_written_outside_the_service_meets_the_append_and_i
     def store() -> None:
         with app.app_context():
             try:
-                results.append(store_readings(values[1:]))
+                results.append(store_readings(values[1:], commit=False))
+                # The merge after the undone COPY, and the rest of the transaction, plan as usual with JIT off.
+                results.append(db.session.execute(text("SELECT current_setting('plan_cache_mode'), "
+                                                       "current_setting('jit')")).one())
+                db.session.commit()
             except Exception as exc:  # noqa: BLE001 - reported below
                 failures.append(exc)
 
@@ -542,6 +546,7 @@ def test_postgresql_a_reading_written_outside_the_service_meets_the_append_and_i
     thread.join(30)
     assert failures == []
     assert (results[0].inserted, results[0].unchanged) == (7, 1)
+    assert tuple(results[1]) == ("auto", "off")
     with app.app_context():
         assert count_rows(Reading) == 9
         daily = db.session.execute(select(ConsumptionDaily)).scalar_one()
