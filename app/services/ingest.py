@@ -280,17 +280,9 @@ class _SqliteBatch:
         newest stored one), or None (the days are recomputed instead)."""
         from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, _as_utc
 
-        spans: dict[int, list] = {}  # meter -> [first, last stamp]
-        for m, _c, ts in self.keyed:
-            span = spans.get(m)
-            if span is None:
-                spans[m] = [ts, ts]
-            elif ts < span[0]:
-                span[0] = ts
-            elif ts > span[1]:
-                span[1] = ts
         import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
-        channels = ", ".join(str(int(c)) for c in {import_id, export_id, *(c for _m, c, _ts in self.keyed)})
+        spans, channel_ids = _spans(self.keyed, import_id, export_id)
+        channels = ", ".join(str(int(c)) for c in channel_ids)
         conn = db.session.connection()
         stored: list[tuple] = []
         meters = list(spans.items())
@@ -322,6 +314,23 @@ class _SqliteBatch:
                     previous[c] = last[m, c]
             context[m] = (area, None, previous)
         return new, context
+
+
+def _spans(keyed: dict, import_id: int, export_id: int) -> tuple[dict[int, list], set[int]]:
+    """For the append checks: each meter's [first, last stamp] in the batch, and the channels to look at (the
+    batch's and the energy ones)."""
+    spans: dict[int, list] = {}
+    channels = {import_id, export_id}
+    for m, c, ts in keyed:
+        span = spans.get(m)
+        if span is None:
+            spans[m] = [ts, ts]
+        elif ts < span[0]:
+            span[0] = ts
+        elif ts > span[1]:
+            span[1] = ts
+        channels.add(c)
+    return spans, channels
 
 
 def appends_only(keyed: dict, stored: Iterable[tuple], import_id: int, export_id: int
@@ -368,7 +377,7 @@ def _firsts_and_context(bounds: dict[int, list]) -> tuple[dict[int, dt.datetime]
     conn = db.session.connection()
     # Become the writer first (a write that matches nothing opens the write transaction): read while another
     # writer's batch of the same meter is uncommitted, the context would miss it and count its energy again.
-    conn.exec_driver_sql("DELETE FROM consumption_running_hold WHERE 0")
+    conn.exec_driver_sql(BECOME_WRITER)
     firsts, context = {}, {}
     meters = list(bounds.items())
     for at in range(0, len(meters), 1000):
@@ -603,17 +612,7 @@ def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, expor
 
     from app.services.rollups import read_context
 
-    bounds: dict[int, list] = {}  # meter -> [first stamp, last stamp]
-    channels = {import_id, export_id}
-    for m, c, ts in keyed:
-        b = bounds.get(m)
-        if b is None:
-            bounds[m] = [ts, ts]
-        elif ts < b[0]:
-            b[0] = ts
-        elif ts > b[1]:
-            b[1] = ts
-        channels.add(c)
+    bounds, channels = _spans(keyed, import_id, export_id)
     meters = sorted(bounds)
     params = {"m": meters, "lo": [bounds[m][0] for m in meters], "hi": [bounds[m][1] for m in meters],
               "ch": sorted(channels), "i": import_id, "e": export_id,
@@ -768,6 +767,20 @@ INGEST_LOCK = 4801  # the class of the advisory locks that take a batch's meters
 HOLD_METERS = (f"SELECT set_config('jit', 'off', true), (SELECT count(pg_advisory_xact_lock({INGEST_LOCK}, m)) "
                "FROM (SELECT m FROM unnest(%(m)b::int4[]) AS m ORDER BY m) AS held)")
 GENERIC_PLANS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
+# SQLite: a write that matches nothing opens the write transaction, so what is read next is read as the writer.
+BECOME_WRITER = "DELETE FROM consumption_running_hold WHERE 0"
+
+
+def hold_meters(meter_ids: Iterable[int]) -> None:
+    """Hold meters in this transaction as an ingest batch holds them (PostgreSQL: ``HOLD_METERS``; SQLite: become
+    the writer), for work outside the ingest that reads and rewrites what a batch would (``rollups.rebuild_meter``):
+    a batch of the same meters waits for the commit."""
+    conn = db.session.connection()
+    if db.engine.dialect.name == "postgresql":
+        with conn.connection.driver_connection.cursor() as cur:
+            cur.execute(HOLD_METERS, {"m": sorted(set(meter_ids))})
+    else:
+        conn.exec_driver_sql(BECOME_WRITER)
 
 
 INSTALLED = "installed"  # the merge's CTE: the oldest stamp each meter of the batch can have (``first_reading``)

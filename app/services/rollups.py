@@ -10,7 +10,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, insert, select, text
+from sqlalchemy import and_, delete, func, insert, select
 
 from app.extensions import db
 from app.models import ConsumptionDaily, ConsumptionHourly, Reading
@@ -124,13 +124,10 @@ def rebuild_meter(meter_id: int, since: dt.date | None = None, until: dt.date | 
     ``until`` (inclusive; by default every day it has readings or rollups of), and commit: the operator's repair
     after readings were deleted or corrected by hand. The meter is held as the ingest holds it, so a batch
     arriving meanwhile waits and is counted once, on top of the rebuilt days."""
-    from app.services.ingest import INGEST_LOCK, channel_id
+    from app.services.ingest import channel_id, hold_meters
 
     tz = utility_zone()
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:lock, :m)"), {"lock": INGEST_LOCK, "m": meter_id})
-    else:  # become SQLite's writer before reading, as the ingest does
-        db.session.execute(text("DELETE FROM consumption_running_hold WHERE 0"))
+    hold_meters([meter_id])
     energy = (channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS))
     first_ts, last_ts = db.session.execute(select(func.min(Reading.ts), func.max(Reading.ts)).where(
         Reading.meter_id == meter_id, Reading.channel_id.in_(energy))).one()
