@@ -19,7 +19,8 @@ class ConsumptionHourly(Model):
     """Energy of one meter in one local hour (Wh), from its cumulative registers."""
 
     __tablename__ = "consumption_hourly"
-    __table_args__ = (Index("ix_consumption_hourly_bucket", "bucket"),)
+    # PostgreSQL only: on SQLite the fleet's hourly totals go meter by meter through the key (migration 0170).
+    __table_args__ = (Index("ix_consumption_hourly_bucket", "bucket").ddl_if(dialect="postgresql"),)
 
     meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id", ondelete="CASCADE"), primary_key=True)
     bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)

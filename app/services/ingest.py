@@ -202,33 +202,42 @@ class _SqliteBatch:
         lows: dict[int, dt.datetime] = {}  # meter -> its oldest stamp
         channels: dict[str, tuple[int, int | None]] = {}  # obis -> (channel, 1 import / 2 export / None)
         oldest = latest = None
+        last_meter = last_raw = ts = text = b = series_of = None
         for v in rows:
-            ts = v.ts if v.ts.tzinfo is UTC else v.ts.astimezone(UTC)
+            meter_id, raw = v.meter_id, v.ts
+            # A profile read brings its channels stamp by stamp: the stamp's work is done once per run of it.
+            if raw is not last_raw or meter_id != last_meter:
+                if meter_id != last_meter:
+                    last_meter = meter_id
+                    b = bounds.get(meter_id)
+                    if b is None:
+                        b = bounds[meter_id] = [None, None, None]
+                        series_of = touched[meter_id] = {}
+                    else:
+                        series_of = touched[meter_id]
+                last_raw = raw
+                ts = raw if raw.tzinfo is UTC else raw.astimezone(UTC)
+                text = utc_text(ts)
+                if oldest is None or ts < oldest:
+                    oldest = ts
+                if latest is None or ts > latest:
+                    latest = ts
+                low = lows.get(meter_id)
+                if low is None or ts < low:
+                    lows[meter_id] = ts
             found = channels.get(v.obis)
             if found is None:
                 cid = channel_id(v.obis)
                 found = channels[v.obis] = (cid, 1 if cid == import_id else 2 if cid == export_id else None)
             cid, column = found
-            meter_id = v.meter_id
-            value = float(v.value)
-            keyed[(meter_id, cid, ts)] = (value, int(v.quality), int(v.source))
-            params.append((meter_id, cid, utc_text(ts), value, int(v.quality), int(v.source), received))
-            if oldest is None or ts < oldest:
-                oldest = ts
-            if latest is None or ts > latest:
-                latest = ts
-            low = lows.get(meter_id)
-            if low is None or ts < low:
-                lows[meter_id] = ts
-            b = bounds.get(meter_id)
-            if b is None:
-                b = bounds[meter_id] = [None, None, None]
-                touched[meter_id] = {}
+            value, quality, source = float(v.value), int(v.quality), int(v.source)
+            keyed[(meter_id, cid, ts)] = (value, quality, source)
+            params.append((meter_id, cid, text, value, quality, source, received))
             if column is None:
                 continue
-            series = touched[meter_id].get(cid)
+            series = series_of.get(cid)
             if series is None:
-                series = touched[meter_id][cid] = []
+                series = series_of[cid] = []
             series.append((ts, value))
             if b[0] is None or ts > b[0]:
                 b[0] = ts

@@ -289,45 +289,49 @@ def _append(meter_id: int, channels: dict, import_id: int, previous: dict[int, f
     With ``firsts`` (PostgreSQL's merge, which reads the value before the batch in the same statement), each
     channel's first interval goes there as (meter, column, value, hour, day, quarter or None, on the grid,
     on time) instead of being added, and ``previous`` is not used."""
-    first = min(ts for series in channels.values() for ts, _v in series)
-    last = max(ts for series in channels.values() for ts, _v in series)
+    for series in channels.values():
+        series.sort()
+    first = min(series[0][0] for series in channels.values())
+    last = max(series[-1][0] for series in channels.values())
     buckets_of = _bucketer(first - dt.timedelta(days=1), last, tz)
     hourly, daily, quarters = sums.hourly, sums.daily, sums.quarters
     # Quarter-hours older than the kept window would be pruned unread: a backfill does not write them.
     quarters_since = received_at - QUARTERS_KEPT
+    recent_from = int(quarters_since.timestamp())  # a cheap first test of ``ts > quarters_since``
+    on_time_from = received_at - on_time
     for cid, series in channels.items():
-        series.sort()
         column = 0 if cid == import_id else 1
         if firsts is None:
             prev = previous.get(cid)
         else:
             ts, prev = series[0]
-            hour, day = buckets_of(ts)
+            hour, day, _lo, _hi = buckets_of(ts, int(ts.timestamp()))
             quarter = _quarter_of(ts) if column == 0 and ts > quarters_since else None
             firsts.append((meter_id, column, prev, hour, day,
                            quarter if quarter is not None and quarter >= quarters_since else None,
-                           column == 0 and int(ts.timestamp()) % INTERVAL_GRID == 0, received_at - ts <= on_time))
+                           column == 0 and int(ts.timestamp()) % INTERVAL_GRID == 0, ts >= on_time_from))
             series = series[1:]
-        hour = day = h = d = None  # consecutive intervals share their hour and day: looked up once
+        lo, hi, day, h, d = 0, -1, None, None, None  # consecutive intervals share their hour: looked up once
         for ts, value in series:
             if prev is not None:
-                bucket_hour, bucket_day = buckets_of(ts)
-                if bucket_hour is not hour:
-                    hour, h = bucket_hour, hourly[meter_id, bucket_hour]
-                if bucket_day is not day:
-                    day, d = bucket_day, daily[meter_id, bucket_day]
+                sec = int(ts.timestamp())
+                if not lo < sec <= hi:
+                    bucket_hour, bucket_day, lo, hi = buckets_of(ts, sec)
+                    h = hourly[meter_id, bucket_hour]
+                    if bucket_day is not day:
+                        day, d = bucket_day, daily[meter_id, bucket_day]
                 delta = value - prev
                 if delta < 0.0:  # a register reset is not negative use
                     delta = 0.0
                 h[column] += delta
                 d[column] += delta
                 if column == 0:
-                    if ts > quarters_since and (quarter := _quarter_of(ts)) >= quarters_since:
+                    if sec >= recent_from and ts > quarters_since and (quarter := _quarter_of(ts)) >= quarters_since:
                         quarters[area_id, quarter][0] += delta
-                    if int(ts.timestamp()) % INTERVAL_GRID == 0:
+                    if sec % INTERVAL_GRID == 0:
                         h[2] += 1
                         d[2] += 1
-                        if received_at - ts <= on_time:
+                        if ts >= on_time_from:
                             d[3] += 1
             prev = value
 
@@ -432,26 +436,29 @@ def _series(meter_id: int, cid: int, start: dt.datetime, end: dt.datetime) -> li
 
 
 def _bucketer(start: dt.datetime, end: dt.datetime, tz: ZoneInfo):
-    """A function (interval end) -> (local hour start, local day start) for instants in [start, end].
+    """A function (interval end, its epoch seconds) -> (local hour start, local day start, lo, hi) for instants
+    in [start, end]: the buckets of an interval ending then, and the ends (lo, hi] in seconds that share them.
 
     When the zone's offset is the same over the whole range (no DST change), buckets are integer
-    arithmetic on epoch seconds; across a change, the exact local-time conversion is used."""
+    arithmetic on epoch seconds; across a change, the exact local-time conversion is used for every end (its
+    span is empty)."""
     offset = start.astimezone(tz).utcoffset()
     if offset == end.astimezone(tz).utcoffset() == (end - EPSILON).astimezone(tz).utcoffset():
         shift = int(offset.total_seconds())
-        cache: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+        cache: dict[int, tuple[dt.datetime, dt.datetime, int, int]] = {}
 
-        def fixed(t1: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-            local = int(t1.timestamp()) - 1 + shift  # the second before the interval ends
+        def fixed(_t1: dt.datetime, seconds: int) -> tuple[dt.datetime, dt.datetime, int, int]:
+            local = seconds - 1 + shift  # the second before the interval ends
             hour = local - local % 3600
             found = cache.get(hour)
             if found is None:
                 found = cache[hour] = (dt.datetime.fromtimestamp(hour - shift, UTC),
-                                       dt.datetime.fromtimestamp(hour - hour % 86400 - shift, UTC))
+                                       dt.datetime.fromtimestamp(hour - hour % 86400 - shift, UTC),
+                                       hour - shift, hour - shift + 3600)
             return found
 
         return fixed
-    return lambda t1: (local_hour_start(t1 - EPSILON, tz), local_day_start(t1 - EPSILON, tz))
+    return lambda t1, _seconds: (local_hour_start(t1 - EPSILON, tz), local_day_start(t1 - EPSILON, tz), 0, -1)
 
 
 def _recompute(meter_id: int, import_id: int, export_id: int, start: dt.datetime, end: dt.datetime,
@@ -466,7 +473,7 @@ def _recompute(meter_id: int, import_id: int, export_id: int, start: dt.datetime
                 continue
             # An interval's energy belongs to the bucket it ends in (clamped: a reset is not negative use).
             delta = max(v1 - v0, 0.0)
-            hour, day = buckets_of(t1)
+            hour, day, _lo, _hi = buckets_of(t1, int(t1.timestamp()))
             hourly[hour][column] += delta
             daily[day][column] += delta
             if column == 0 and int(t1.timestamp()) % INTERVAL_GRID == 0:

@@ -51,6 +51,26 @@ def test_weekly_and_monthly_across_spring_forward(app, fleet):
     assert len(hourly) == 23 and hourly[2]["period"] == "2026-03-29 03:00+02:00"
 
 
+def test_fleet_hourly_adds_every_meters_hours_through_their_keys(app, fleet):
+    """The whole fleet's hours are the sum of its meters' (SQLite reads them meter by meter through the primary
+    key: the hourly rollup has no bucket index there, migration 0170)."""
+    start = dt.datetime(2026, 5, 4, 6, tzinfo=UTC)
+    with app.app_context(), timezone(app, "UTC"):
+        for name, wh in (("A1", 250.0), ("A2", 100.0), ("B1", 50.0)):
+            store_readings(profile(fleet.meters[name], start, 9, wh=wh))
+        rows = consumption_series(Scope(), dt.date(2026, 5, 4), dt.date(2026, 5, 4), "hourly", ZoneInfo("UTC"))
+        if db.engine.dialect.name == "sqlite":
+            from app.models import ConsumptionHourly
+            from app.services.reports.consumption import _per_bucket
+
+            stmt = _per_bucket(Scope(), ConsumptionHourly, start, start + dt.timedelta(hours=2))
+            sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(r[3] for r in db.session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "consumption_hourly USING INDEX sqlite_autoindex_consumption_hourly_1 (meter_id=?" in plan, plan
+    assert _periods(rows) == {"2026-05-04 06:00+00:00": 1.6, "2026-05-04 07:00+00:00": 1.6}
+    assert [r["meters"] for r in rows] == [3, 3]
+
+
 def test_weekly_across_fall_back(app, fleet):
     meter = fleet.meters["A1"]
     with app.app_context(), timezone(app, "Europe/Berlin"):
