@@ -179,52 +179,55 @@ def _screen(rows: list[Value], raised: list | None, firsts: dict[int, dt.datetim
     return accepted, len(rows) - len(accepted)
 
 
-class _SqliteBatch:
-    """SQLite: a batch taken apart in one pass over its values — the keys to insert (the last value of a key
-    given twice wins) and their parameters, each meter's energy series for the rollups and its bounds for the
-    context — then, in one statement before anything is written, the meters' installation dates and rollup
-    context (``_firsts_and_context``). When every stamp passes the screen, ``store`` writes the batch with no
-    further pass over it; otherwise the caller takes the general way with ``firsts`` and ``context``."""
+class _Batch:
+    """A batch taken apart in one pass over its values, for both backends: the keys to store (the last value of a
+    key given twice wins) and their rows as the backend writes them (SQLite: stamps as text, for ``executemany``;
+    PostgreSQL: the rows of the append's binary COPY), each meter's span and energy series (the rollups), the
+    bounds of the rollup context, the channels and the oldest and newest stamp. ``passes`` then tells whether the
+    usual batch needs no per-row screen."""
 
-    __slots__ = ("context", "firsts", "keyed", "latest", "lows", "now", "oldest", "params", "rows", "touched")
+    __slots__ = ("bounds", "channels", "export_id", "import_id", "keyed", "latest", "now", "oldest", "params",
+                 "spans", "touched")
 
-    def __init__(self, rows: list[Value]) -> None:
+    def __init__(self, rows: list[Value], sqlite: bool) -> None:
         from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS
 
-        self.rows = rows
         self.now = now = dt.datetime.now(UTC)
-        received = utc_text(now)
-        import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+        received = utc_text(now) if sqlite else now
+        self.import_id, self.export_id = import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
         keyed: dict[tuple[int, int, dt.datetime], tuple] = {}
         params: list[tuple] = []
         touched: dict[int, dict[int, list]] = {}
+        spans: dict[int, list] = {}  # meter -> [its oldest stamp, its newest stamp]
         bounds: dict[int, list] = {}  # meter -> [last energy stamp, first import stamp, first export stamp]
-        lows: dict[int, dt.datetime] = {}  # meter -> its oldest stamp
         channels: dict[str, tuple[int, int | None]] = {}  # obis -> (channel, 1 import / 2 export / None)
         oldest = latest = None
-        last_meter = last_raw = ts = text = b = series_of = None
+        last_meter = last_raw = ts = stamp = span = b = series_of = None
         for v in rows:
             meter_id, raw = v.meter_id, v.ts
             # A profile read brings its channels stamp by stamp: the stamp's work is done once per run of it.
             if raw is not last_raw or meter_id != last_meter:
                 if meter_id != last_meter:
                     last_meter = meter_id
-                    b = bounds.get(meter_id)
-                    if b is None:
+                    span = spans.get(meter_id)
+                    if span is None:
                         b = bounds[meter_id] = [None, None, None]
                         series_of = touched[meter_id] = {}
                     else:
-                        series_of = touched[meter_id]
+                        b, series_of = bounds[meter_id], touched[meter_id]
                 last_raw = raw
                 ts = raw if raw.tzinfo is UTC else raw.astimezone(UTC)
-                text = utc_text(ts)
+                stamp = utc_text(ts) if sqlite else ts
                 if oldest is None or ts < oldest:
                     oldest = ts
                 if latest is None or ts > latest:
                     latest = ts
-                low = lows.get(meter_id)
-                if low is None or ts < low:
-                    lows[meter_id] = ts
+                if span is None:
+                    span = spans[meter_id] = [ts, ts]
+                elif ts < span[0]:
+                    span[0] = ts
+                elif ts > span[1]:
+                    span[1] = ts
             found = channels.get(v.obis)
             if found is None:
                 cid = channel_id(v.obis)
@@ -232,7 +235,7 @@ class _SqliteBatch:
             cid, column = found
             value, quality, source = float(v.value), int(v.quality), int(v.source)
             keyed[(meter_id, cid, ts)] = (value, quality, source)
-            params.append((meter_id, cid, text, value, quality, source, received))
+            params.append((meter_id, cid, stamp, value, quality, source, received))
             if column is None:
                 continue
             series = series_of.get(cid)
@@ -244,57 +247,64 @@ class _SqliteBatch:
             if b[column] is None or ts < b[column]:
                 b[column] = ts
         if len(keyed) != len(rows):  # a key given twice: its last value is the one stored
-            params = [(m, c, utc_text(ts), val, q, s, received) for (m, c, ts), (val, q, s) in keyed.items()]
+            params = [(m, c, utc_text(ts) if sqlite else ts, val, q, s, received)
+                      for (m, c, ts), (val, q, s) in keyed.items()]
             touched = {m: {} for m in touched}
             for (m, c, ts), (val, _q, _s) in keyed.items():
                 if c == import_id or c == export_id:
                     touched[m].setdefault(c, []).append((ts, val))
-        self.keyed, self.params, self.touched, self.lows = keyed, params, {m: t for m, t in touched.items() if t}, lows
-        self.oldest, self.latest = oldest, latest
-        self.firsts, self.context = _firsts_and_context(bounds)
+        self.keyed, self.params, self.touched = keyed, params, {m: t for m, t in touched.items() if t}
+        self.spans, self.bounds, self.oldest, self.latest = spans, bounds, oldest, latest
+        self.channels = {cid for cid, _column in channels.values()} | {import_id, export_id}
 
-    def passes(self) -> bool:
-        """Every stamp inside the accepted window and none older than its meter's installation (``_screen``)."""
+    def passes(self, firsts: dict[int, dt.datetime]) -> bool:
+        """Every stamp inside the accepted window and none older than its meter's installation (``_screen``;
+        ``firsts`` as ``first_reading`` gives them, empty where the statements check them)."""
         window = timestamp_window(self.now)
         if self.oldest < window[0] or self.latest > window[1]:
             return False
-        firsts = self.firsts
-        return all(low >= firsts[m] for m, low in self.lows.items() if m in firsts)
+        return all(span[0] >= firsts[m] for m, span in self.spans.items() if m in firsts)
 
-    def store(self, commit: bool, alerts: list, raised: list | None) -> StoreResult:
-        from app.services.rollups import refresh_rollups
+    def months(self) -> list[dt.datetime]:
+        """The start of each month (UTC) from the oldest stamp's to the newest's (``partitions.ensure_months``)."""
+        month, months = self.oldest.replace(day=1, hour=0, minute=0, second=0, microsecond=0), []
+        while month <= self.latest:
+            months.append(month)
+            month = (month + dt.timedelta(days=32)).replace(day=1)
+        return months
 
-        result, changed = _store_sqlite(self.keyed, self.now, self.params)
+    def without(self, unchanged: list[tuple]) -> dict:
+        """PostgreSQL's append: take keys stored already with the same values out of the batch (a round that brings
+        its meter's last stored interval again): out of the keys, the COPY's rows and the energy series. Returns
+        them with their values."""
+        if not unchanged:
+            return {}
         keyed = self.keyed
-        if result.inserted == len(keyed):
-            refresh_rollups(keyed, all_new=True, received_at=self.now, context=self.context, touched=self.touched)
-        elif result.inserted and not (result.revised or result.kept) and (appended := self._appended()) is not None:
-            refresh_rollups(appended[0], all_new=True, received_at=self.now, context=appended[1])
-        elif result.inserted:
-            refresh_rollups(keyed, received_at=self.now)
-        elif changed:
-            refresh_rollups(changed, received_at=self.now)
-        result.latest = self.latest
-        if commit:
-            db.session.commit()
-            _emit(alerts, raised)
-        return result
+        held = {key: keyed.pop(key) for key in unchanged}
+        self.params = [p for p in self.params if (p[0], p[1], p[2]) in keyed]
+        for m in {m for m, _c, _ts in held}:
+            channels = self.touched.get(m, {})
+            for c in list(channels):
+                channels[c] = [point for point in channels[c] if (m, c, point[0]) not in held]
+                if not channels[c]:
+                    del channels[c]
+            if not channels:
+                self.touched.pop(m, None)
+        return held
 
+    def appended(self, context: dict) -> tuple[dict, dict] | None:
+        """SQLite, after a store that met keys stored already, all with the same value: whether the batch only
+        appends (``appends_only``, fed with the readings of the batch's channels that were stored before it inside
+        each meter's span, and whether one lies after it), as a collection round that brings its last stored
+        interval again does. Returns the new keys and their rollup context (the value before the new intervals is
+        the newest stored one), or None (the days are recomputed instead)."""
+        from app.services.rollups import _as_utc
 
-    def _appended(self) -> tuple[dict, dict] | None:
-        """After a store that met keys stored already, all with the same value: whether the batch only appends
-        (``appends_only``, fed with the readings of the batch's channels that were stored before it inside each
-        meter's span, and whether one lies after it), as a collection round that brings its last stored interval
-        again does. Returns the new keys and their rollup context (the value before the new intervals is the
-        newest stored one), or None (the days are recomputed instead)."""
-        from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, _as_utc
-
-        import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
-        spans, channel_ids = _spans(self.keyed, import_id, export_id)
-        channels = ", ".join(str(int(c)) for c in channel_ids)
+        import_id, export_id = self.import_id, self.export_id
+        channels = ", ".join(str(int(c)) for c in self.channels)
         conn = db.session.connection()
         stored: list[tuple] = []
-        meters = list(spans.items())
+        meters = list(self.spans.items())
         for at in range(0, len(meters), 1000):
             chunk = meters[at:at + 1000]
             found = conn.exec_driver_sql(
@@ -315,31 +325,14 @@ class _SqliteBatch:
         new = dict(self.keyed)
         for key in unchanged:
             del new[key]
-        context = {}
-        for m, (area, _nxt, previous) in self.context.items():
+        after = {}
+        for m, (area, _nxt, previous) in context.items():
             previous = dict(previous)
             for c in (import_id, export_id):
                 if (m, c) in last:
                     previous[c] = last[m, c]
-            context[m] = (area, None, previous)
-        return new, context
-
-
-def _spans(keyed: dict, import_id: int, export_id: int) -> tuple[dict[int, list], set[int]]:
-    """For the append checks: each meter's [first, last stamp] in the batch, and the channels to look at (the
-    batch's and the energy ones)."""
-    spans: dict[int, list] = {}
-    channels = {import_id, export_id}
-    for m, c, ts in keyed:
-        span = spans.get(m)
-        if span is None:
-            spans[m] = [ts, ts]
-        elif ts < span[0]:
-            span[0] = ts
-        elif ts > span[1]:
-            span[1] = ts
-        channels.add(c)
-    return spans, channels
+            after[m] = (area, None, previous)
+        return new, after
 
 
 def appends_only(keyed: dict, stored: Iterable[tuple], import_id: int, export_id: int
@@ -375,7 +368,7 @@ def _firsts_and_context(bounds: dict[int, list]) -> tuple[dict[int, dt.datetime]
     ``first_reading``) and what its rollups need (``rollups.context_select``: area, the reading after the
     batch, the values before it). Read as the writer but before the insert, the context is the same as after it
     (it looks only outside the batch's span) and one statement fewer. ``bounds``: meter -> [its last energy stamp in the
-    batch, its first import stamp, its first export stamp] (``_SqliteBatch``)."""
+    batch, its first import stamp, its first export stamp] (``_Batch``)."""
     from flask import current_app
 
     from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, _as_utc, context_select, read_context
@@ -482,53 +475,47 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
     if not rows:
         return StoreResult()
     own_alerts = [] if raised is None else raised
-    postgresql = db.engine.dialect.name == "postgresql"
-    if postgresql:  # installation dates are screened in the merge statement itself (``_store_postgresql``)
-        firsts, context = {}, None
+    sqlite = db.engine.dialect.name == "sqlite"
+    batch = _Batch(rows, sqlite)
+    # SQLite reads the meters' installation dates and rollup context before writing (``_firsts_and_context``);
+    # PostgreSQL checks the installation dates in its own statements (``_store_postgresql``).
+    firsts, context = _firsts_and_context(batch.bounds) if sqlite else ({}, None)
+    quarantined = 0
+    if not batch.passes(firsts):  # the usual batch passes the screen whole
+        rows, quarantined = _screen(rows, own_alerts, firsts)
+        if not rows:
+            if commit:
+                db.session.commit()
+                _emit(own_alerts, raised)
+            return StoreResult(quarantined=quarantined)
+        if quarantined:
+            batch, context = _Batch(rows, sqlite), None  # the context was read for the rows before the screen
+    merged, touched = False, batch.touched
+    if sqlite:
+        result, changed = _store_sqlite(batch.keyed, batch.now, batch.params)
     else:
-        batch = _SqliteBatch(rows)
-        if batch.passes():  # the usual batch: every stamp passes the screen
-            return batch.store(commit, own_alerts, raised)
-        firsts, context = batch.firsts, batch.context
-    rows, quarantined = _screen(rows, own_alerts, firsts)
-    if quarantined:
-        context = None  # read for the rows before the screen
-    if not rows:
-        if commit:
-            db.session.commit()
-            _emit(own_alerts, raised)
-        return StoreResult(quarantined=quarantined)
-    now = dt.datetime.now(UTC)
-    keyed: dict[tuple[int, int, dt.datetime], tuple] = {}
-    channels: dict[str, int] = {}
-    for v in rows:
-        ts = v.ts if v.ts.tzinfo is UTC else v.ts.astimezone(UTC)
-        cid = channels.get(v.obis)
-        if cid is None:
-            cid = channels[v.obis] = channel_id(v.obis)
-        keyed[(v.meter_id, cid, ts)] = (float(v.value), int(v.quality), int(v.source))
-    merged, touched = False, None
-    if postgresql:
         from app.services.partitions import ensure_months
 
-        ensure_months({ts for _m, _c, ts in keyed})
-        result, changed, context, merged, touched = _store_postgresql(keyed, now, own_alerts)
+        ensure_months(batch.months())
+        result, changed, context, merged, touched = _store_postgresql(batch, own_alerts)
         quarantined += result.quarantined
-    else:
-        result, changed = _store_sqlite(keyed, now)
     from app.services.rollups import refresh_rollups
 
+    keyed, now = batch.keyed, batch.now
     if not keyed:
         pass
     elif result.inserted == len(keyed):
         refresh_rollups(keyed, all_new=True, received_at=now, context=context, merged=merged, touched=touched)
+    elif sqlite and result.inserted and not (result.revised or result.kept) and context is not None \
+            and (appended := batch.appended(context)) is not None:
+        refresh_rollups(appended[0], all_new=True, received_at=now, context=appended[1])
     elif result.inserted:
         refresh_rollups(keyed, received_at=now)
     elif changed:
         refresh_rollups(changed, received_at=now)
     result.quarantined = quarantined
-    if result.latest is None:  # the append took its unchanged keys out of ``keyed``: it gives the newest itself
-        result.latest = max((ts for _m, _c, ts in keyed), default=None)
+    if result.latest is None:  # the merge took rows older than their meter's installation out of ``keyed``
+        result.latest = max((ts for _m, _c, ts in keyed), default=None) if quarantined else batch.latest
     if commit:
         db.session.commit()
         _emit(own_alerts, raised)
@@ -542,11 +529,11 @@ def _emit(alerts: list, raised: list | None) -> None:
         emit_raised(alerts)
 
 
-def _store_sqlite(keyed: dict, now: dt.datetime, params: list | None = None) -> StoreResult:
+def _store_sqlite(keyed: dict, now: dt.datetime, params: list) -> StoreResult:
+    """SQLite: the batch's rows (``_Batch.params``) inserted where their key is new; keys that existed already
+    are compared with what arrived (``_revise``)."""
     conn = db.session.connection()
     received = sqlite_ts(now)
-    if params is None:
-        params = [(m, c, utc_text(ts), val, q, s, received) for (m, c, ts), (val, q, s) in keyed.items()]
     cursor = conn.exec_driver_sql(
         "INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, channel_id, ts) DO NOTHING", params)
@@ -578,34 +565,29 @@ INCOMING_TYPES = ("int4", "int4", "timestamptz", "float8", "int2", "int2")
 STAGE = "hes_incoming_reading"  # connection info: "ready" (table exists, empty) or "used" (may hold rows)
 
 
-def _store_postgresql(keyed: dict, now: dt.datetime, raised: list
-                       ) -> tuple[StoreResult, dict, dict | None, bool, dict | None]:
+def _store_postgresql(batch: _Batch, raised: list) -> tuple[StoreResult, dict, dict | None, bool, dict | None]:
     """Hold the batch's meters (``HOLD_METERS``), then store it the cheap way when it only appends
     (``_append_postgresql``: a COPY straight into the table), else merge it (``_merge_postgresql``).
 
     Returns (result, changed keys, rollup context or None, whether the rollups of the meters with no later
-    reading were added already, the appended energy series as ``rollups._touched`` gives them or None)."""
-    from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS
-
-    import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+    reading were added already, the appended energy series (``_Batch.touched``) or None)."""
     conn = db.session.connection()
-    latest = max(ts for _m, _c, ts in keyed)
     with conn.connection.driver_connection.cursor() as cur:
-        appended = _append_postgresql(cur, keyed, now, import_id, export_id)
+        appended = _append_postgresql(cur, batch)
         if appended is not None:
-            unchanged, context, touched = appended
-            return StoreResult(inserted=len(keyed), unchanged=unchanged, latest=latest), {}, context, False, touched
-        return (*_merge_postgresql(conn, cur, keyed, now, raised, import_id, export_id), None)
+            unchanged, context = appended
+            result = StoreResult(inserted=len(batch.keyed), unchanged=unchanged, latest=batch.latest)
+            return result, {}, context, False, batch.touched
+        return (*_merge_postgresql(conn, cur, batch.keyed, batch.now, raised, batch.import_id, batch.export_id),
+                None)
 
 
-def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, export_id: int
-                       ) -> tuple[int, dict, dict] | None:
+def _append_postgresql(cur, batch: _Batch) -> tuple[int, dict] | None:
     """The usual batch — each meter's intervals since its last stored one (that one again, as a profile is read
     from its cursor's time on, unchanged) and none older than its installation — goes straight into ``reading``
-    with one binary COPY, as fast as the table takes rows. Returns how many keys were unchanged (taken out of
-    ``keyed``), the rollup context of the new rows (meter -> area, None, previous values) and their energy series
-    (meter -> channel -> [(stamp, value)], gathered as they are copied); or None when the batch is not such an
-    append and nothing was written (``keyed`` untouched).
+    with one binary COPY of its rows, as fast as the table takes rows. Returns how many keys were unchanged
+    (taken out of the batch, ``_Batch.without``) and the rollup context of the new rows (meter -> area, None,
+    previous values); or None when the batch is not such an append and nothing was written (the batch whole).
 
     In one round trip (a pipeline) the meters are held (``HOLD_METERS``), then one statement, which so sees every
     earlier batch of them, reads per meter (``APPEND_CHECK``): its area, whether a stamp is older than its
@@ -621,10 +603,10 @@ def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, expor
 
     from app.services.rollups import read_context
 
-    bounds, channels = _spans(keyed, import_id, export_id)
-    meters = sorted(bounds)
-    params = {"m": meters, "lo": [bounds[m][0] for m in meters], "hi": [bounds[m][1] for m in meters],
-              "ch": sorted(channels), "i": import_id, "e": export_id,
+    import_id, export_id, spans = batch.import_id, batch.export_id, batch.spans
+    meters = sorted(spans)
+    params = {"m": meters, "lo": [spans[m][0] for m in meters], "hi": [spans[m][1] for m in meters],
+              "ch": sorted(batch.channels), "i": import_id, "e": export_id,
               "grace": float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)) * 3600}
     with cur.connection.cursor() as check:
         with cur.connection.pipeline():
@@ -644,33 +626,27 @@ def _append_postgresql(cur, keyed: dict, now: dt.datetime, import_id: int, expor
             stored += ((m, c, ts, value) for c, ts, value in zip(stored_channels, stored_stamps, stored_values,
                                                                   strict=True))
         rows.append([m, area, None, prev_import, prev_export])
-    appends = appends_only(keyed, stored, import_id, export_id)
+    appends = appends_only(batch.keyed, stored, import_id, export_id)
     if appends is None:
         return None
     unchanged, last = appends
     for row in rows:
         row[3] = last.get((row[0], import_id), row[3])
         row[4] = last.get((row[0], export_id), row[4])
-    held = {key: keyed.pop(key) for key in unchanged}
-    touched: dict[int, dict[int, list]] = {}
-    if keyed:
+    held = batch.without(unchanged)
+    if batch.params:
         try:
             with cur.copy(APPEND_COPY) as copy:
                 copy.set_types(APPEND_TYPES)
                 write = copy.write_row
-                for (m, c, ts), (val, q, s) in keyed.items():
-                    write((m, c, ts, val, q, s, now))
-                    if c == import_id or c == export_id:
-                        series = touched.setdefault(m, {}).get(c)
-                        if series is None:
-                            series = touched[m][c] = []
-                        series.append((ts, val))
+                for row in batch.params:
+                    write(row)
         except UniqueViolation:
             log.warning("a reading of an appended batch existed already: merged instead")
             cur.execute(f"ROLLBACK TO SAVEPOINT {APPEND_SAVEPOINT}")
-            keyed.update(held)
+            batch.keyed.update(held)  # the merge takes the keys whole (and its energy series from them)
             return None
-    return len(unchanged), read_context(rows, import_id, export_id), touched
+    return len(unchanged), read_context(rows, import_id, export_id)
 
 
 APPEND_SAVEPOINT = "hes_ingest_append"

@@ -78,7 +78,6 @@ def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datet
     sums = Sums()
     for meter_id, channels in touched.items():
         area_id, nxt, previous = context[meter_id]
-        stamps = [ts for series in channels.values() for ts, _v in series]
         if all_new and nxt is None:
             if merged:  # added by the merge statement (``merge_rollups``)
                 continue
@@ -86,6 +85,7 @@ def refresh_rollups(keyed: dict, *, all_new: bool = False, received_at: dt.datet
                     sums, area_id or 0)
             continue
         # The reading after the batch changes too (its interval now starts later or earlier).
+        stamps = [ts for series in channels.values() for ts, _v in series]
         first_day = local_day_start(min(stamps) - EPSILON, tz)
         last_day = local_day_start(max(stamps if nxt is None else [*stamps, nxt]) - EPSILON, tz)
         _recompute(meter_id, import_id, export_id, first_day, next_local_day(last_day, tz), tz, on_time)

@@ -193,6 +193,26 @@ def test_postgresql_partitions_on_demand_default_partition_stays_empty_and_reten
         assert old not in months and gone in months and today.replace(day=1) in months
 
 
+def test_postgresql_a_batch_across_a_month_end_gets_both_partitions(app, meter_id):
+    """A profile read from late on a month's last day into the next month, both months without a partition yet:
+    each month gets its own, and nothing lands in the default partition."""
+    from app.services.partitions import add_months, existing_months, forget_known_months
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return
+        first = add_months(dt.datetime.now(UTC).date().replace(day=1), -15)
+        second = add_months(first, 1)
+        for month in (first, second):
+            db.session.execute(text(f"DROP TABLE IF EXISTS reading_y{month:%Y}m{month:%m}"))
+        db.session.commit()
+        forget_known_months()
+        start = dt.datetime(second.year, second.month, 1, tzinfo=UTC) - dt.timedelta(hours=2)
+        assert store_readings(profile(meter_id, start, 12)).inserted == 12  # 22:00 to 00:45
+        assert db.session.execute(text("SELECT count(*) FROM reading_default")).scalar() == 0
+        assert {first, second} <= existing_months(db.session.connection())
+
+
 def test_batches_in_one_transaction_and_after_a_rollback(app, meter_id):
     """The staged merge (PostgreSQL: COPY into a temporary table) keeps each call's rows to that call: two
     calls in one transaction, and a call after a rolled-back one, store exactly what they were given."""
