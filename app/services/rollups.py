@@ -254,10 +254,11 @@ class Sums:
         if not parts:
             return
         if db.engine.dialect.name == "sqlite":
-            from app.services.ingest import utc_text
+            from app.services.ingest import sqlite_writer, utc_text
 
+            writer = sqlite_writer()  # the batch is the writer already (``ingest.store_readings``)
             for table, keys, added, buckets in parts:
-                conn.exec_driver_sql(
+                writer.executemany(
                     f"INSERT INTO {table} ({', '.join(keys + added)}) VALUES "
                     f"({', '.join('?' * (len(keys) + len(added)))}) {self._on_conflict(table, keys, added)}",
                     [(k, utc_text(b), *v) for (k, b), v in buckets.items()])
