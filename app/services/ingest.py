@@ -203,6 +203,7 @@ class _Batch:
         channels: dict[str, tuple[int, int | None]] = {}  # obis -> (channel, 1 import / 2 export / None)
         oldest = latest = None
         last_meter = last_raw = ts = stamp = span = b = series_of = None
+        given_quality = given_source = quality = source = None  # as given, and as plain ints
         for v in rows:
             meter_id, raw = v.meter_id, v.ts
             # A profile read brings its channels stamp by stamp: the stamp's work is done once per run of it.
@@ -233,7 +234,13 @@ class _Batch:
                 cid = channel_id(v.obis)
                 found = channels[v.obis] = (cid, 1 if cid == import_id else 2 if cid == export_id else None)
             cid, column = found
-            value, quality, source = float(v.value), int(v.quality), int(v.source)
+            if v.quality is not given_quality:  # the same member or small int value after value: converted once
+                given_quality = v.quality
+                quality = int(given_quality)
+            if v.source is not given_source:
+                given_source = v.source
+                source = int(given_source)
+            value = float(v.value)
             keyed[(meter_id, cid, ts)] = (value, quality, source)
             params.append((meter_id, cid, stamp, value, quality, source, received))
             if column is None:
