@@ -100,6 +100,8 @@ def rebuild_rollups_command(meters: tuple[str, ...], every_meter: bool, since, u
     missing = sorted(set(meters) - {number for _id, number in found})
     if missing:
         raise click.ClickException(f"no such meter: {', '.join(missing)}")
+    if not found:
+        click.echo("No meters: nothing to rebuild.")
     for meter_id, number in found:
         done = rebuild_meter(meter_id, since.date() if since else None, until.date() if until else None)
         click.echo(f"{number}: {done.days} day{'' if done.days == 1 else 's'} rebuilt; "

@@ -269,7 +269,9 @@ class Sums:
             arrays = ", ".join(f"%b::{self.PG_TYPES[c]}[]" for c in columns)  # binary: dumped in C, not as text
             statements.append(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
                               f"{self._on_conflict(table, keys, added)}")
-            params += map(list, zip(*((k, b, *v) for (k, b), v in buckets.items()), strict=True))
+            # In key order: concurrent batches share the areas' quarter-hour rows and so take them in one order
+            # (batches naming two areas in opposite orders deadlocked).
+            params += map(list, zip(*((k, b, *v) for (k, b), v in sorted(buckets.items())), strict=True))
         sql = statements[-1] if len(statements) == 1 else (
             "WITH " + ", ".join(f"s{n} AS ({stmt})" for n, stmt in enumerate(statements[:-1])) + " " + statements[-1])
         with conn.connection.driver_connection.cursor() as cur:  # the session's connection, without its wrapping
@@ -407,7 +409,7 @@ quarters AS (INSERT INTO energy_quarter (area_id, bucket, import_wh)
         UNION ALL
         SELECT m, quarter, wh FROM firsts WHERE col = 0 AND quarter IS NOT NULL) u
     JOIN ctx ON ctx.m = u.m AND ctx.nxt IS NULL
-    WHERE (SELECT ok FROM go) GROUP BY coalesce(ctx.area, 0), u.bucket
+    WHERE (SELECT ok FROM go) GROUP BY coalesce(ctx.area, 0), u.bucket ORDER BY 1, 2
     ON CONFLICT (area_id, bucket) DO UPDATE SET import_wh = energy_quarter.import_wh + excluded.import_wh)"""
 
 

@@ -626,3 +626,58 @@ def test_rebuild_rollups_command_follows_readings_repaired_by_hand(app, meter_id
     assert f"{number}: 1 day rebuilt; import 25.000 -> 25.000 kWh" in one_day.output
     unknown = runner.invoke(args=["hes", "rebuild-rollups", number, "NO-SUCH-METER"])
     assert unknown.exit_code != 0 and "no such meter: NO-SUCH-METER" in unknown.output
+
+
+def test_rebuild_rollups_of_every_meter_on_an_empty_fleet_says_so(app):
+    """``--all`` with no meter registered rebuilds nothing and says so (rather than printing nothing)."""
+    result = app.test_cli_runner().invoke(args=["hes", "rebuild-rollups", "--all"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "No meters: nothing to rebuild."
+
+
+def test_batches_across_areas_stored_at_once_never_deadlock(app):
+    """Batches of several meters (a push batch) add to their areas' quarter-hours, rows every batch of those areas
+    shares. Two such batches naming the same two areas in opposite orders, stored at the same moment round after
+    round, must neither deadlock nor lose energy: every writer takes the rows in one order (area, quarter)."""
+    from app.models import Area, CommMode, EnergyQuarter, Meter, MeterBrand, MeterStatus
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return  # one writer at a time on SQLite
+        brand = db.session.execute(select(MeterBrand.id).where(MeterBrand.name == "hes_sim")).scalar_one()
+        areas = [Area(name=f"Ward {c}", code=f"W{c}") for c in "AB"]
+        db.session.add_all(areas)
+        db.session.flush()
+        meters = [Meter(number=f"DLK{i}", brand_id=brand, area_id=areas[i % 2].id, status=MeterStatus.active,
+                        comm_mode=CommMode.dial_in) for i in range(4)]
+        db.session.add_all(meters)
+        db.session.commit()
+        ids = [m.id for m in meters]  # 0, 2 in ward A; 1, 3 in ward B
+    now = dt.datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - dt.timedelta(hours=161, minutes=now.minute % 15)  # inside the quarter-hours kept (7 days)
+    orders = ([ids[0], ids[1]], [ids[3], ids[2]])  # A then B; B then A
+    rounds, per_round = 80, 8  # ~12 s; without one lock order, half of 40-round runs deadlocked
+    barrier, failures = threading.Barrier(2), []
+
+    def writer(order: list[int]) -> None:
+        with app.app_context():
+            for r in range(rounds):
+                batch = [v for m in order for v in profile(m, start + dt.timedelta(minutes=15 * per_round * r),
+                                                            per_round + 1, base=10_000.0 + 250.0 * per_round * r)]
+                barrier.wait(timeout=60)
+                try:
+                    store_readings(batch)
+                except Exception as exc:  # noqa: BLE001 - the failure is the finding
+                    failures.append(repr(exc))
+                    db.session.rollback()
+            db.session.remove()
+
+    threads = [threading.Thread(target=writer, args=(order,)) for order in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not failures, failures[:2]
+    with app.app_context():
+        total = db.session.execute(select(func.sum(EnergyQuarter.import_wh))).scalar()
+    assert total == 4 * rounds * per_round * 250.0
