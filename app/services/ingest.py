@@ -281,14 +281,13 @@ class _Batch:
         return months
 
     def without(self, unchanged: list[tuple]) -> dict:
-        """PostgreSQL's append: take keys stored already with the same values out of the batch (a round that brings
-        its meter's last stored interval again): out of the keys, the COPY's rows and the energy series. Returns
-        them with their values."""
+        """Take keys stored already with the same values out of the batch (a round that brings its meter's last
+        stored interval again): out of the keys, the rows and the energy series. Returns them with their values."""
         if not unchanged:
             return {}
-        keyed = self.keyed
+        keyed, gone = self.keyed, set(unchanged)
+        self.params = [p for key, p in zip(keyed, self.params, strict=True) if key not in gone]  # in the keys' order
         held = {key: keyed.pop(key) for key in unchanged}
-        self.params = [p for p in self.params if (p[0], p[1], p[2]) in keyed]
         for m in {m for m, _c, _ts in held}:
             channels = self.touched.get(m, {})
             for c in list(channels):
@@ -299,28 +298,28 @@ class _Batch:
                 self.touched.pop(m, None)
         return held
 
-    def appended(self, context: dict) -> tuple[dict, dict] | None:
-        """SQLite, after a store that met keys stored already, all with the same value: whether the batch only
-        appends (``appends_only``, fed with the readings of the batch's channels that were stored before it inside
-        each meter's span, and whether one lies after it), as a collection round that brings its last stored
-        interval again does. Returns the new keys and their rollup context (the value before the new intervals is
-        the newest stored one), or None (the days are recomputed instead)."""
+    def appended(self, context: dict) -> tuple[dict, int] | None:
+        """SQLite, before the insert, for a batch with readings of its channels stored inside a meter's span: whether
+        it only appends (``appends_only``, fed with those readings, and whether one lies after it), as a collection
+        round that brings its last stored interval again does. If so the keys stored already are taken out of the
+        batch (``without``) and this returns the rollup context of the rest (the value before the new intervals is
+        the newest stored one) and how many keys were taken out; else None, and nothing changed."""
         from app.services.rollups import _as_utc
 
         import_id, export_id = self.import_id, self.export_id
-        channels = ", ".join(str(int(c)) for c in self.channels)
-        conn = db.session.connection()
+        channels = ", ".join(str(int(c)) for c in sorted(self.channels))
+        conn = sqlite_writer()
         stored: list[tuple] = []
         meters = list(self.spans.items())
         for at in range(0, len(meters), 1000):
             chunk = meters[at:at + 1000]
-            found = conn.exec_driver_sql(
+            found = conn.execute(
                 f"WITH b(m, lo, hi) AS (VALUES {', '.join(['(?, ?, ?)'] * len(chunk))}) "
                 "SELECT r.meter_id, r.channel_id, r.ts, r.value FROM b JOIN reading r ON r.meter_id = b.m "
-                f"AND r.channel_id IN ({channels}) AND r.ts BETWEEN b.lo AND b.hi WHERE r.received_at <> ? "
+                f"AND r.channel_id IN ({channels}) AND r.ts BETWEEN b.lo AND b.hi "
                 "UNION ALL SELECT b.m, NULL, NULL, NULL FROM b WHERE EXISTS (SELECT 1 FROM reading "
                 f"WHERE meter_id = b.m AND channel_id IN ({channels}) AND ts > b.hi)",
-                (*(p for m, (lo, hi) in chunk for p in (m, utc_text(lo), utc_text(hi))), utc_text(self.now))).all()
+                [p for m, (lo, hi) in chunk for p in (m, utc_text(lo), utc_text(hi))]).fetchall()
             for m, c, ts, value in found:
                 if c is None:
                     return None  # a reading after the batch
@@ -329,9 +328,6 @@ class _Batch:
         if appends is None:
             return None
         unchanged, last = appends
-        new = dict(self.keyed)
-        for key in unchanged:
-            del new[key]
         after = {}
         for m, (area, _nxt, previous) in context.items():
             previous = dict(previous)
@@ -339,7 +335,7 @@ class _Batch:
                 if (m, c) in last:
                     previous[c] = last[m, c]
             after[m] = (area, None, previous)
-        return new, after
+        return after, len(self.without(unchanged))
 
 
 def appends_only(keyed: dict, stored: Iterable[tuple], import_id: int, export_id: int
@@ -370,35 +366,39 @@ def appends_only(keyed: dict, stored: Iterable[tuple], import_id: int, export_id
     return unchanged, {key: value for key, (_ts, value) in last.items()}
 
 
-def _firsts_and_context(bounds: dict[int, list]) -> tuple[dict[int, dt.datetime], dict[int, tuple]]:
+def _firsts_and_context(batch: _Batch) -> tuple[dict[int, dt.datetime], dict[int, tuple], set[int]]:
     """SQLite: in one statement, before the batch is written, each meter's oldest possible stamp (as
-    ``first_reading``) and what its rollups need (``rollups.context_select``: area, the reading after the
-    batch, the values before it). Read as the writer but before the insert, the context is the same as after it
-    (it looks only outside the batch's span) and one statement fewer. ``bounds``: meter -> [its last energy stamp in the
-    batch, its first import stamp, its first export stamp] (``_Batch``)."""
+    ``first_reading``), what its rollups need (``rollups.context_select``: area, the reading after the batch, the
+    values before it; from ``_Batch.bounds``) and whether a reading of the batch's channels is stored inside its
+    span already (a round that brings its last stored interval again: ``_Batch.appended`` then looks closer). Read
+    as the writer but before the insert, the context is the same as after it (it looks only outside the batch's
+    span) and one statement fewer. Returns (firsts, context, the meters with readings inside their span)."""
     from flask import current_app
 
-    from app.services.rollups import EXPORT_OBIS, IMPORT_OBIS, _as_utc, context_select, read_context
+    from app.services.rollups import _as_utc, context_select, read_context
 
-    import_id, export_id = channel_id(IMPORT_OBIS), channel_id(EXPORT_OBIS)
+    import_id, export_id = batch.import_id, batch.export_id
     grace = dt.timedelta(hours=float(current_app.config.get("HES_INSTALL_GRACE_HOURS", 24)))
     db.session.flush()  # a meter added in this session counts
     conn = db.session.connection()
     # Become the writer first (a write that matches nothing opens the write transaction): read while another
     # writer's batch of the same meter is uncommitted, the context would miss it and count its energy again.
     conn.exec_driver_sql(BECOME_WRITER)
-    firsts, context = {}, {}
-    meters = list(bounds.items())
+    channels = ", ".join(str(int(c)) for c in sorted(batch.channels))
+    before = ("SELECT (SELECT installed_at FROM meter WHERE id = b.m), EXISTS (SELECT 1 FROM reading "
+              f"WHERE meter_id = b.m AND channel_id IN ({channels}) AND ts BETWEEN b.lo AND b.top),")
+    firsts, context, overlapping = {}, {}, set()
+    meters = [(m, *bounds, *batch.spans[m]) for m, bounds in batch.bounds.items()]
     for at in range(0, len(meters), 1000):
         chunk = meters[at:at + 1000]
-        params = [p for meter_id, b in chunk for p in (meter_id, *(None if t is None else utc_text(t) for t in b))]
+        params = [p if i == 0 or p is None else utc_text(p) for row in chunk for i, p in enumerate(row)]
         found = sqlite_writer().execute(
-            f"WITH b(m, hi, fi, fe) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))}) "
-            f"{context_select(import_id, export_id, 'SELECT (SELECT installed_at FROM meter WHERE id = b.m),')} "
-            "FROM b", tuple(params)).fetchall()
-        firsts.update((r[1], _as_utc(r[0]) - grace) for r in found if r[0] is not None)
-        context.update(read_context((r[1:] for r in found), import_id, export_id))
-    return firsts, context
+            f"WITH b(m, hi, fi, fe, lo, top) AS (VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))}) "
+            f"{context_select(import_id, export_id, before)} FROM b", params).fetchall()
+        firsts.update((r[2], _as_utc(r[0]) - grace) for r in found if r[0] is not None)
+        overlapping.update(r[2] for r in found if r[1])
+        context.update(read_context((r[2:] for r in found), import_id, export_id))
+    return firsts, context, overlapping
 
 
 def is_cumulative(obis: str) -> bool:
@@ -486,7 +486,7 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
     batch = _Batch(rows, sqlite)
     # SQLite reads the meters' installation dates and rollup context before writing (``_firsts_and_context``);
     # PostgreSQL checks the installation dates in its own statements (``_store_postgresql``).
-    firsts, context = _firsts_and_context(batch.bounds) if sqlite else ({}, None)
+    firsts, context, overlapping = _firsts_and_context(batch) if sqlite else ({}, None, set())
     quarantined = 0
     if not batch.passes(firsts):  # the usual batch passes the screen whole
         rows, quarantined = _screen(rows, own_alerts, firsts)
@@ -499,7 +499,11 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
             batch, context = _Batch(rows, sqlite), None  # the context was read for the rows before the screen
     merged, touched = False, batch.touched
     if sqlite:
+        unchanged = 0
+        if overlapping and context is not None and (appended := batch.appended(context)) is not None:
+            context, unchanged = appended  # the keys read again are out of the batch; the rest only appends
         result, changed = _store_sqlite(batch.keyed, batch.now, batch.params)
+        result.unchanged += unchanged
     else:
         from app.services.partitions import ensure_months
 
@@ -513,9 +517,6 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
         pass
     elif result.inserted == len(keyed):
         refresh_rollups(keyed, all_new=True, received_at=now, context=context, merged=merged, touched=touched)
-    elif sqlite and result.inserted and not (result.revised or result.kept) and context is not None \
-            and (appended := batch.appended(context)) is not None:
-        refresh_rollups(appended[0], all_new=True, received_at=now, context=appended[1])
     elif result.inserted:
         refresh_rollups(keyed, received_at=now)
     elif changed:
@@ -550,9 +551,9 @@ def _store_sqlite(keyed: dict, now: dt.datetime, params: list) -> StoreResult:
     # Some keys existed already: compare their stored values with what arrived now.
     conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS incoming_reading "
                          "(meter_id INTEGER, channel_id INTEGER, ts TEXT, value REAL, quality INTEGER, source INTEGER)")
-    conn.exec_driver_sql("DELETE FROM incoming_reading")
     conn.exec_driver_sql("INSERT INTO incoming_reading VALUES (?, ?, ?, ?, ?, ?)", [p[:6] for p in params])
     revised, kept, changed = _revise(conn, "incoming_reading", received)
+    conn.exec_driver_sql("DELETE FROM incoming_reading")  # staged for this batch only (undone with it on error)
     return StoreResult(inserted=inserted, revised=revised, kept=kept,
                        unchanged=len(params) - inserted - revised - kept), changed
 

@@ -445,13 +445,17 @@ def test_sqlite_out_of_order_backfill_costs_its_own_days_and_keeps_running_total
 def test_a_round_that_reads_its_last_interval_again_appends(app, meter_id, monkeypatch):
     """A profile is read from its cursor's time on, so each round brings the last stored interval again: it is
     counted unchanged, the rest lands, and the rollups add only the new energy — no day is recomputed from the
-    stored readings. On PostgreSQL the round goes straight into the table (no staging table on the connection:
-    the merge's way was not taken)."""
-    from app.services import rollups
+    stored readings. The keys are not compared after a conflicting insert (``_revise``): the interval read again is
+    known before anything is written. On PostgreSQL the round goes straight into the table (no staging table on the
+    connection: the merge's way was not taken)."""
+    from app.services import ingest, rollups
     from app.services.ingest import STAGE
 
     def recompute(*args) -> None:
         raise AssertionError(f"a day was recomputed: {args}")
+
+    def revise(*args) -> None:
+        raise AssertionError("the round met its stored interval at the insert")
 
     start = dt.datetime(2026, 3, 5, tzinfo=UTC)
     values = profile(meter_id, start, 97)
@@ -460,6 +464,7 @@ def test_a_round_that_reads_its_last_interval_again_appends(app, meter_id, monke
         first = store_readings(values[:49])
         db.session.connection().connection.info.pop(STAGE, None)  # whatever an earlier test left
         monkeypatch.setattr(rollups, "_recompute", recompute)
+        monkeypatch.setattr(ingest, "_revise", revise)
         second = store_readings(values[48:])
         assert (first.inserted, second.inserted, second.unchanged, second.revised) == (49, 48, 1, 0)
         assert second.latest == values[-1].ts
