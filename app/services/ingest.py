@@ -502,7 +502,7 @@ def store_readings(values: Iterable[Value], *, commit: bool = True, rollups: boo
         unchanged = 0
         if overlapping and context is not None and (appended := batch.appended(context)) is not None:
             context, unchanged = appended  # the keys read again are out of the batch; the rest only appends
-        result, changed = _store_sqlite(batch.keyed, batch.now, batch.params)
+        result, changed = _store_sqlite(batch.params, batch.now)
         result.unchanged += unchanged
     else:
         from app.services.partitions import ensure_months
@@ -537,11 +537,9 @@ def _emit(alerts: list, raised: list | None) -> None:
         emit_raised(alerts)
 
 
-def _store_sqlite(keyed: dict, now: dt.datetime, params: list) -> StoreResult:
+def _store_sqlite(params: list, now: dt.datetime) -> tuple[StoreResult, dict]:
     """SQLite: the batch's rows (``_Batch.params``) inserted where their key is new; keys that existed already
-    are compared with what arrived (``_revise``)."""
-    conn = db.session.connection()
-    received = sqlite_ts(now)
+    are compared with what arrived (``_revise``). Returns the counts and the keys whose value changed."""
     cursor = sqlite_writer().executemany(
         "INSERT INTO reading (meter_id, channel_id, ts, value, quality, source, received_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meter_id, channel_id, ts) DO NOTHING", params)
@@ -549,10 +547,11 @@ def _store_sqlite(keyed: dict, now: dt.datetime, params: list) -> StoreResult:
     if inserted == len(params):
         return StoreResult(inserted=inserted), {}
     # Some keys existed already: compare their stored values with what arrived now.
+    conn = db.session.connection()
     conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS incoming_reading "
                          "(meter_id INTEGER, channel_id INTEGER, ts TEXT, value REAL, quality INTEGER, source INTEGER)")
     conn.exec_driver_sql("INSERT INTO incoming_reading VALUES (?, ?, ?, ?, ?, ?)", [p[:6] for p in params])
-    revised, kept, changed = _revise(conn, "incoming_reading", received)
+    revised, kept, changed = _revise(conn, "incoming_reading", sqlite_ts(now))
     conn.exec_driver_sql("DELETE FROM incoming_reading")  # staged for this batch only (undone with it on error)
     return StoreResult(inserted=inserted, revised=revised, kept=kept,
                        unchanged=len(params) - inserted - revised - kept), changed
