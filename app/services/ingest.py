@@ -264,6 +264,10 @@ class _Batch:
         self.spans, self.bounds, self.oldest, self.latest = spans, bounds, oldest, latest
         self.channels = {cid for cid, _column in channels.values()} | {import_id, export_id}
 
+    def channel_list(self) -> str:
+        """The batch's channels and the energy ones, for an ``IN (...)`` (ids are ints: no quoting needed)."""
+        return ", ".join(str(int(c)) for c in sorted(self.channels))
+
     def passes(self, firsts: dict[int, dt.datetime]) -> bool:
         """Every stamp inside the accepted window and none older than its meter's installation (``_screen``;
         ``firsts`` as ``first_reading`` gives them, empty where the statements check them)."""
@@ -307,7 +311,7 @@ class _Batch:
         from app.services.rollups import _as_utc
 
         import_id, export_id = self.import_id, self.export_id
-        channels = ", ".join(str(int(c)) for c in sorted(self.channels))
+        channels = self.channel_list()
         conn = sqlite_writer()
         stored: list[tuple] = []
         meters = list(self.spans.items())
@@ -328,14 +332,7 @@ class _Batch:
         if appends is None:
             return None
         unchanged, last = appends
-        after = {}
-        for m, (area, _nxt, previous) in context.items():
-            previous = dict(previous)
-            for c in (import_id, export_id):
-                if (m, c) in last:
-                    previous[c] = last[m, c]
-            after[m] = (area, None, previous)
-        return after, len(self.without(unchanged))
+        return _continued(context, last), len(self.without(unchanged))
 
 
 def appends_only(keyed: dict, stored: Iterable[tuple], import_id: int, export_id: int
@@ -366,6 +363,15 @@ def appends_only(keyed: dict, stored: Iterable[tuple], import_id: int, export_id
     return unchanged, {key: value for key, (_ts, value) in last.items()}
 
 
+def _continued(context: dict[int, tuple], last: dict[tuple[int, int], float]) -> dict[int, tuple]:
+    """The rollup context of an appending batch (``appends_only``): each meter's energy goes on from the newest value
+    stored inside its span where there is one (the interval read again), else from the value before the span."""
+    newest: dict[int, dict[int, float]] = {}
+    for (m, c), value in last.items():
+        newest.setdefault(m, {})[c] = value
+    return {m: (area, None, {**previous, **newest.get(m, {})}) for m, (area, _nxt, previous) in context.items()}
+
+
 def _firsts_and_context(batch: _Batch) -> tuple[dict[int, dt.datetime], dict[int, tuple], set[int]]:
     """SQLite: in one statement, before the batch is written, each meter's oldest possible stamp (as
     ``first_reading``), what its rollups need (``rollups.context_select``: area, the reading after the batch, the
@@ -384,7 +390,7 @@ def _firsts_and_context(batch: _Batch) -> tuple[dict[int, dt.datetime], dict[int
     # Become the writer first (a write that matches nothing opens the write transaction): read while another
     # writer's batch of the same meter is uncommitted, the context would miss it and count its energy again.
     conn.exec_driver_sql(BECOME_WRITER)
-    channels = ", ".join(str(int(c)) for c in sorted(batch.channels))
+    channels = batch.channel_list()
     before = ("SELECT (SELECT installed_at FROM meter WHERE id = b.m), EXISTS (SELECT 1 FROM reading "
               f"WHERE meter_id = b.m AND channel_id IN ({channels}) AND ts BETWEEN b.lo AND b.top),")
     firsts, context, overlapping = {}, {}, set()
@@ -639,14 +645,11 @@ def _append_postgresql(cur, batch: _Batch) -> tuple[int, dict] | None:
         if stored_stamps:
             stored += ((m, c, ts, value) for c, ts, value in zip(stored_channels, stored_stamps, stored_values,
                                                                   strict=True))
-        rows.append([m, area, None, prev_import, prev_export])
+        rows.append((m, area, None, prev_import, prev_export))
     appends = appends_only(batch.keyed, stored, import_id, export_id)
     if appends is None:
         return None
     unchanged, last = appends
-    for row in rows:
-        row[3] = last.get((row[0], import_id), row[3])
-        row[4] = last.get((row[0], export_id), row[4])
     held = batch.without(unchanged)
     if batch.params:
         try:
@@ -660,7 +663,7 @@ def _append_postgresql(cur, batch: _Batch) -> tuple[int, dict] | None:
             cur.execute(f"ROLLBACK TO SAVEPOINT {APPEND_SAVEPOINT}")
             batch.keyed.update(held)  # the merge takes the keys whole (and its energy series from them)
             return None
-    return len(unchanged), read_context(rows, import_id, export_id)
+    return len(unchanged), _continued(read_context(rows, import_id, export_id), last)
 
 
 APPEND_SAVEPOINT = "hes_ingest_append"
